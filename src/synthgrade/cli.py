@@ -1,0 +1,53 @@
+"""The ``synthgrade`` command line: parses arguments and calls the library, nothing more.
+
+Each stage keeps its commands in ``synthgrade/commands/<stage>.py``; this file only assembles them
+and turns :class:`SynthgradeError` into a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from synthgrade.commands import data as data_commands
+from synthgrade.console import console
+from synthgrade.errors import SynthgradeError
+
+app = typer.Typer(
+    name="synthgrade",
+    help="Train cheap, reliable scorers for open responses from a small human-coded set plus LLM-generated data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (data_commands,):
+    module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(standalone_mode=False)
+    except SynthgradeError as exc:
+        problems = exc.problems or [str(exc)]
+        for line in problems:
+            console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("[red]aborted[/red]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click's usage errors carry their own exit code and message
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Human-coded data: one response-table schema, readers/writers, validation and splitting."""
+
+from synthgrade.data.readers import Problem, RawTable, read_raw, write_table
+from synthgrade.data.schema import (
+    CANONICAL_COLUMNS,
+    ColumnMap,
+    has_items,
+    label_order,
+    parse_label_list,
+    public_columns,
+)
+from synthgrade.data.split import SPLITS, split_responses, write_splits
+from synthgrade.data.validate import (
+    DEFAULT_MAX_CHARS,
+    ValidationReport,
+    load_responses,
+    validate_file,
+    validate_table,
+)
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "ColumnMap",
+    "DEFAULT_MAX_CHARS",
+    "Problem",
+    "RawTable",
+    "SPLITS",
+    "ValidationReport",
+    "has_items",
+    "label_order",
+    "load_responses",
+    "parse_label_list",
+    "public_columns",
+    "read_raw",
+    "split_responses",
+    "validate_file",
+    "validate_table",
+    "write_splits",
+    "write_table",
+]

