@@ -1,0 +1,279 @@
+"""Scorers: anything that turns responses into label probabilities, and the directories they live in.
+
+Every saved model is a directory holding ``synthgrade.json`` (:class:`ModelInfo`) next to its weights.
+``load_scorer`` opens any such directory (a fine-tuned teacher, a distilled student, a TF-IDF baseline,
+an ONNX export) and returns a :class:`Scorer` with scikit-learn style ``predict`` / ``predict_proba``
+over response tables. Scoring needs only ``item_id`` and the response when the model carries an item bank.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from synthgrade.data.schema import ITEM_ID, ITEM_TEXT, REFERENCE, TEXT, WHERE, has_items
+from synthgrade.errors import SynthgradeError
+from synthgrade.io import read_json, write_json
+
+METADATA_FILE = "synthgrade.json"
+InputMode = Literal["response", "pair"]
+
+
+class ItemEntry(BaseModel):
+    item_text: str | None = None
+    reference: str | None = None
+
+
+class ModelInfo(BaseModel):
+    """What ``synthgrade.json`` records about a saved scorer."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(description="transformer, static, tfidf, onnx, ...: picks the loader")
+    labels: list[str]
+    input_mode: InputMode = "response"
+    max_length: int = 128
+    item_bank: dict[str, ItemEntry] = Field(default_factory=dict)
+    base_model: str | None = None
+    ordinal: bool = False
+    parameters: int | None = None
+    #: Where the training rows came from: mix manifest, synthetic sets (generator, temperature, filter), teacher.
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    #: Training arguments, curve and validation metrics (validation = human-coded, never test).
+    training: dict[str, Any] = Field(default_factory=dict)
+    #: Test-set results recorded by ``evaluate`` (metrics with CIs and the hash of the test set).
+    evaluations: list[dict[str, Any]] = Field(default_factory=list)
+
+    def save(self, directory: str | Path) -> None:
+        write_json(Path(directory) / METADATA_FILE, self.model_dump(mode="json"))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ModelInfo:
+        path = Path(directory) / METADATA_FILE
+        if not path.exists():
+            raise SynthgradeError(f"{directory}: not a synthgrade model directory (no {METADATA_FILE})")
+        try:
+            return cls.model_validate(read_json(path))
+        except ValueError as exc:
+            raise SynthgradeError(f"{path}: invalid model metadata ({str(exc).splitlines()[0]})") from None
+
+
+def item_bank_from(frame: pd.DataFrame) -> dict[str, ItemEntry]:
+    """item_id -> (item_text, reference) from human rows, so later scoring needs only the item id."""
+    if not has_items(frame):
+        return {}
+    bank: dict[str, ItemEntry] = {}
+    columns = [c for c in (ITEM_TEXT, REFERENCE) if c in frame.columns]
+    for item_id, group in frame.groupby(ITEM_ID, sort=True):
+        values = {c: next((v for v in group[c] if isinstance(v, str) and v.strip()), None) for c in columns}
+        bank[str(item_id)] = ItemEntry(**values)
+    return bank
+
+
+def choose_input_mode(requested: str, frame: pd.DataFrame) -> InputMode:
+    """``auto`` means the (item_text + reference, response) pair when the data has item wording."""
+    if requested not in {"auto", "response", "pair"}:
+        raise SynthgradeError(f"--input must be auto, response or pair, got {requested!r}")
+    has_context = any(c in frame.columns and frame[c].notna().any() for c in (ITEM_TEXT, REFERENCE))
+    if requested == "pair" and not has_context:
+        raise SynthgradeError("--input pair needs item_text or reference columns (map them with --item-text-col/--reference-col)")
+    if requested == "auto":
+        return "pair" if has_context else "response"
+    return requested  # type: ignore[return-value]
+
+
+def item_context(item_text: str | None, reference: str | None) -> str:
+    parts = [p.strip() for p in (item_text, reference) if isinstance(p, str) and p.strip()]
+    return " Reference: ".join(parts)
+
+
+def build_inputs(frame: pd.DataFrame, info: ModelInfo) -> tuple[list[str], list[str] | None, list[str]]:
+    """Model inputs for each row: (first texts, second texts or None, problems for rows that cannot be scored).
+
+    In pair mode the first text is the item context (wording + reference answer) and the second the
+    response; the context comes from the row itself or, failing that, from the model's item bank.
+    """
+    problems: list[str] = []
+    where = frame[WHERE].tolist() if WHERE in frame.columns else [f"row {i + 1}" for i in range(len(frame))]
+    if TEXT not in frame.columns:
+        raise SynthgradeError("the data has no text column (map it with --text-col)")
+    texts = []
+    for loc, text in zip(where, frame[TEXT], strict=True):
+        if not isinstance(text, str) or not text.strip():
+            problems.append(f"{loc}: empty or whitespace-only text")
+            texts.append("")
+        else:
+            texts.append(text)
+    if info.input_mode == "response":
+        return texts, None, problems
+    contexts = []
+    row_items = frame[ITEM_ID].tolist() if ITEM_ID in frame.columns else [None] * len(frame)
+    row_texts = frame[ITEM_TEXT].tolist() if ITEM_TEXT in frame.columns else [None] * len(frame)
+    row_refs = frame[REFERENCE].tolist() if REFERENCE in frame.columns else [None] * len(frame)
+    for loc, item_id, item_text, reference in zip(where, row_items, row_texts, row_refs, strict=True):
+        context = item_context(item_text, reference)
+        if not context:
+            entry = info.item_bank.get(str(item_id)) if isinstance(item_id, str) and item_id else None
+            if entry is None:
+                known = "no item_id" if not isinstance(item_id, str) or not item_id else f"unknown item_id '{item_id}'"
+                problems.append(f"{loc}: {known}; this model scores (item, response) pairs and needs a known item or its wording")
+            else:
+                context = item_context(entry.item_text, entry.reference)
+        contexts.append(context)
+    return contexts, texts, problems
+
+
+class Scorer(ABC):
+    """The scoring interface every saved model offers (scikit-learn style, over response tables)."""
+
+    info: ModelInfo
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.info.labels)
+
+    @abstractmethod
+    def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
+        """Probabilities (rows x labels, in ``labels`` order) for already-built inputs."""
+
+    def check_scorable(self, frame: pd.DataFrame) -> tuple[list[str], list[str] | None]:
+        first, second, problems = build_inputs(frame, self.info)
+        if problems:
+            more = f" (and {len(problems) - 1} more rows)" if len(problems) > 1 else ""
+            raise SynthgradeError(f"{problems[0]}{more}", problems)
+        return first, second
+
+    def predict_proba(self, frame: pd.DataFrame, batch_size: int = 64) -> np.ndarray:
+        first, second = self.check_scorable(frame)
+        if not first:
+            return np.zeros((0, len(self.labels)))
+        return self.predict_proba_inputs(first, second, batch_size)
+
+    def predict(self, frame: pd.DataFrame, batch_size: int = 64) -> np.ndarray:
+        proba = self.predict_proba(frame, batch_size)
+        return np.asarray(self.labels, dtype=object)[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=object)
+
+    @abstractmethod
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write weights and ``synthgrade.json`` to ``directory``."""
+
+    @classmethod
+    @abstractmethod
+    def from_pretrained(cls, directory: str | Path) -> Scorer:
+        """Load a directory written by ``save_pretrained``."""
+
+
+def length_order(first: Sequence[str], second: Sequence[str] | None) -> np.ndarray:
+    """Indices sorted by input length, so batches pad little (the order is undone after scoring)."""
+    lengths = [len(a) + (len(second[i]) if second is not None else 0) for i, a in enumerate(first)]
+    return np.argsort(lengths, kind="stable")
+
+
+class TransformerScorer(Scorer):
+    """A transformers sequence classifier (fine-tuned teacher or ``layers:K`` student) plus its tokenizer.
+
+    ``model`` is a ``torch.nn.Module`` whose forward takes ``input_ids``, ``attention_mask`` (and
+    ``token_type_ids`` when the tokenizer makes them) and returns an object with ``.logits``.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+
+    def encode(self, first: Sequence[str], second: Sequence[str] | None, padding: bool | str = True):
+        return self.tokenizer(
+            list(first),
+            list(second) if second is not None else None,
+            truncation="longest_first",
+            max_length=self.info.max_length,
+            padding=padding,
+            return_tensors="pt" if padding else None,
+        )
+
+    def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
+        import torch
+
+        order = length_order(first, second)
+        out = np.zeros((len(first), len(self.labels)), dtype=np.float64)
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                index = order[start : start + batch_size]
+                batch = self.encode([first[i] for i in index], [second[i] for i in index] if second is not None else None)
+                logits = self.model(**batch).logits
+                out[index] = torch.softmax(logits.float(), dim=-1).numpy()
+        return out
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        self.info.kind = "transformer"
+        self.info.parameters = int(sum(p.numel() for p in self.model.parameters()))
+        self.info.save(directory)
+        write_model_card(directory, self.info)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> TransformerScorer:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        info = ModelInfo.load(directory)
+        model = AutoModelForSequenceClassification.from_pretrained(directory)
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+        return cls(model, tokenizer, info)
+
+
+def write_model_card(directory: str | Path, info: ModelInfo) -> None:
+    """Write ``README.md`` beside the weights (the model card), if the card module is present."""
+    try:
+        from synthgrade.modelcard import write_model_card as write_card
+    except ImportError:  # the model card arrives with the serving stage
+        return
+    write_card(directory, info)
+
+
+#: kind in synthgrade.json -> "module:Class" of its Scorer; imported lazily to keep stages independent.
+SCORER_KINDS: dict[str, str] = {
+    "transformer": "synthgrade.modeling:TransformerScorer",
+}
+#: Spec prefixes for scorers that are not directories (for example ``llm:openai:gpt-4o``).
+SPEC_LOADERS: dict[str, Callable[[str], Scorer]] = {}
+
+
+def register_kind(kind: str, target: str) -> None:
+    SCORER_KINDS[kind] = target
+
+
+def register_spec(prefix: str, loader: Callable[[str], Scorer]) -> None:
+    SPEC_LOADERS[prefix] = loader
+
+
+def _import_target(target: str) -> type[Scorer]:
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def load_scorer(path_or_spec: str | Path) -> Scorer:
+    """Open any model this tool saved (or a spec such as ``llm:...``) as a :class:`Scorer`."""
+    text = str(path_or_spec)
+    prefix = text.split(":", 1)[0]
+    if prefix in SPEC_LOADERS and not Path(text).exists():
+        return SPEC_LOADERS[prefix](text)
+    directory = Path(text)
+    if not directory.is_dir():
+        raise SynthgradeError(f"{text}: no such model directory")
+    info = ModelInfo.load(directory)
+    target = SCORER_KINDS.get(info.kind)
+    if target is None:
+        raise SynthgradeError(f"{directory}: unknown model kind '{info.kind}' in {METADATA_FILE}")
+    return _import_target(target).from_pretrained(directory)
