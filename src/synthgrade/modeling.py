@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -246,29 +246,27 @@ def write_model_card(directory: str | Path, info: ModelInfo) -> None:
 SCORER_KINDS: dict[str, str] = {
     "transformer": "synthgrade.modeling:TransformerScorer",
 }
-#: Spec prefixes for scorers that are not directories (for example ``llm:openai:gpt-4o``).
-SPEC_LOADERS: dict[str, Callable[[str], Scorer]] = {}
+#: Spec prefix -> "module:function" for scorers that are not directories (``llm:openai:gpt-4o``).
+#: The function is called as ``function(spec, **context)``; context carries e.g. ``labels`` and ``examples``.
+SPEC_LOADERS: dict[str, str] = {
+    "llm": "synthgrade.filter.llm:grader_from_spec",
+}
 
 
-def register_kind(kind: str, target: str) -> None:
-    SCORER_KINDS[kind] = target
-
-
-def register_spec(prefix: str, loader: Callable[[str], Scorer]) -> None:
-    SPEC_LOADERS[prefix] = loader
-
-
-def _import_target(target: str) -> type[Scorer]:
+def _import_target(target: str) -> Any:
     module_name, _, class_name = target.partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def load_scorer(path_or_spec: str | Path) -> Scorer:
-    """Open any model this tool saved (or a spec such as ``llm:...``) as a :class:`Scorer`."""
+def load_scorer(path_or_spec: str | Path, **context: Any) -> Scorer:
+    """Open any model this tool saved (or a spec such as ``llm:local:smollm2-135m``) as a :class:`Scorer`.
+
+    ``context`` is passed to spec loaders only (an LLM grader needs the label list and few-shot examples).
+    """
     text = str(path_or_spec)
     prefix = text.split(":", 1)[0]
     if prefix in SPEC_LOADERS and not Path(text).exists():
-        return SPEC_LOADERS[prefix](text)
+        return _import_target(SPEC_LOADERS[prefix])(text, **context)
     directory = Path(text)
     if not directory.is_dir():
         raise SynthgradeError(f"{text}: no such model directory")
