@@ -11,6 +11,9 @@ import sys
 import typer
 
 from synthgrade.commands import data as data_commands
+from synthgrade.commands import generate as generate_commands
+from synthgrade.commands import serve as serve_commands
+from synthgrade.commands import train as train_commands
 from synthgrade.console import console
 from synthgrade.errors import SynthgradeError
 
@@ -22,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (data_commands,):
+for module in (data_commands, generate_commands, train_commands, serve_commands):
     module.register(app)
 
 

@@ -245,6 +245,9 @@ def write_model_card(directory: str | Path, info: ModelInfo) -> None:
 #: kind in synthgrade.json -> "module:Class" of its Scorer; imported lazily to keep stages independent.
 SCORER_KINDS: dict[str, str] = {
     "transformer": "synthgrade.modeling:TransformerScorer",
+    "static": "synthgrade.distill.students:StaticScorer",
+    "tfidf": "synthgrade.baselines:TfidfScorer",
+    "onnx": "synthgrade.export:OnnxScorer",
 }
 #: Spec prefix -> "module:function" for scorers that are not directories (``llm:openai:gpt-4o``).
 #: The function is called as ``function(spec, **context)``; context carries e.g. ``labels`` and ``examples``.

@@ -1,0 +1,204 @@
+"""Cheap baselines in the same interface as the neural scorers.
+
+``tfidf``: TF-IDF word n-grams of the response + logistic regression. When the model scores
+(item, response) pairs it adds per-item features (each response word tagged with its item, so one
+model learns item-specific vocabulary) and the response's TF-IDF cosine similarity to the item's
+reference/wording. The regularisation strength is chosen on the human validation split.
+
+Saved without pickle: vocabularies and IDF weights in JSON, coefficients in a NumPy ``.npz``.
+The LLM grader baseline lives with the generation backends (``llm:<backend>:<model>`` specs).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgrade.errors import SynthgradeError
+from synthgrade.io import read_json, stable_hash, write_json
+from synthgrade.modeling import ModelInfo, Scorer, write_model_card
+
+TOKEN = re.compile(r"(?u)\b\w+\b")
+C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+
+
+def item_key(context: str) -> str:
+    return "i" + stable_hash(context, 8)
+
+
+def tagged_text(context: str, response: str) -> str:
+    key = item_key(context)
+    return " ".join(f"{key}_{token}" for token in TOKEN.findall(response.lower()))
+
+
+class TfidfFeatures:
+    """Builds the sparse feature matrix from (context, response) inputs; fit once, then transform."""
+
+    def __init__(self, pair: bool) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.pair = pair
+        self.words = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, token_pattern=TOKEN.pattern, lowercase=True)
+        self.tagged = TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True) if pair else None
+
+    def fit(self, first: Sequence[str], second: Sequence[str] | None) -> TfidfFeatures:
+        responses, contexts = self._split(first, second)
+        self.words.fit(list(responses) + (sorted(set(contexts)) if contexts is not None else []))
+        if self.tagged is not None and contexts is not None:
+            self.tagged.fit([tagged_text(c, r) for c, r in zip(contexts, responses, strict=True)])
+        return self
+
+    def _split(self, first: Sequence[str], second: Sequence[str] | None) -> tuple[Sequence[str], Sequence[str] | None]:
+        return (second, first) if second is not None else (first, None)
+
+    def transform(self, first: Sequence[str], second: Sequence[str] | None) -> Any:
+        from scipy.sparse import csr_matrix, hstack
+
+        responses, contexts = self._split(first, second)
+        words = self.words.transform(responses)
+        if not self.pair or contexts is None:
+            return words
+        tagged = self.tagged.transform([tagged_text(c, r) for c, r in zip(contexts, responses, strict=True)])
+        context_vectors = self.words.transform(contexts)
+        similarity = np.asarray(words.multiply(context_vectors).sum(axis=1)).reshape(-1, 1)
+        overlap = np.array(
+            [
+                len(set(TOKEN.findall(r.lower())) & set(TOKEN.findall(c.lower()))) / max(1, len(set(TOKEN.findall(r.lower()))))
+                for c, r in zip(contexts, responses, strict=True)
+            ]
+        ).reshape(-1, 1)
+        return hstack([words, tagged, csr_matrix(similarity), csr_matrix(overlap)]).tocsr()
+
+    def state(self) -> dict[str, Any]:
+        def vec_state(v: Any) -> dict[str, Any]:
+            return {"vocabulary": {k: int(i) for k, i in v.vocabulary_.items()}, "idf": v.idf_.tolist()}
+
+        return {"pair": self.pair, "words": vec_state(self.words), "tagged": vec_state(self.tagged) if self.tagged is not None else None}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TfidfFeatures:
+        features = cls(bool(state["pair"]))
+        for vectorizer, saved in ((features.words, state["words"]), (features.tagged, state.get("tagged"))):
+            if vectorizer is None or saved is None:
+                continue
+            vectorizer.set_params(vocabulary=saved["vocabulary"])
+            vectorizer.fit(["placeholder"])  # validates the fixed vocabulary; idf_ is replaced next
+            vectorizer.idf_ = np.asarray(saved["idf"], dtype=np.float64)
+        return features
+
+
+class TfidfScorer(Scorer):
+    """TF-IDF features + multinomial logistic regression (kind ``tfidf``)."""
+
+    def __init__(self, features: TfidfFeatures, classifier: Any, info: ModelInfo) -> None:
+        self.features = features
+        self.classifier = classifier
+        self.info = info
+
+    def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
+        raw = self.classifier.predict_proba(self.features.transform(first, second))
+        # Classes absent from training get probability 0 in the model's label order.
+        out = np.zeros((len(first), len(self.labels)))
+        out[:, self.classifier.classes_] = raw
+        return out
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json(directory / "tfidf.json", self.features.state())
+        np.savez(
+            directory / "logistic.npz",
+            coef=self.classifier.coef_,
+            intercept=self.classifier.intercept_,
+            classes=np.asarray(self.classifier.classes_, dtype=np.int64),
+        )
+        self.info.kind = "tfidf"
+        self.info.parameters = int(self.classifier.coef_.size + self.classifier.intercept_.size)
+        self.info.save(directory)
+        write_model_card(directory, self.info)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> TfidfScorer:
+        from sklearn.linear_model import LogisticRegression
+
+        directory = Path(directory)
+        info = ModelInfo.load(directory)
+        try:
+            features = TfidfFeatures.from_state(read_json(directory / "tfidf.json"))
+            with np.load(directory / "logistic.npz", allow_pickle=False) as data:
+                classifier = LogisticRegression()
+                classifier.coef_ = data["coef"]
+                classifier.intercept_ = data["intercept"]
+                classifier.classes_ = data["classes"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise SynthgradeError(f"{directory}: damaged tfidf model files ({exc})") from None
+        return cls(features, classifier, info)
+
+
+def train_tfidf(
+    train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any] | None = None
+) -> TfidfScorer:
+    """Fit the TF-IDF baseline; pick C (and thus the model kept) by validation macro-F1."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    from synthgrade.evaluate.metrics import point_metrics
+    from synthgrade.modeling import build_inputs, choose_input_mode, item_bank_from
+    from synthgrade.mix import is_synthetic
+    from synthgrade.train.data import label_indices
+
+    started = time.perf_counter()
+    info = ModelInfo(
+        kind="tfidf",
+        labels=labels,
+        input_mode=choose_input_mode(args.input, train_df),
+        max_length=args.max_length,
+        item_bank=item_bank_from(pd.concat([train_df[~is_synthetic(train_df)], val_df], ignore_index=True)),
+        base_model="tfidf",
+        ordinal=args.ordinal,
+    )
+    inputs = {}
+    for name, frame in (("train", train_df), ("val", val_df)):
+        first, second, problems = build_inputs(frame, info)
+        if problems:
+            raise SynthgradeError(problems[0], problems)
+        inputs[name] = (first, second)
+    y_train = label_indices(train_df, labels)
+    y_val = label_indices(val_df, labels)
+    features = TfidfFeatures(info.input_mode == "pair").fit(*inputs["train"])
+    x_train = features.transform(*inputs["train"])
+    x_val = features.transform(*inputs["val"])
+    curve = []
+    best: tuple[float, float] | None = None
+    chosen = None
+    for c in C_GRID:
+        classifier = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if args.class_weights else None)
+        classifier.fit(x_train, y_train)
+        raw = classifier.predict_proba(x_val)
+        proba = np.zeros((len(y_val), len(labels)))
+        proba[:, classifier.classes_] = raw
+        f1 = float(f1_score(y_val, proba.argmax(axis=1), average="macro"))
+        loss = float(-np.log(np.clip(proba[np.arange(len(y_val)), y_val], 1e-12, None)).mean())
+        curve.append({"C": c, "val_macro_f1": f1, "val_loss": loss})
+        if best is None or (f1, -loss) > best:
+            best, chosen = (f1, -loss), (c, classifier, proba)
+    assert chosen is not None
+    c, classifier, proba = chosen
+    scorer = TfidfScorer(features, classifier, info)
+    info.parameters = int(classifier.coef_.size + classifier.intercept_.size)
+    info.training = {
+        "arguments": args.to_dict(),
+        "curve": curve,
+        "best": {"C": c},
+        "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
+        "elapsed_s": round(time.perf_counter() - started, 2),
+    }
+    info.provenance = provenance or {}
+    return scorer

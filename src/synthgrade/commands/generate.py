@@ -1,0 +1,240 @@
+"""``generate`` and ``filter``: synthetic responses from an LLM, and consistency filtering of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from synthgrade.commands.options import (
+    IdCol,
+    ItemCol,
+    ItemTextCol,
+    LabelCol,
+    Labels,
+    ReferenceCol,
+    TextCol,
+    column_map,
+    labels_option,
+)
+from synthgrade.console import stdout
+from synthgrade.data import load_responses
+from synthgrade.errors import SynthgradeError
+
+Backend = Annotated[str, typer.Option("--backend", help="local (embedded SmolLM2), openai (any compatible server) or llamacpp.")]
+BaseUrl = Annotated[
+    str | None, typer.Option("--base-url", help="OpenAI-compatible server URL (vLLM, Ollama, llama.cpp server, Azure...).")
+]
+CacheDir = Annotated[
+    Path | None, typer.Option("--cache", help="Call cache folder (default: $SYNTHGRADE_CACHE or the user cache folder).")
+]
+Concurrency = Annotated[int, typer.Option("--concurrency", help="Requests in flight at once (openai backend).")]
+MaxRequests = Annotated[
+    int | None, typer.Option("--max-requests", help="Hard budget of model calls; stops cleanly when reached.")
+]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bars.")]
+
+
+def _config_error(exc: ValidationError) -> SynthgradeError:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "option"
+    return SynthgradeError(f"--{where.replace('_', '-')}: {first['msg']}")
+
+
+def generate(
+    train: Annotated[Path, typer.Argument(help="Human-coded TRAINING split (never validation or test).")],
+    out: Annotated[Path, typer.Option("--out", help="Output .jsonl or .parquet; the summary goes to <name>.summary.json.")],
+    backend: Backend = "local",
+    model: Annotated[str | None, typer.Option("--model", help="Generator: registry name, GGUF path or server model id.")] = None,
+    base_url: BaseUrl = None,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Sampling temperature (the paper found 0.3 most stable).")
+    ] = 0.3,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass.")] = 1.0,
+    per_label: Annotated[int, typer.Option("--per-label", help="Kept responses per label (per item and label with items).")] = 10,
+    per_call: Annotated[int, typer.Option("--per-call", help="Responses asked for in one call.")] = 5,
+    examples: Annotated[int, typer.Option("--examples", help="Human examples shown per prompt, drawn per call with --seed.")] = 5,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Completion token limit per call.")] = 256,
+    concurrency: Concurrency = 4,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts generated together by the local backend.")] = 8,
+    max_requests: MaxRequests = None,
+    max_rounds: Annotated[
+        int, typer.Option("--max-rounds", help="Call rounds; later ones top up groups short of --per-label.")
+    ] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for example draws and sampling.")] = 0,
+    cache: CacheDir = None,
+    exclude: Annotated[
+        list[Path] | None, typer.Option("--exclude", help="Validation/test files for the leakage guard (repeatable).")
+    ] = None,
+    prompt: Annotated[Path | None, typer.Option("--prompt", help="Prompt template file overriding the default.")] = None,
+    embedder: Annotated[
+        str, typer.Option("--embedder", help="Sentence encoder for similarity checks; 'none' = exact only.")
+    ] = "minilm-l6",
+    near_duplicate: Annotated[
+        float, typer.Option("--near-duplicate", help="Cosine above which rows are near-duplicates.")
+    ] = 0.92,
+    leakage_threshold: Annotated[
+        float, typer.Option("--leakage-threshold", help="Cosine to an --exclude row that drops a row.")
+    ] = 0.9,
+    min_chars: Annotated[int, typer.Option("--min-chars", help="Shortest response kept.")] = 3,
+    max_chars: Annotated[int, typer.Option("--max-chars", help="Longest response kept.")] = 600,
+    text_col: TextCol = "text",
+    label_col: LabelCol = "label",
+    item_col: ItemCol = "item_id",
+    item_text_col: ItemTextCol = "item_text",
+    reference_col: ReferenceCol = "reference",
+    id_col: IdCol = "id",
+    labels: Labels = None,
+    no_progress: NoProgress = False,
+) -> None:
+    """Write synthetic responses per label (and item) with provenance, cached and resumable."""
+    from synthgrade.generate import GenerationConfig, generate_synthetic, summary_path, write_synthetic
+    from synthgrade.registry import DEFAULT_GENERATOR
+
+    if out.suffix.lower() not in {".jsonl", ".parquet", ".csv", ".tsv"}:
+        raise SynthgradeError(f"{out}: --out must end in .jsonl or .parquet (or .csv/.tsv)")
+    if backend == "openai" and model is None:
+        raise SynthgradeError("--backend openai needs --model (e.g. gpt-4o, or the model id your server serves)")
+    try:
+        config = GenerationConfig(
+            backend=backend,
+            model=model or DEFAULT_GENERATOR,
+            base_url=base_url,
+            temperature=temperature,
+            top_p=top_p,
+            per_label=per_label,
+            per_call=per_call,
+            examples=examples,
+            max_tokens=max_tokens,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            max_requests=max_requests,
+            max_rounds=max_rounds,
+            seed=seed,
+            prompt=prompt,
+            embedder=None if embedder.lower() == "none" else embedder,
+            near_duplicate=near_duplicate,
+            leakage_threshold=leakage_threshold,
+            min_chars=min_chars,
+            max_chars=max_chars,
+        )
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
+    declared = labels_option(labels)
+    train_frame = load_responses(train, columns, declared)
+    excluded = [load_responses(p, columns, declared, require_label=False) for p in exclude or []]
+    result = generate_synthetic(train_frame, config, excluded, cache, show_progress=not no_progress)
+    write_synthetic(result, out)
+    summary = result.summary
+    table = Table("requested", "generated", "kept", "removed", "cache hits", "model calls", "failed", "tokens")
+    calls = summary["calls"]
+    table.add_row(
+        str(summary["requested"]),
+        str(summary["generated"]),
+        str(summary["kept"]),
+        str(summary["removed_total"]),
+        str(summary["cache_hits"]),
+        str(summary["model_calls"]),
+        str(calls["failed"]),
+        f"{calls['tokens']['prompt'] + calls['tokens']['completion']:,}",
+    )
+    stdout.print(table)
+    reasons = ", ".join(f"{k} {v}" for k, v in summary["removed"].items() if v)
+    if reasons:
+        stdout.print(f"removed: {reasons}", highlight=False)
+    if summary["budget_exhausted"]:
+        stdout.print(f"[yellow]--max-requests reached: {calls['skipped_budget']} calls not made[/yellow]")
+    stdout.print(f"wrote {out} and {summary_path(out)}", highlight=False)
+
+
+def filter_command(
+    synthetic: Annotated[Path, typer.Argument(help="Synthetic rows written by `synthgrade generate`.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file for the kept (or, with --keep all, annotated) rows.")],
+    method: Annotated[
+        list[str] | None,
+        typer.Option("--method", help="llm, neighbours or classifier (or classifier:MODEL_DIR); repeat to chain."),
+    ] = None,
+    human: Annotated[
+        Path | None, typer.Option("--human", help="Human-coded training file (neighbours; grading examples).")
+    ] = None,
+    classifier: Annotated[
+        Path | None, typer.Option("--classifier", help="Trained model directory for --method classifier.")
+    ] = None,
+    backend: Backend = "local",
+    model: Annotated[str | None, typer.Option("--model", help="Grader LLM for --method llm.")] = None,
+    base_url: BaseUrl = None,
+    votes: Annotated[int, typer.Option("--votes", help="Grading samples per row (majority vote).")] = 1,
+    temperature: Annotated[
+        float | None, typer.Option("--temperature", help="Grader temperature (default 0, or 0.7 with votes).")
+    ] = None,
+    examples: Annotated[int, typer.Option("--examples", help="Scored human examples per label shown to the grader.")] = 2,
+    keep: Annotated[str, typer.Option("--keep", help="consistent (drop rows that fail) or all (annotate only).")] = "consistent",
+    k: Annotated[int, typer.Option("-k", "--k", help="Neighbours for --method neighbours.")] = 5,
+    embedder: Annotated[str, typer.Option("--embedder", help="Sentence encoder for --method neighbours.")] = "minilm-l6",
+    min_confidence: Annotated[
+        float, typer.Option("--min-confidence", help="Classifier probability of the intended label needed.")
+    ] = 0.0,
+    prompt: Annotated[Path | None, typer.Option("--prompt", help="Grading prompt template overriding the default.")] = None,
+    concurrency: Concurrency = 4,
+    max_requests: MaxRequests = None,
+    cache: CacheDir = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    no_progress: NoProgress = False,
+) -> None:
+    """Keep synthetic rows whose label an LLM re-grader, human neighbours or a classifier agree with."""
+    from synthgrade.filter import FilterConfig, filter_synthetic
+    from synthgrade.generate import summary_path
+
+    methods = method or ["llm"]
+    try:
+        config = FilterConfig(
+            method=methods,
+            votes=votes,
+            keep=keep,
+            k=k,
+            backend=backend,
+            model=model,
+            base_url=base_url,
+            temperature=temperature,
+            examples=examples,
+            classifier=str(classifier) if classifier else None,
+            embedder=embedder,
+            min_confidence=min_confidence,
+            prompt=prompt,
+            concurrency=concurrency,
+            max_requests=max_requests,
+            seed=seed,
+        )
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    frame = load_responses(synthetic)
+    human_frame = load_responses(human) if human else None
+    result = filter_synthetic(frame, config, human_frame, cache, show_progress=not no_progress)
+    from synthgrade.data import write_table
+    from synthgrade.io import write_json
+
+    write_table(result.frame, out)
+    write_json(summary_path(out), result.summary)
+    table = Table("step", "in", "kept", "dropped", "agreement", "kappa")
+    for step in result.summary["steps"]:
+        agreement = step.get("agreement")
+        kappa = step.get("kappa")
+        table.add_row(
+            step["method"],
+            str(step["rows_in"]),
+            str(step["kept"]),
+            str(step["dropped"]),
+            f"{agreement:.3f}" if agreement is not None else "-",
+            f"{kappa:.3f}" if kappa is not None else "-",
+        )
+    stdout.print(table)
+    stdout.print(f"wrote {out} ({len(result.frame)} rows) and {summary_path(out)}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(generate)
+    app.command("filter")(filter_command)

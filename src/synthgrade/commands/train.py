@@ -1,0 +1,262 @@
+"""``train``, ``distill`` and ``evaluate``: fit a scorer on a human + synthetic mix, compress it, measure it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from synthgrade.commands.options import (
+    IdCol,
+    ItemCol,
+    ItemTextCol,
+    LabelCol,
+    Labels,
+    ReferenceCol,
+    TextCol,
+    column_map,
+    labels_option,
+)
+from synthgrade.console import console, stdout
+from synthgrade.data import ColumnMap, load_responses
+from synthgrade.errors import SynthgradeError
+from synthgrade.io import write_json
+from synthgrade.modeling import METADATA_FILE
+
+Seed = Annotated[int, typer.Option(help="Random seed (mixing, initialisation, batch order, bootstrap).")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing model directory.")]
+
+
+@contextmanager
+def model_directory(out: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that replaces it only when everything was written (no partial models)."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / METADATA_FILE).exists():
+            raise SynthgradeError(f"{out}: exists and is not a model directory; choose another --out")
+        if not overwrite:
+            raise SynthgradeError(f"{out}: a model is already there (pass --overwrite to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def _read(path: Path, columns: ColumnMap, labels: list[str] | None, require_label: bool = True) -> pd.DataFrame:
+    return load_responses(path, columns, labels, require_label=require_label)
+
+
+def _read_many(paths: list[Path], columns: ColumnMap, labels: list[str] | None) -> pd.DataFrame:
+    frames = [_read(p, columns, labels) for p in paths]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def train(
+    human: Annotated[Path, typer.Option("--human", help="Human-coded training rows (file or SemEval XML folder).")],
+    val: Annotated[Path, typer.Option("--val", help="Human-coded validation rows: early stopping and checkpoint selection.")],
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    synthetic: Annotated[list[Path] | None, typer.Option("--synthetic", help="Synthetic rows (repeatable).")] = None,
+    ratio: Annotated[float, typer.Option(help="Synthetic share of the training rows, 0..1.")] = 0.0,
+    mix: Annotated[str, typer.Option("--mix", help="addon: all human rows + synthetic; fixed-total: --total rows.")] = "addon",
+    total: Annotated[int | None, typer.Option(help="Training rows in --mix fixed-total.")] = None,
+    human_budget: Annotated[int | None, typer.Option("--human-budget", help="Subsample this many human rows first (stratified).")] = None,
+    model: Annotated[str, typer.Option(help="Encoder (registry name, path or hub id), or 'tfidf' for the baseline.")] = "minilm-l6",
+    input_mode: Annotated[str, typer.Option("--input", help="auto, response, or pair (item text + reference, response).")] = "auto",
+    max_length: Annotated[int, typer.Option("--max-length", help="Tokens per input (longer inputs are truncated).")] = 128,
+    epochs: Annotated[int, typer.Option(help="Training epochs (early stopping may end sooner).")] = 3,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, linear warm-up and decay).")] = 5e-5,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per optimiser step.")] = 16,
+    class_weights: Annotated[bool, typer.Option("--class-weights/--no-class-weights", help="Weight the loss by inverse label frequency.")] = False,
+    patience: Annotated[int, typer.Option(help="Validation checks without gain before stopping (0 = never).")] = 2,
+    eval_steps: Annotated[int | None, typer.Option("--eval-steps", help="Also validate every N steps.")] = None,
+    ordinal: Annotated[bool, typer.Option("--ordinal", help="Labels are an ordered scale (enables QWK).")] = False,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Folder for cached tokenisations.")] = None,
+    seed: Seed = 0,
+    overwrite: Overwrite = False,
+    text_col: TextCol = "text",
+    label_col: LabelCol = "label",
+    item_col: ItemCol = "item_id",
+    item_text_col: ItemTextCol = "item_text",
+    reference_col: ReferenceCol = "reference",
+    id_col: IdCol = "id",
+    labels: Labels = None,
+) -> None:
+    """Fine-tune a scorer on human rows plus synthetic rows at share --ratio; select on the human --val rows."""
+    from synthgrade.mix import mix_training_set
+    from synthgrade.train import Trainer, TrainingArguments
+
+    _quiet_transformers()
+    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
+    declared = labels_option(labels)
+    args = TrainingArguments(
+        model=model,
+        input=input_mode,
+        max_length=max_length,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        class_weights=class_weights,
+        patience=patience,
+        eval_steps=eval_steps,
+        labels=declared,
+        ordinal=ordinal,
+        cache_dir=cache_dir,
+    )
+    human_df = _read(human, columns, declared)
+    val_df = _read(val, columns, declared)
+    synthetic_df = _read_many(list(synthetic), columns, declared) if synthetic else None
+    mixed = mix_training_set(human_df, synthetic_df, ratio=ratio, mode=mix, total=total, human_budget=human_budget, seed=seed)
+    manifest = mixed.manifest | {"human_file": str(human), "synthetic_files": [str(p) for p in synthetic or []]}
+    console.print(
+        f"training on {manifest['rows']:,} rows ({manifest['human_rows']:,} human, {manifest['synthetic_rows']:,} synthetic, "
+        f"ratio {manifest['achieved_ratio']:.2f}); selecting on {len(val_df):,} human validation rows",
+        highlight=False,
+    )
+    with model_directory(out, overwrite) as tmp:
+        scorer = Trainer(args).train(mixed.frame, val_df, provenance={"mix": manifest, "val_file": str(val)})
+        scorer.save_pretrained(tmp)
+        write_json(tmp / "mix_manifest.json", manifest)
+    validation = scorer.info.training.get("validation", {})
+    stdout.print(
+        f"wrote {out}/ ({scorer.info.kind}, {scorer.info.parameters:,} parameters); validation macro-F1 "
+        f"{validation.get('macro_f1', float('nan')):.4f}, accuracy {validation.get('accuracy', float('nan')):.4f}",
+        highlight=False,
+    )
+
+
+def distill(
+    teacher: Annotated[Path, typer.Option("--teacher", help="Teacher model directory.")],
+    train_files: Annotated[list[Path], typer.Option("--train", help="Transfer rows: the training mix (repeatable).")],
+    val: Annotated[Path, typer.Option("--val", help="Human-coded validation rows (selection only).")],
+    out: Annotated[Path, typer.Option("--out", help="Student model directory to write.")],
+    student: Annotated[str, typer.Option(help="layers:K, static, or an encoder name/path.")] = "layers:3",
+    tau: Annotated[float, typer.Option(help="Distillation temperature.")] = 2.0,
+    alpha: Annotated[float, typer.Option(help="Weight of the hard-label loss (1 - alpha goes to the KL term).")] = 0.5,
+    unlabeled: Annotated[Path | None, typer.Option("--unlabeled", help="Extra unlabeled responses for the transfer set.")] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default 1e-4; 5e-3 for static).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per optimiser step.")] = 16,
+    max_length: Annotated[int | None, typer.Option("--max-length", help="Tokens per input (default: the teacher's).")] = None,
+    patience: Annotated[int, typer.Option(help="Validation checks without gain before stopping (0 = never).")] = 2,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Folder for cached tokenisations.")] = None,
+    seed: Seed = 0,
+    overwrite: Overwrite = False,
+    text_col: TextCol = "text",
+    label_col: LabelCol = "label",
+    item_col: ItemCol = "item_id",
+    item_text_col: ItemTextCol = "item_text",
+    reference_col: ReferenceCol = "reference",
+    id_col: IdCol = "id",
+) -> None:
+    """Distil a teacher into a smaller, faster student (Hinton loss); records agreement, size and speed-up."""
+    from synthgrade.distill import DistillationArguments, DistillationTrainer
+    from synthgrade.modeling import load_scorer
+
+    _quiet_transformers()
+    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
+    teacher_scorer = load_scorer(teacher)
+    labels = teacher_scorer.labels
+    args = DistillationArguments(
+        student=student,
+        tau=tau,
+        alpha=alpha,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        max_length=max_length,
+        patience=patience,
+        seed=seed,
+        cache_dir=cache_dir,
+        labels=labels,
+    )
+    transfer_df = _read_many(list(train_files), columns, labels)
+    val_df = _read(val, columns, labels)
+    unlabeled_df = _read(unlabeled, columns, None, require_label=False) if unlabeled else None
+    with model_directory(out, overwrite) as tmp:
+        scorer = DistillationTrainer(teacher_scorer, args).train(
+            transfer_df, val_df, unlabeled_df, provenance={"teacher_dir": str(teacher), "train_files": [str(p) for p in train_files]}
+        )
+        scorer.save_pretrained(tmp)
+    summary = scorer.info.training["distillation"]
+    stdout.print(
+        f"wrote {out}/ ({student}: {summary['student_parameters']:,} parameters vs teacher {summary['teacher_parameters'] or 0:,}); "
+        f"validation macro-F1 student {summary['student_validation']['macro_f1']:.4f} / teacher "
+        f"{summary['teacher_validation']['macro_f1']:.4f}; agreement {summary['agreement_val']:.1%}"
+        + (f"; {summary['speedup']}x faster" if "speedup" in summary else ""),
+        highlight=False,
+    )
+
+
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Model directory, or an LLM grader spec such as llm:local:smollm2-135m.")],
+    test: Annotated[Path, typer.Argument(help="Human-coded test rows (never used for training or selection).")],
+    out: Annotated[Path, typer.Option("--out", help="Metrics JSON to write.")],
+    compare: Annotated[str | None, typer.Option("--compare", help="Second model: paired bootstrap difference.")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CIs (0 = none).")] = 1000,
+    ordinal: Annotated[bool | None, typer.Option("--ordinal/--nominal", help="Treat labels as ordered (QWK); default: the model's.")] = None,
+    train_examples: Annotated[Path | None, typer.Option("--train", help="LLM grader only: human-coded few-shot examples.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per scoring batch.")] = 64,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Add the result to the model directory's synthgrade.json.")] = True,
+    seed: Seed = 0,
+    text_col: TextCol = "text",
+    label_col: LabelCol = "label",
+    item_col: ItemCol = "item_id",
+    item_text_col: ItemTextCol = "item_text",
+    reference_col: ReferenceCol = "reference",
+    id_col: IdCol = "id",
+    labels: Labels = None,
+) -> None:
+    """Accuracy, macro-F1, kappa, QWK, ROC-AUC, per-label P/R/F1 with bootstrap CIs on held-out human rows."""
+    from synthgrade.evaluate import confusion_table, evaluate_scorer, metrics_table, record_evaluation
+    from synthgrade.modeling import load_scorer
+
+    _quiet_transformers()
+    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
+    declared = labels_option(labels)
+    test_df = _read(test, columns, declared)
+    examples = _read(train_examples, columns, declared) if train_examples else None
+    if examples is not None:
+        from synthgrade.train.data import check_disjoint
+
+        check_disjoint(examples, test_df)
+    context_labels = declared or test_df.attrs.get("labels")
+
+    def open_model(spec: str):
+        return load_scorer(spec, labels=context_labels, examples=examples)
+
+    scorer = open_model(model)
+    other = open_model(compare) if compare else None
+    result = evaluate_scorer(scorer, test_df, bootstrap=bootstrap, seed=seed, compare=other, ordinal=ordinal, batch_size=batch_size)
+    result = {"model": model, "test": str(test), "compare": compare} | result
+    write_json(out, result)
+    stdout.print(metrics_table(result, title=f"{model} on {test.name} (n = {result['n']}, {bootstrap} resamples)"))
+    stdout.print(confusion_table(result))
+    if record and Path(model).is_dir():
+        record_evaluation(model, result, test_name=str(test), compare_name=compare)
+    stdout.print(f"wrote {out}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(distill)
+    app.command()(evaluate)

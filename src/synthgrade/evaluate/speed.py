@@ -1,0 +1,84 @@
+"""Inference speed on CPU: batch throughput and single-response latency, in PyTorch and through ONNX Runtime."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgrade.modeling import Scorer
+
+
+def measure_speed(
+    scorer: Scorer,
+    frame: pd.DataFrame,
+    batch_size: int = 64,
+    single: int = 50,
+    max_rows: int = 512,
+    repeats: int = 1,
+) -> dict[str, Any]:
+    """Responses/s scoring ``frame`` (up to ``max_rows``) in batches, and p50/p95 latency of one response at a time.
+
+    Inputs are built once up front, so the figures are model time (tokenisation included), not file reading.
+    """
+    rows = frame.iloc[: max_rows] if len(frame) > max_rows else frame
+    first, second = scorer.check_scorable(rows)
+    scorer.predict_proba_inputs(first[: min(8, len(first))], second[: min(8, len(first))] if second is not None else None, batch_size)
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        scorer.predict_proba_inputs(first, second, batch_size)
+        best = min(best, time.perf_counter() - start)
+    latencies = []
+    count = min(single, len(first))
+    for i in range(count):
+        start = time.perf_counter()
+        scorer.predict_proba_inputs([first[i]], [second[i]] if second is not None else None, 1)
+        latencies.append((time.perf_counter() - start) * 1000)
+    result: dict[str, Any] = {
+        "responses_per_s": round(len(first) / best, 2) if best > 0 else None,
+        "batch_rows": len(first),
+        "batch_size": batch_size,
+        "latency_ms": {
+            "p50": round(float(np.percentile(latencies, 50)), 3) if latencies else None,
+            "p95": round(float(np.percentile(latencies, 95)), 3) if latencies else None,
+            "n": count,
+        },
+    }
+    try:
+        import torch
+
+        result["torch_threads"] = torch.get_num_threads()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return result
+
+
+def onnx_available() -> bool:
+    try:
+        import synthgrade.export  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def measure_onnx_speed(
+    scorer_or_dir: Scorer | str | Path, frame: pd.DataFrame, out_dir: str | Path | None = None, int8: bool = False, **options: Any
+) -> dict[str, Any] | None:
+    """Export to ONNX (SERVE's ``export_onnx``) and time the ``OnnxScorer``; None when the export stage is absent."""
+    if not onnx_available():
+        return None
+    from synthgrade.export import OnnxScorer, export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(out_dir) if out_dir is not None else Path(tmp) / "onnx"
+        parity = export_onnx(scorer_or_dir, target, int8=int8)
+        onnx_scorer = OnnxScorer.from_pretrained(target)
+        result = measure_speed(onnx_scorer, frame, **options)
+    result["parity"] = parity
+    result["int8"] = int8
+    return result

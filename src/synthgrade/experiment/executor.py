@@ -1,0 +1,93 @@
+"""Executors run tasks (trials, synthetic sets): a pure function applied to picklable specs.
+
+An executor only needs :meth:`Executor.map`: apply ``fn`` to each task and yield an :class:`Outcome`
+as each finishes, in any order. Trial code never sees the executor, so a distributed engine fits
+without touching it; a Ray executor is a few lines::
+
+    class RayExecutor(Executor):
+        def map(self, fn, tasks):
+            remote = ray.remote(fn)
+            pending = {remote.remote(t): t for t in tasks}
+            while pending:
+                [ref], _ = ray.wait(list(pending))
+                task = pending.pop(ref)
+                try:
+                    yield Outcome(task, ray.get(ref), None, 0.0)
+                except Exception as exc:
+                    yield Outcome(task, None, f"{type(exc).__name__}: {exc}", 0.0)
+
+(the run directory must then be on storage every worker can read, since trials read the split and the
+shared synthetic sets from it). :class:`ProcessExecutor` does the same with local worker processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from synthgrade.errors import SynthgradeError
+
+
+@dataclass
+class Outcome:
+    """One finished task: its result, or the one-line error that stopped it."""
+
+    task: Any
+    result: Any
+    error: str | None
+    seconds: float
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, SynthgradeError):
+        return str(exc)
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+
+
+def _timed_call(fn: Callable[[Any], Any], task: Any) -> tuple[Any, str | None, float]:
+    start = time.perf_counter()
+    try:
+        return fn(task), None, time.perf_counter() - start
+    except Exception as exc:  # reported per task; the sweep goes on with the others
+        return None, describe_error(exc), time.perf_counter() - start
+
+
+class Executor(ABC):
+    @abstractmethod
+    def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Outcome]:
+        """Run ``fn(task)`` for every task; yield each :class:`Outcome` as it finishes."""
+
+
+class LocalExecutor(Executor):
+    """Runs tasks one after another in this process (the default: models use all cores anyway)."""
+
+    def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Outcome]:
+        for task in tasks:
+            result, error, seconds = _timed_call(fn, task)
+            yield Outcome(task, result, error, seconds)
+
+
+class ProcessExecutor(Executor):
+    """Runs tasks in ``workers`` local processes; tasks and results must pickle (as they would for Ray)."""
+
+    def __init__(self, workers: int = 2, start_method: str | None = None) -> None:
+        if workers < 1:
+            raise SynthgradeError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+        self.start_method = start_method
+
+    def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Outcome]:
+        context = multiprocessing.get_context(self.start_method) if self.start_method else None
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
+            futures: dict[Future, Any] = {pool.submit(_timed_call, fn, task): task for task in tasks}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result, error, seconds = future.result()
+                    yield Outcome(futures[future], result, error, seconds)

@@ -1,0 +1,331 @@
+"""ONNX export (optionally dynamic int8) of any scorer with a torch ``.model`` and a ``.tokenizer``.
+
+The exported directory is a normal synthgrade model directory (``synthgrade.json`` with kind ``onnx``,
+the tokenizer files, ``model.onnx`` and a model card), so ``predict``, ``evaluate`` and ``serve`` open it
+like any other. It keeps the source model's labels, input mode, item bank, provenance, training record
+and evaluations, and adds ``provenance.export`` (source path and kind, exporter, int8, parity check).
+
+Exporter: the torch.export-based exporter (``dynamo=True``) gives outputs identical to PyTorch for
+transformers 5 BERT models; the legacy TorchScript exporter is used only if it fails (it drifts by about
+1e-2 in the logits with transformers 5's attention masks, which the parity check then shows).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgrade.console import console
+from synthgrade.errors import SynthgradeError
+from synthgrade.modeling import METADATA_FILE, ModelInfo, Scorer, build_inputs, item_context, length_order, load_scorer
+
+ONNX_FILE = "model.onnx"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+#: Responses used for the parity check when no sample is given: short, long, odd.
+DEFAULT_SAMPLE = [
+    "Yes.",
+    "I don't know.",
+    "The water evaporates when it is heated and the salt is left behind in the dish.",
+    "Because the magnet attracts the iron filings but not the sand, so you can pull them apart.",
+    "Plants need sunlight, water and carbon dioxide to make their own food through photosynthesis.",
+    "it gets bigger",
+    "The force of gravity pulls the ball down so it speeds up as it falls, unless air resistance balances it.",
+    "Prices rise when demand is high and supply is low.",
+    "42",
+    "A longer response that rambles on about several things at once, mentioning heat, energy, particles, motion, "
+    "and the way the teacher explained it in class last week with the experiment on the bench.",
+]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _session(path: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    threads = threads or int(os.environ.get("SYNTHGRADE_ONNX_THREADS", "0"))
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for a bad file
+        raise SynthgradeError(f"{path}: cannot load ONNX model ({str(exc).splitlines()[0]})") from None
+
+
+class OnnxScorer(Scorer):
+    """A scorer backed by an onnxruntime session over ``model.onnx`` plus the source model's tokenizer."""
+
+    def __init__(self, session: Any, tokenizer: Any, info: ModelInfo, directory: Path | None = None) -> None:
+        self.session = session
+        self.tokenizer = tokenizer
+        self.info = info
+        self.directory = directory
+        self.input_names = [i.name for i in session.get_inputs()]
+
+    def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
+        order = length_order(first, second)
+        out = np.zeros((len(first), len(self.labels)), dtype=np.float64)
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            encoded = self.tokenizer(
+                [first[i] for i in index],
+                [second[i] for i in index] if second is not None else None,
+                truncation="longest_first",
+                max_length=self.info.max_length,
+                padding=True,
+                return_tensors="np",
+            )
+            feed = {name: np.asarray(encoded[name], dtype=np.int64) for name in self.input_names}
+            out[index] = _softmax(self.session.run(None, feed)[0])
+        return out
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        if self.directory is None:
+            raise SynthgradeError("this ONNX scorer was not loaded from a directory; export it with export_onnx")
+        directory.mkdir(parents=True, exist_ok=True)
+        if directory.resolve() != self.directory.resolve():
+            for item in self.directory.iterdir():
+                if item.is_file():
+                    shutil.copy2(item, directory / item.name)
+        self.info.save(directory)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> OnnxScorer:
+        from transformers import AutoTokenizer
+
+        directory = Path(directory)
+        info = ModelInfo.load(directory)
+        path = directory / ONNX_FILE
+        if not path.exists():
+            raise SynthgradeError(f"{directory}: ONNX model directory without {ONNX_FILE}")
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+        return cls(_session(path), tokenizer, info, directory)
+
+
+def _logits_module(model: Any, names: list[str]):
+    """Wrap ``model`` so its forward takes the named input tensors positionally and returns the logits tensor."""
+    import torch
+
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+    if "token_type_ids" in names:
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+
+    else:
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    Logits.forward = forward  # explicit argument names, so torch.export can map dynamic shapes onto them
+    return Logits().eval()
+
+
+def _export_graph(scorer: Scorer, path: Path) -> tuple[str, list[str]]:
+    """Write an fp32 ONNX graph with dynamic batch and sequence axes; returns (exporter, input names)."""
+    import logging
+    import warnings
+
+    import onnx
+    import torch
+
+    first = ["a short answer", "a somewhat longer example answer used only to trace the graph"]
+    second = ["the response", "another response"] if scorer.info.input_mode == "pair" else None
+    encoded = scorer.tokenizer(
+        first, second, padding=True, truncation=True, max_length=scorer.info.max_length, return_tensors="pt"
+    )
+    names = [n for n in INPUT_NAMES if n in encoded]
+    if names[:2] != ["input_ids", "attention_mask"]:
+        raise SynthgradeError(f"cannot export: the tokenizer gives {sorted(encoded)}, expected input_ids and attention_mask")
+    args = tuple(encoded[n] for n in names)
+    module = _logits_module(scorer.model, names)
+    raw = path.with_suffix(".raw.onnx")
+    exporter = "dynamo"
+    registration_log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    previous_level = registration_log.level
+    registration_log.setLevel(logging.ERROR)  # "torchvision is not installed" notes are noise here
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            try:
+                batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+                torch.onnx.export(
+                    module,
+                    args,
+                    str(raw),
+                    dynamo=True,
+                    input_names=names,
+                    output_names=["logits"],
+                    dynamic_shapes={n: {0: batch, 1: sequence} for n in names},
+                    verbose=False,
+                )
+            except Exception as exc:  # torch.export cannot trace every model; fall back to TorchScript tracing
+                cause = exc.__cause__ or exc
+                reason = f"{type(cause).__name__}: {str(cause).strip().splitlines()[0][:160] if str(cause).strip() else ''}"
+                console.print(
+                    f"[yellow]warning:[/yellow] torch.export failed ({reason}); using the TorchScript exporter", highlight=False
+                )
+                exporter = "torchscript"
+                axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
+                torch.onnx.export(
+                    module,
+                    args,
+                    str(raw),
+                    dynamo=False,
+                    input_names=names,
+                    output_names=["logits"],
+                    dynamic_axes=axes,
+                    opset_version=17,
+                )
+    finally:
+        registration_log.setLevel(previous_level)
+    graph = onnx.load(str(raw))
+    # Shapes recorded while tracing confuse onnxruntime's quantizer; onnxruntime re-infers them anyway.
+    del graph.graph.value_info[:]
+    onnx.save_model(graph, str(path), save_as_external_data=False)
+    for leftover in path.parent.glob(raw.name + "*"):
+        leftover.unlink()
+    return exporter, names
+
+
+def sample_inputs(info: ModelInfo, sample: pd.DataFrame | None = None, limit: int = 64) -> tuple[list[str], list[str] | None]:
+    """Inputs for the parity check: scorable rows of ``sample``, else built-in responses (paired with bank items)."""
+    if sample is not None and len(sample):
+        first, second, problems = build_inputs(sample.head(limit * 2), info)
+        bad = {p.split(": ", 1)[0] for p in problems}
+        where = (
+            sample.head(limit * 2)["_where"].tolist()
+            if "_where" in sample.columns
+            else [f"row {i + 1}" for i in range(len(first))]
+        )
+        keep = [i for i, w in enumerate(where) if w not in bad][:limit]
+        if keep:
+            return [first[i] for i in keep], [second[i] for i in keep] if second is not None else None
+    if info.input_mode == "pair":
+        contexts = [item_context(e.item_text, e.reference) for e in info.item_bank.values()] or [
+            "What happens to salt water when heated?"
+        ]
+        contexts = [c for c in contexts if c] or ["What happens to salt water when heated?"]
+        return [contexts[i % len(contexts)] for i in range(len(DEFAULT_SAMPLE))], list(DEFAULT_SAMPLE)
+    return list(DEFAULT_SAMPLE), None
+
+
+def parity_check(reference: Scorer, exported: Scorer, first: Sequence[str], second: Sequence[str] | None) -> dict[str, Any]:
+    """Max absolute probability difference and label agreement between two scorers on the same inputs."""
+    expected = reference.predict_proba_inputs(first, second)
+    got = exported.predict_proba_inputs(first, second)
+    return {
+        "n": len(first),
+        "max_abs_diff": float(np.abs(expected - got).max()) if len(first) else 0.0,
+        "agreement": float((expected.argmax(axis=1) == got.argmax(axis=1)).mean()) if len(first) else 1.0,
+    }
+
+
+def export_onnx(
+    scorer_or_dir: Scorer | str | Path,
+    out_dir: str | Path,
+    int8: bool = False,
+    sample: pd.DataFrame | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Export a scorer (or a saved model directory) to ``out_dir`` as ONNX; returns a summary with the parity check.
+
+    Works for any scorer whose ``.model`` is a torch module taking ``input_ids``, ``attention_mask`` (and
+    ``token_type_ids``) and returning ``.logits``, with a ``.tokenizer`` that can ``save_pretrained``:
+    fine-tuned transformers and the static student. The directory appears only when everything succeeded.
+    """
+    source_path = None if isinstance(scorer_or_dir, Scorer) else Path(scorer_or_dir)
+    scorer = scorer_or_dir if isinstance(scorer_or_dir, Scorer) else load_scorer(scorer_or_dir)
+    kind = scorer.info.kind
+    if isinstance(scorer, OnnxScorer):
+        raise SynthgradeError(f"{source_path or 'the scorer'} is already an ONNX export; export its source model instead")
+    model, tokenizer = getattr(scorer, "model", None), getattr(scorer, "tokenizer", None)
+    try:
+        import torch
+
+        is_module = isinstance(model, torch.nn.Module)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        is_module = False
+    if not is_module or tokenizer is None or not hasattr(tokenizer, "save_pretrained"):
+        raise SynthgradeError(f"a '{kind}' model cannot be exported to ONNX (needs a torch model and a tokenizer)")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        if not overwrite:
+            raise SynthgradeError(f"{out_dir}: already exists and is not empty; choose another --out or pass --overwrite")
+        if not (out_dir / METADATA_FILE).exists():
+            raise SynthgradeError(f"{out_dir}: not a model directory; refusing to replace it")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    started = time.perf_counter()
+    try:
+        model.eval()
+        fp32 = staging / ("model.fp32.onnx" if int8 else ONNX_FILE)
+        exporter, names = _export_graph(scorer, fp32)
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            logging_level = _quiet_quantizer()
+            try:
+                quantize_dynamic(str(fp32), str(staging / ONNX_FILE), weight_type=QuantType.QInt8)
+            finally:
+                _quiet_quantizer(logging_level)
+            fp32.unlink()
+        tokenizer.save_pretrained(staging)
+        info = ModelInfo.model_validate(scorer.info.model_dump(mode="json"))
+        info.kind = "onnx"
+        export_record: dict[str, Any] = {
+            "source": str(source_path.resolve()) if source_path else None,
+            "source_kind": kind,
+            "source_parameters": info.parameters,
+            "exporter": exporter,
+            "inputs": names,
+            "int8": int8,
+            "quantization": "onnxruntime dynamic int8 (weights QInt8)" if int8 else None,
+            "onnx_bytes": (staging / ONNX_FILE).stat().st_size,
+        }
+        exported = OnnxScorer(_session(staging / ONNX_FILE), tokenizer, info, staging)
+        first, second = sample_inputs(scorer.info, sample)
+        export_record["parity"] = parity_check(scorer, exported, first, second)
+        info.provenance = {**info.provenance, "export": export_record}
+        info.save(staging)
+        from synthgrade.modelcard import write_model_card
+
+        write_model_card(staging, info)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return {"out": str(out_dir), **export_record, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _quiet_quantizer(level: int | None = None) -> int:
+    """onnxruntime's quantizer logs a pre-processing hint on the root logger at WARNING; keep stderr clean."""
+    import logging
+
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(logging.ERROR if level is None else level)
+    return previous

@@ -1,0 +1,16 @@
+"""Step 1: label-conditional synthetic responses from an LLM, cached, resumable and cleaned."""
+
+from synthgrade.generate.config import GenerationConfig, RetryPolicy, default_cache_dir
+from synthgrade.generate.core import GenerationResult, generate_synthetic, summary_path, write_synthetic
+from synthgrade.generate.parsing import parse_responses
+
+__all__ = [
+    "GenerationConfig",
+    "GenerationResult",
+    "RetryPolicy",
+    "default_cache_dir",
+    "generate_synthetic",
+    "parse_responses",
+    "summary_path",
+    "write_synthetic",
+]

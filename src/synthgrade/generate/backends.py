@@ -1,0 +1,351 @@
+"""Chat backends behind one small interface.
+
+``openai``: the official async client against any OpenAI-compatible server (key from OPENAI_API_KEY
+only); ``local``: SmolLM2 (or any causal LM) through transformers, several prompts per forward pass
+with left padding; ``llamacpp``: in-process llama-cpp-python. Models load lazily on the first uncached
+call, so a run answered entirely from the cache loads nothing.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from synthgrade.errors import SynthgradeError
+from synthgrade.registry import offline_error, resolve_model
+
+REFUSAL = re.compile(
+    r"^\s*(?:i'?m sorry|i am sorry|sorry,|i apologi[sz]e|as an ai\b|i can(?:no|')t (?:help|assist|provide|comply|do that|write)|"
+    r"i (?:cannot|can't|won't|will not) (?:help|assist|provide|comply|write|generate|create))",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class ChatRequest:
+    """One model call: messages + sampling parameters. ``key`` addresses it in the cache."""
+
+    key: str
+    messages: list[dict[str, str]]
+    temperature: float
+    top_p: float
+    max_tokens: int
+    seed: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """What the cache stores about the request (no credentials, no base URL)."""
+        return {
+            "messages": self.messages,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+
+
+def completion(
+    text: str | None, finish_reason: str | None, prompt_tokens: int, completion_tokens: int, refusal: str | None = None
+) -> dict:
+    """A completed call as stored in the cache."""
+    text = text or ""
+    if refusal is None and (finish_reason == "content_filter" or REFUSAL.match(text)):
+        refusal = text[:200] or (finish_reason or "refused")
+    return {
+        "text": text,
+        "finish_reason": finish_reason or "stop",
+        "prompt_tokens": int(prompt_tokens or 0),
+        "completion_tokens": int(completion_tokens or 0),
+        "refusal": refusal,
+    }
+
+
+class RetryableError(Exception):
+    """A transient failure (429, 5xx, timeout, connection, malformed body): retry after backoff."""
+
+    def __init__(self, kind: str, retry_after: float | None = None) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+class CallFailed(Exception):
+    """A failure retrying will not fix for this call (e.g. 400); the call is counted as failed."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class Backend:
+    """``complete`` (async, one call) for servers; ``complete_batch`` (sync, several calls) for local models."""
+
+    name: str = ""
+    batch_size: int = 1
+    #: True when calls run in this process (one batch at a time in a worker thread)
+    in_process: bool = False
+    #: (input, output) US dollars per million tokens, when known
+    price: tuple[float, float] | None = None
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.loaded = False
+
+    async def complete(self, request: ChatRequest) -> dict:
+        raise NotImplementedError
+
+    def complete_batch(self, requests: list[ChatRequest]) -> list[dict]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+
+# USD per 1M tokens (input, output), list prices; used only for the run's cost estimate.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-3.5-turbo": (0.50, 1.50),
+}
+
+
+def price_for(model: str) -> tuple[float, float] | None:
+    base = model.split("/")[-1]
+    if base in PRICES:
+        return PRICES[base]
+    dated = re.sub(r"-\d{4}-\d{2}-\d{2}$", "", base)
+    return PRICES.get(dated)
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+
+    def __init__(self, model: str, base_url: str | None = None, timeout: float = 120.0) -> None:
+        super().__init__(model)
+        self.base_url = base_url
+        self.timeout = timeout
+        self.price = price_for(model) if base_url is None or "api.openai.com" in (base_url or "") else None
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            key = os.environ.get("OPENAI_API_KEY")
+            if not key:
+                if self.base_url is None:
+                    raise SynthgradeError(
+                        "the openai backend needs OPENAI_API_KEY in the environment (or --base-url for a local server)"
+                    )
+                key = "not-needed"  # local compatible servers ignore the key, the client insists on one
+            # Retries are ours (counted, Retry-After honoured), so the client's own are off.
+            self._client = AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
+            self.loaded = True
+        return self._client
+
+    async def complete(self, request: ChatRequest) -> dict:
+        import openai
+
+        client = self.client()
+        try:
+            response = await client.chat.completions.create(
+                model=self.model,
+                messages=request.messages,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                max_tokens=request.max_tokens,
+                seed=request.seed,
+            )
+        except openai.APITimeoutError:
+            raise RetryableError("timeout") from None
+        except openai.APIConnectionError:
+            raise RetryableError("connection_error") from None
+        except openai.AuthenticationError:
+            raise SynthgradeError(
+                f"{self.base_url or 'OpenAI'}: authentication failed (HTTP 401); check OPENAI_API_KEY"
+            ) from None
+        except openai.PermissionDeniedError:
+            raise SynthgradeError(f"{self.base_url or 'OpenAI'}: permission denied (HTTP 403) for model '{self.model}'") from None
+        except openai.NotFoundError:
+            raise SynthgradeError(f"{self.base_url or 'OpenAI'}: model '{self.model}' or endpoint not found (HTTP 404)") from None
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            if status == 429 or status >= 500 or status == 408:
+                raise RetryableError(f"http_{status}", parse_retry_after(exc.response.headers)) from None
+            raise CallFailed(f"http_{status}") from None
+        except (openai.APIResponseValidationError, ValueError, TypeError, KeyError):
+            raise RetryableError("malformed_response") from None
+        try:
+            choice = response.choices[0]
+            message = choice.message
+            text = message.content
+            refusal = getattr(message, "refusal", None)
+            usage = response.usage
+            prompt_tokens = getattr(usage, "prompt_tokens", 0) if usage else 0
+            completion_tokens = getattr(usage, "completion_tokens", 0) if usage else 0
+        except (AttributeError, IndexError, TypeError, KeyError):
+            raise RetryableError("malformed_response") from None
+        if text is not None and not isinstance(text, str):
+            raise RetryableError("malformed_response")
+        return completion(text, choice.finish_reason, prompt_tokens or 0, completion_tokens or 0, refusal)
+
+    async def aclose(self) -> None:
+        # The client belongs to the event loop of one run; the next run (a top-up round) opens a new one.
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+
+class TransformersBackend(Backend):
+    """A causal LM through transformers; GGUF files are dequantised on load (~30 s for SmolLM2)."""
+
+    name = "local"
+    in_process = True
+    price = (0.0, 0.0)
+
+    def __init__(self, model: str, batch_size: int = 8) -> None:
+        super().__init__(model)
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._tokenizer: Any = None
+
+    def load(self) -> None:
+        if self._model is not None:
+            return
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        resolved = resolve_model(self.model)
+        kwargs = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(resolved.path, **kwargs)
+            self._model = AutoModelForCausalLM.from_pretrained(resolved.path, **kwargs)
+        except OSError as exc:
+            raise offline_error(self.model, exc) from None
+        self._model.eval()
+        self._tokenizer.padding_side = "left"  # generation continues from the right end of every row
+        if self._tokenizer.pad_token is None:
+            self._tokenizer.pad_token = self._tokenizer.eos_token
+        self.loaded = True
+
+    def complete_batch(self, requests: list[ChatRequest]) -> list[dict]:
+        import torch
+
+        self.load()
+        tokenizer, model = self._tokenizer, self._model
+        first = requests[0]
+        prompts = [tokenizer.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True) for r in requests]
+        batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        sampling: dict[str, Any] = {"do_sample": False}
+        if first.temperature > 0:
+            sampling = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p, "top_k": 0}
+        torch.manual_seed(first.seed)  # the batch is drawn once; the cache makes the result permanent
+        with torch.inference_mode():
+            output = model.generate(
+                **batch,
+                max_new_tokens=max(r.max_tokens for r in requests),
+                pad_token_id=tokenizer.pad_token_id,
+                **sampling,
+            )
+        width = batch["input_ids"].shape[1]
+        configured = getattr(model.generation_config, "eos_token_id", None)
+        configured = [configured] if isinstance(configured, int) else list(configured or [])
+        eos = {tokenizer.eos_token_id, *configured} - {None}
+        results = []
+        for row, request in enumerate(requests):
+            new = output[row, width:].tolist()
+            stop = next((i for i, token in enumerate(new) if token in eos), None)
+            tokens = new[:stop] if stop is not None else new
+            tokens = tokens[: request.max_tokens]
+            finish = "stop" if stop is not None and stop <= request.max_tokens else "length"
+            prompt_tokens = int(batch["attention_mask"][row].sum())
+            text = tokenizer.decode(tokens, skip_special_tokens=True)
+            results.append(completion(text, finish, prompt_tokens, len(tokens)))
+        return results
+
+
+class LlamaCppBackend(Backend):
+    """llama-cpp-python in this process (``pip install llama-cpp-python``); one call at a time."""
+
+    name = "llamacpp"
+    in_process = True
+    price = (0.0, 0.0)
+
+    def __init__(self, model: str, n_ctx: int = 4096) -> None:
+        super().__init__(model)
+        self.n_ctx = n_ctx
+        self._llm: Any = None
+
+    def load(self) -> None:
+        if self._llm is not None:
+            return
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise SynthgradeError("the llamacpp backend needs llama-cpp-python: pip install llama-cpp-python") from None
+        resolved = resolve_model(self.model)
+        if not resolved.gguf_file:
+            raise SynthgradeError(f"the llamacpp backend needs a GGUF model; '{self.model}' is not one")
+        self._llm = Llama(model_path=resolved.gguf_path, n_ctx=self.n_ctx, n_threads=os.cpu_count() or 2, seed=0, verbose=False)
+        self.loaded = True
+
+    def complete_batch(self, requests: list[ChatRequest]) -> list[dict]:
+        self.load()
+        results = []
+        for request in requests:
+            response = self._llm.create_chat_completion(
+                messages=request.messages,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                max_tokens=request.max_tokens,
+                seed=request.seed,
+            )
+            choice = response["choices"][0]
+            usage = response.get("usage") or {}
+            results.append(
+                completion(
+                    choice["message"].get("content"),
+                    choice.get("finish_reason"),
+                    usage.get("prompt_tokens", 0),
+                    usage.get("completion_tokens", 0),
+                )
+            )
+        return results
+
+
+def make_backend(name: str, model: str, base_url: str | None = None, batch_size: int = 8, timeout: float = 120.0) -> Backend:
+    if name == "openai":
+        return OpenAIBackend(model, base_url, timeout)
+    if base_url:
+        raise SynthgradeError(f"--base-url applies to the openai backend only, not '{name}'")
+    if name == "local":
+        return TransformersBackend(model, batch_size)
+    if name == "llamacpp":
+        return LlamaCppBackend(model)
+    raise SynthgradeError(f"unknown backend '{name}': use local, openai or llamacpp")

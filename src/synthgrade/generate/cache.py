@@ -1,0 +1,86 @@
+"""Content-addressed cache of model calls in sqlite (WAL).
+
+The key hashes backend, model, messages, sampling parameters and the call index; each completed call
+is committed on arrival, so a run killed at any moment keeps every answer it already received and a
+rerun asks only for the rest. Failed calls are never stored (a rerun retries them). API keys are never
+part of a request record.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from synthgrade.errors import SynthgradeError
+from synthgrade.io import stable_hash
+
+CACHE_FILE = "calls.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def call_key(backend: str, model: str, messages: list[dict], sampling: dict[str, Any], call_index: int) -> str:
+    return stable_hash(
+        {"backend": backend, "model": model, "messages": messages, "sampling": sampling, "call_index": call_index}, length=32
+    )
+
+
+class CallCache:
+    """Thread-safe get/put of completions by key; ``path=None`` keeps everything in memory."""
+
+    def __init__(self, directory: str | Path | None) -> None:
+        self.path = Path(directory) / CACHE_FILE if directory is not None else None
+        target = ":memory:"
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SynthgradeError(f"{self.path.parent}: cannot create cache folder ({exc.strerror})") from None
+            target = str(self.path)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(target, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives kill -9
+            self._db.execute(SCHEMA)
+            self._db.commit()
+        except sqlite3.DatabaseError as exc:
+            raise SynthgradeError(f"{target}: cannot open the call cache ({exc})") from None
+
+    def get(self, key: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT response FROM calls WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, backend: str, model: str, request: dict, response: dict) -> None:
+        payload = (
+            key,
+            backend,
+            model,
+            json.dumps(request, sort_keys=True, ensure_ascii=False),
+            json.dumps(response, sort_keys=True, ensure_ascii=False),
+            time.time(),
+        )
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?)", payload)
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,77 @@
+"""Generation settings as one pydantic model (the CLI options map onto its fields one to one)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from synthgrade.registry import DEFAULT_ENCODER, DEFAULT_GENERATOR
+
+BackendName = Literal["local", "openai", "llamacpp"]
+
+
+class RetryPolicy(BaseModel):
+    """Exponential backoff with full jitter; a server's Retry-After wins when it asks for longer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_retries: int = Field(6, ge=0, description="retries per call after the first attempt")
+    base_delay: float = Field(1.0, ge=0, description="seconds; attempt k waits up to base_delay * 2**k")
+    max_delay: float = Field(60.0, ge=0, description="cap on one wait, Retry-After included")
+    timeout: float = Field(120.0, gt=0, description="seconds per request")
+
+
+class GenerationConfig(BaseModel):
+    """Everything that decides which calls are made and which rows are kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: BackendName = "local"
+    model: str = DEFAULT_GENERATOR
+    base_url: str | None = None
+    temperature: float = Field(0.3, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    per_label: int = Field(10, ge=1, description="kept responses wanted per label (per item when there are items)")
+    per_call: int = Field(5, ge=1, le=50, description="responses asked for in one call")
+    examples: int = Field(5, ge=0, description="human examples shown per prompt, drawn per call")
+    max_tokens: int = Field(256, ge=16)
+    concurrency: int = Field(4, ge=1)
+    batch_size: int = Field(8, ge=1, description="prompts generated together by the local backend")
+    max_requests: int | None = Field(None, ge=0, description="hard budget of model calls for this run")
+    max_rounds: int = Field(3, ge=1, description="call rounds; later rounds top up groups short of per_label")
+    seed: int = 0
+    prompt: Path | None = None
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    # Cleaning thresholds
+    embedder: str | None = Field(DEFAULT_ENCODER, description="sentence encoder for similarity checks; None = exact only")
+    near_duplicate: float = Field(0.92, gt=0, le=1, description="cosine at or above which two synthetic rows are duplicates")
+    leakage_threshold: float = Field(0.9, gt=0, le=1, description="cosine to an --exclude row at or above which a row is dropped")
+    example_copy_threshold: float = Field(0.95, gt=0, le=1, description="cosine to a shown example counted as a copy")
+    min_chars: int = Field(3, ge=1)
+    max_chars: int = Field(600, ge=1)
+    min_words: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> GenerationConfig:
+        if self.min_chars > self.max_chars:
+            raise ValueError(f"min_chars ({self.min_chars}) is above max_chars ({self.max_chars})")
+        return self
+
+    def public_dict(self) -> dict:
+        """The settings as recorded in summaries (no secrets live in the config)."""
+        data = self.model_dump(mode="json")
+        data["prompt"] = str(self.prompt) if self.prompt else None
+        return data
+
+
+def default_cache_dir() -> Path:
+    """``$SYNTHGRADE_CACHE``, else the user cache folder (e.g. ~/.cache/synthgrade)."""
+    env = os.environ.get("SYNTHGRADE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("synthgrade"))

@@ -1,0 +1,317 @@
+"""Label-conditional generation: plan calls per (item, label), run them through the cache, parse, clean."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgrade.console import console
+from synthgrade.data.schema import ID, ITEM_ID, ITEM_TEXT, LABEL, REFERENCE, TEXT, has_items, label_order
+from synthgrade.errors import SynthgradeError
+from synthgrade.generate.backends import ChatRequest, make_backend
+from synthgrade.generate.cache import CallCache, call_key
+from synthgrade.generate.cleaning import REASONS, clean_candidates, prompt_lines
+from synthgrade.generate.config import GenerationConfig, default_cache_dir
+from synthgrade.generate.diagnostics import synthetic_diagnostics
+from synthgrade.generate.parsing import parse_responses
+from synthgrade.generate.prompting import PromptTemplate, example_lines, load_template, task_block
+from synthgrade.io import stable_hash
+
+PROVENANCE_COLUMNS = (
+    "synthetic",
+    "backend",
+    "model",
+    "temperature",
+    "top_p",
+    "prompt_hash",
+    "example_ids",
+    "call_index",
+    "sample_index",
+)
+OUTPUT_COLUMNS = (ID, TEXT, LABEL, ITEM_ID, ITEM_TEXT, REFERENCE, *PROVENANCE_COLUMNS)
+
+
+@dataclass
+class GenerationResult:
+    frame: pd.DataFrame
+    summary: dict[str, Any]
+    removed: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+@dataclass
+class Group:
+    """One (item, label) cell: its human rows (the example pool) and the item's wording."""
+
+    item_id: str | None
+    label: str
+    item_text: str | None
+    reference: str | None
+    pool: pd.DataFrame
+
+    @property
+    def name(self) -> str:
+        return f"{self.item_id}|{self.label}" if self.item_id is not None else self.label
+
+
+def _first_text(values: pd.Series) -> str | None:
+    return next((v.strip() for v in values if isinstance(v, str) and v.strip()), None)
+
+
+def plan_groups(train: pd.DataFrame, labels: Sequence[str]) -> list[Group]:
+    groups = []
+    if has_items(train):
+        for item_id, rows in train.groupby(ITEM_ID, sort=True):
+            item_text = _first_text(rows[ITEM_TEXT]) if ITEM_TEXT in rows.columns else None
+            reference = _first_text(rows[REFERENCE]) if REFERENCE in rows.columns else None
+            for label in labels:
+                pool = rows[rows[LABEL] == label]
+                if len(pool):
+                    groups.append(Group(str(item_id), label, item_text, reference, pool.sort_values(ID, kind="stable")))
+    else:
+        item_text = _first_text(train[ITEM_TEXT]) if ITEM_TEXT in train.columns else None
+        reference = _first_text(train[REFERENCE]) if REFERENCE in train.columns else None
+        for label in labels:
+            pool = train[train[LABEL] == label]
+            if len(pool):
+                groups.append(Group(None, label, item_text, reference, pool.sort_values(ID, kind="stable")))
+    return groups
+
+
+def _check_train(train: pd.DataFrame) -> None:
+    for column in (TEXT, LABEL):
+        if column not in train.columns:
+            raise SynthgradeError(f"the training data has no '{column}' column")
+    if not len(train):
+        raise SynthgradeError("the training data has no rows")
+    if "synthetic" in train.columns and train["synthetic"].fillna(False).astype(bool).any():
+        raise SynthgradeError("the training data holds synthetic rows; generate from human-coded rows only")
+    if ID not in train.columns:
+        raise SynthgradeError("the training data has no 'id' column (load it with synthgrade.data.load_responses)")
+
+
+class Embedder:
+    """Memoised sentence embeddings for one run (the same texts are compared several times)."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self._memo: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        from synthgrade.embed import embed_texts
+
+        missing = sorted({t for t in texts if t not in self._memo})
+        if missing:
+            for text, vector in zip(missing, embed_texts(missing, self.model), strict=True):
+                self._memo[text] = vector
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        return np.stack([self._memo[t] for t in texts])
+
+
+def build_request(
+    group: Group, call_index: int, config: GenerationConfig, template: PromptTemplate, labels: Sequence[str]
+) -> ChatRequest:
+    seed = int(stable_hash({"seed": config.seed, "group": group.name, "call": call_index}, length=8), 16)
+    rng = np.random.default_rng(seed)
+    take = min(config.examples, len(group.pool))
+    chosen = group.pool.iloc[sorted(rng.choice(len(group.pool), size=take, replace=False))] if take else group.pool.iloc[:0]
+    shown = [str(t) for t in chosen[TEXT]]
+    messages = template.render(
+        task=task_block(group.item_text, group.reference),
+        label=group.label,
+        labels=", ".join(labels),
+        examples=example_lines(shown),
+        n=config.per_call,
+    )
+    sampling = {"temperature": config.temperature, "top_p": config.top_p, "max_tokens": config.max_tokens, "seed": seed % (2**31)}
+    key = call_key(config.backend, config.model, messages, sampling, call_index)
+    return ChatRequest(
+        key=key,
+        messages=messages,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_tokens=config.max_tokens,
+        seed=seed % (2**31),
+        meta={"group": group, "call_index": call_index, "example_ids": [str(i) for i in chosen[ID]], "shown": shown},
+    )
+
+
+def _candidates(requests: list[ChatRequest], results: dict[str, dict], group_order: dict[str, int]) -> list[dict]:
+    rows = []
+    for request in requests:
+        result = results.get(request.key)
+        if result is None or result.get("refusal"):
+            continue
+        group: Group = request.meta["group"]
+        for sample_index, text in enumerate(parse_responses(result.get("text") or "")):
+            rows.append(
+                {
+                    ID: f"syn-{request.key[:16]}-{sample_index}",
+                    TEXT: text,
+                    LABEL: group.label,
+                    ITEM_ID: group.item_id,
+                    ITEM_TEXT: group.item_text,
+                    REFERENCE: group.reference,
+                    "example_ids": ",".join(request.meta["example_ids"]),
+                    "call_index": request.meta["call_index"],
+                    "sample_index": sample_index,
+                    "_key": request.key,
+                    "_shown": request.meta["shown"],
+                    "_group": group.name,
+                    "_order": (group_order[group.name], request.meta["call_index"], sample_index),
+                }
+            )
+    return rows
+
+
+def generate_synthetic(
+    train: pd.DataFrame,
+    config: GenerationConfig,
+    exclude: Sequence[pd.DataFrame] = (),
+    cache_dir: Path | None = None,
+    show_progress: bool = True,
+) -> GenerationResult:
+    """Generate ``config.per_label`` cleaned synthetic responses per label (per item and label with items).
+
+    Only ``train`` (human-coded training rows) feeds the prompts; ``exclude`` tables (validation and
+    test) are used only by the leakage guard. Calls go through the cache in ``cache_dir`` (default:
+    ``$SYNTHGRADE_CACHE`` or the user cache folder), so a rerun makes no model calls.
+    """
+    started = time.perf_counter()
+    _check_train(train)
+    labels = train.attrs.get("labels") or label_order(train[LABEL].dropna().astype(str))
+    template = load_template(config.prompt, "generate.txt")
+    groups = plan_groups(train, labels)
+    group_order = {g.name: n for n, g in enumerate(groups)}
+    cache = CallCache(cache_dir if cache_dir is not None else default_cache_dir())
+    backend = make_backend(config.backend, config.model, config.base_url, config.batch_size, config.retry.timeout)
+    from synthgrade.generate.runner import Budget, CallRunner
+
+    runner = CallRunner(backend, cache, config.retry, config.concurrency, Budget(config.max_requests))
+    embed = Embedder(config.embedder) if config.embedder else None
+    exclude_frame = pd.concat([f[[TEXT]] for f in exclude], ignore_index=True) if exclude else None
+    per_round = math.ceil(config.per_label / config.per_call)
+    next_call = {g.name: 0 for g in groups}
+    all_requests: list[ChatRequest] = []
+    results: dict[str, dict] = {}
+    prompts: dict[str, set[str]] = {}
+    rounds_run = 0
+    try:
+        for round_index in range(config.max_rounds):
+            if round_index == 0:
+                wanted = {g.name: per_round for g in groups}
+            else:
+                # Top up groups whose cheap cleaning leaves fewer than per_label rows.
+                rows = _candidates(all_requests, results, group_order)
+                if not rows:
+                    wanted = {g.name: per_round for g in groups}
+                else:
+                    kept, _, _ = clean_candidates(pd.DataFrame(rows), train, exclude_frame, config, labels, prompts, None)
+                    have = Counter(kept["_group"])
+                    wanted = {
+                        g.name: math.ceil((config.per_label - have[g.name]) / config.per_call)
+                        for g in groups
+                        if have[g.name] < config.per_label
+                    }
+                wanted = {name: n for name, n in wanted.items() if n > 0}
+            if not wanted or runner.budget.exhausted:
+                break
+            requests = []
+            for group in groups:
+                for _ in range(wanted.get(group.name, 0)):
+                    request = build_request(group, next_call[group.name], config, template, labels)
+                    next_call[group.name] += 1
+                    prompts[request.key] = prompt_lines(request.messages, request.meta["shown"])
+                    requests.append(request)
+            rounds_run += 1
+            label = "generating" if round_index == 0 else f"topping up (round {round_index + 1})"
+            results.update(runner.run(requests, label, show_progress))
+            all_requests.extend(requests)
+    finally:
+        cache.close()
+    rows = _candidates(all_requests, results, group_order)
+    candidates = pd.DataFrame(
+        rows, columns=[*OUTPUT_COLUMNS[:6], "example_ids", "call_index", "sample_index", "_key", "_shown", "_group", "_order"]
+    )
+    if show_progress and embed is not None and len(candidates):
+        console.print(f"cleaning {len(candidates):,} candidates (embedding with {config.embedder}) ...", highlight=False)
+    kept, removed_counts, removed = clean_candidates(candidates, train, exclude_frame, config, labels, prompts, embed)
+    frame = _finish(kept, config, template, backend.name)
+    requested = config.per_label * len(groups)
+    stats = runner.stats
+    summary = {
+        "requested": requested,
+        "groups": len(groups),
+        "generated": len(candidates),
+        "kept": len(frame),
+        "removed": {r: int(removed_counts[r]) for r in REASONS},
+        "removed_total": int(sum(removed_counts.values())),
+        "short_of_target": {
+            g.name: config.per_label - int((frame["_group"] == g.name).sum())
+            for g in groups
+            if int((frame["_group"] == g.name).sum()) < config.per_label
+        },
+        "cache_hits": stats.cache_hits,
+        "model_calls": stats.model_calls,
+        "rounds": rounds_run,
+        "calls": stats.as_dict(backend.price),
+        "budget_exhausted": runner.budget.exhausted and stats.skipped_budget > 0,
+        "model_loaded": backend.loaded,
+        "wall_time_s": None,
+        "backend": backend.name,
+        "model": config.model,
+        "prompt_hash": template.hash,
+        "labels": list(labels),
+        "config": config.public_dict(),
+        "diagnostics": synthetic_diagnostics(frame, train, embed),
+    }
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+    summary["wall_time_s"] = round(time.perf_counter() - started, 3)
+    return GenerationResult(frame, summary, removed.drop(columns=["_shown", "_order"], errors="ignore"))
+
+
+def _finish(kept: pd.DataFrame, config: GenerationConfig, template: PromptTemplate, backend: str) -> pd.DataFrame:
+    frame = kept.copy()
+    frame["synthetic"] = True
+    frame["backend"] = backend
+    frame["model"] = config.model
+    frame["temperature"] = float(config.temperature)
+    frame["top_p"] = float(config.top_p)
+    frame["prompt_hash"] = template.hash
+    ordered = [c for c in OUTPUT_COLUMNS if c in frame.columns] + [c for c in frame.columns if c.startswith("_")]
+    frame = frame[ordered]
+    for column in (ID, TEXT, LABEL, ITEM_ID, ITEM_TEXT, REFERENCE, "backend", "model", "prompt_hash", "example_ids"):
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    frame["call_index"] = frame["call_index"].astype("int64")
+    frame["sample_index"] = frame["sample_index"].astype("int64")
+    frame["synthetic"] = frame["synthetic"].astype(bool)
+    return frame.reset_index(drop=True)
+
+
+def write_synthetic(result: GenerationResult, path: str | Path) -> Path:
+    """Write the rows (.jsonl / .parquet / .csv by extension) and ``<name>.summary.json`` beside them."""
+    from synthgrade.data import write_table
+    from synthgrade.io import write_json
+
+    path = Path(path)
+    if path.suffix.lower() not in {".jsonl", ".parquet", ".csv", ".tsv"}:
+        raise SynthgradeError(f"{path}: write synthetic rows to .jsonl, .parquet, .csv or .tsv")
+    write_table(result.frame, path)
+    write_json(summary_path(path), result.summary)
+    return path
+
+
+def summary_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.stem + ".summary.json")
+
+
+__all__ = ["GenerationResult", "generate_synthetic", "summary_path", "write_synthetic"]

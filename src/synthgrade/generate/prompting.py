@@ -1,0 +1,85 @@
+"""Prompt templates: plain files with ``### system`` / ``### user`` sections and ``$name`` placeholders."""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from synthgrade.errors import SynthgradeError
+from synthgrade.io import sha256_bytes
+
+SECTION = re.compile(r"^###\s*(system|user)\s*$", re.MULTILINE | re.IGNORECASE)
+SINGLE_ITEM_TASK = "All responses answer the same open-ended question."
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A parsed template; ``hash`` identifies its exact text (recorded on every synthetic row)."""
+
+    source: str
+    system: str
+    user: str
+    hash: str
+
+    def render(self, **values: object) -> list[dict[str, str]]:
+        """Chat messages with the placeholders filled; an unknown placeholder is a one-line error."""
+        messages = []
+        for role, text in (("system", self.system), ("user", self.user)):
+            if not text.strip():
+                continue
+            try:
+                content = string.Template(text).substitute({k: str(v) for k, v in values.items()})
+            except KeyError as exc:
+                known = ", ".join(f"${k}" for k in sorted(values))
+                raise SynthgradeError(f"{self.source}: unknown placeholder ${exc.args[0]} (known: {known})") from None
+            except ValueError as exc:
+                raise SynthgradeError(f"{self.source}: bad placeholder ({exc}); write $$ for a literal dollar sign") from None
+            messages.append({"role": role, "content": content.strip()})
+        return messages
+
+
+def parse_template(text: str, source: str) -> PromptTemplate:
+    parts = SECTION.split(text)
+    sections: dict[str, str] = {}
+    if len(parts) == 1:
+        sections["user"] = text  # a file without sections is all user message
+    else:
+        if parts[0].strip():
+            raise SynthgradeError(f"{source}: text before the first '### system' or '### user' line")
+        for role, body in zip(parts[1::2], parts[2::2], strict=True):
+            sections[role.lower()] = body
+    if not sections.get("user", "").strip():
+        raise SynthgradeError(f"{source}: the template has no '### user' text")
+    return PromptTemplate(source, sections.get("system", ""), sections["user"], sha256_bytes(text.encode("utf-8"))[:16])
+
+
+def load_template(path: str | Path | None, default: str) -> PromptTemplate:
+    """A user template file, or the packaged default (``generate.txt`` / ``grade.txt``)."""
+    if path is None:
+        text = resources.files("synthgrade.prompts").joinpath(default).read_text(encoding="utf-8")
+        return parse_template(text, f"default prompt {default}")
+    path = Path(path)
+    if not path.is_file():
+        raise SynthgradeError(f"{path}: no such prompt template file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SynthgradeError(f"{path}: prompt template is not UTF-8 text") from None
+    return parse_template(text, str(path))
+
+
+def task_block(item_text: str | None, reference: str | None) -> str:
+    """The item part of a prompt: question and reference answer when known, else a single-item note."""
+    lines = []
+    if isinstance(item_text, str) and item_text.strip():
+        lines.append(f"Question: {item_text.strip()}")
+    if isinstance(reference, str) and reference.strip():
+        lines.append(f"Reference answer: {reference.strip()}")
+    return "\n".join(lines) if lines else SINGLE_ITEM_TASK
+
+
+def example_lines(texts: list[str]) -> str:
+    return "\n".join(f"- {' '.join(t.split())}" for t in texts) if texts else "(none)"

@@ -1,0 +1,233 @@
+"""Run many chat calls: cache first, then the backend with bounded concurrency, retries and a budget.
+
+Each completed call is written to the cache the moment it arrives. Failed calls (after retries) are
+counted by kind and never produce text; refusals and empty completions are stored (they were paid
+for) and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from synthgrade.console import console, progress
+from synthgrade.errors import SynthgradeError
+from synthgrade.generate.backends import Backend, CallFailed, ChatRequest, RetryableError
+from synthgrade.generate.cache import CallCache
+from synthgrade.generate.config import RetryPolicy
+
+
+@dataclass
+class CallStats:
+    """What the calls of one run did; ``as_dict`` goes into the summary JSON."""
+
+    requested: int = 0
+    cache_hits: int = 0
+    model_calls: int = 0
+    completed: int = 0
+    failed: int = 0
+    refused: int = 0
+    empty: int = 0
+    truncated: int = 0
+    retries: int = 0
+    skipped_budget: int = 0
+    failures: Counter = field(default_factory=Counter)
+    retry_reasons: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cached_completion_tokens: int = 0
+    model_seconds: float = 0.0
+
+    def count_result(self, result: dict, cached: bool) -> None:
+        if cached:
+            self.cache_hits += 1
+            self.cached_prompt_tokens += result.get("prompt_tokens", 0)
+            self.cached_completion_tokens += result.get("completion_tokens", 0)
+        else:
+            self.completed += 1
+            self.prompt_tokens += result.get("prompt_tokens", 0)
+            self.completion_tokens += result.get("completion_tokens", 0)
+        if result.get("refusal"):
+            self.refused += 1
+        elif not (result.get("text") or "").strip():
+            self.empty += 1
+        if result.get("finish_reason") == "length":
+            self.truncated += 1
+
+    def cost(self, price: tuple[float, float] | None) -> dict[str, float | None]:
+        if price is None:
+            return {"usd_this_run": None, "usd_including_cached": None}
+        this_run = (self.prompt_tokens * price[0] + self.completion_tokens * price[1]) / 1e6
+        cached = (self.cached_prompt_tokens * price[0] + self.cached_completion_tokens * price[1]) / 1e6
+        return {"usd_this_run": round(this_run, 6), "usd_including_cached": round(this_run + cached, 6)}
+
+    def as_dict(self, price: tuple[float, float] | None = None) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "cache_hits": self.cache_hits,
+            "model_calls": self.model_calls,
+            "completed": self.completed,
+            "failed": self.failed,
+            "failures": dict(sorted(self.failures.items())),
+            "retries": self.retries,
+            "retry_reasons": dict(sorted(self.retry_reasons.items())),
+            "refused": self.refused,
+            "empty": self.empty,
+            "truncated": self.truncated,
+            "skipped_budget": self.skipped_budget,
+            "tokens": {
+                "prompt": self.prompt_tokens,
+                "completion": self.completion_tokens,
+                "cached_prompt": self.cached_prompt_tokens,
+                "cached_completion": self.cached_completion_tokens,
+            },
+            "completion_tokens_per_s": round(self.completion_tokens / self.model_seconds, 2) if self.model_seconds else None,
+            "cost": self.cost(price),
+        }
+
+
+class Budget:
+    """A hard cap on model calls started in this run (``None`` = unlimited); retries are not new calls."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self) -> bool:
+        if self.limit is not None and self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy, retry_after: float | None) -> float:
+    """Full-jitter exponential backoff; a Retry-After from the server is honoured as the minimum wait."""
+    delay = random.uniform(0, policy.base_delay * (2**attempt))
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, policy.max_delay)
+
+
+class CallRunner:
+    def __init__(self, backend: Backend, cache: CallCache, policy: RetryPolicy, concurrency: int, budget: Budget) -> None:
+        self.backend = backend
+        self.cache = cache
+        self.policy = policy
+        self.concurrency = concurrency
+        self.budget = budget
+        self.stats = CallStats()
+
+    def _store(self, request: ChatRequest, result: dict) -> None:
+        self.cache.put(request.key, self.backend.name, self.backend.model, request.record(), result)
+        self.stats.count_result(result, cached=False)
+
+    async def _one(self, request: ChatRequest) -> dict | None:
+        for attempt in range(self.policy.max_retries + 1):
+            started = time.perf_counter()
+            try:
+                result = await self.backend.complete(request)
+            except RetryableError as exc:
+                if attempt == self.policy.max_retries:
+                    self.stats.failed += 1
+                    self.stats.failures[exc.kind] += 1
+                    return None
+                self.stats.retries += 1
+                self.stats.retry_reasons[exc.kind] += 1
+                await asyncio.sleep(backoff_delay(attempt, self.policy, exc.retry_after))
+                continue
+            except CallFailed as exc:
+                self.stats.failed += 1
+                self.stats.failures[exc.kind] += 1
+                return None
+            finally:
+                self.stats.model_seconds += time.perf_counter() - started
+            self._store(request, result)
+            return result
+        return None
+
+    async def _run_async(self, pending: list[ChatRequest], results: dict[str, dict], advance) -> None:
+        if self.backend.in_process:
+            for start in range(0, len(pending), self.backend.batch_size):
+                batch = []
+                for request in pending[start : start + self.backend.batch_size]:
+                    if self.budget.take():
+                        batch.append(request)
+                    else:
+                        self.stats.skipped_budget += 1
+                if not batch:
+                    continue
+                self.stats.model_calls += len(batch)
+                started = time.perf_counter()
+                try:
+                    answers = await asyncio.to_thread(self.backend.complete_batch, batch)
+                except SynthgradeError:
+                    raise
+                except Exception as exc:  # a local model that crashes will crash again: stop; finished batches are cached
+                    detail = str(exc).splitlines()[0] if str(exc) else ""
+                    raise SynthgradeError(f"{self.backend.name} model {self.backend.model} failed: {type(exc).__name__} {detail}") from exc
+                finally:
+                    self.stats.model_seconds += time.perf_counter() - started
+                for request, result in zip(batch, answers, strict=True):
+                    self._store(request, result)
+                    results[request.key] = result
+                advance(len(batch))
+            return
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def worker(request: ChatRequest) -> None:
+            async with semaphore:
+                if not self.budget.take():
+                    self.stats.skipped_budget += 1
+                    advance(1)
+                    return
+                self.stats.model_calls += 1
+                result = await self._one(request)
+                if result is not None:
+                    results[request.key] = result
+                advance(1)
+
+        try:
+            await asyncio.gather(*(worker(r) for r in pending))
+        finally:
+            await self.backend.aclose()
+
+    def run(self, requests: list[ChatRequest], description: str = "calls", show_progress: bool = True) -> dict[str, dict]:
+        """Results by request key, for every call answered from the cache or the model (failed ones absent)."""
+        results: dict[str, dict] = {}
+        pending: list[ChatRequest] = []
+        seen: set[str] = set()
+        for request in requests:
+            self.stats.requested += 1
+            cached = self.cache.get(request.key)
+            if cached is not None:
+                self.stats.count_result(cached, cached=True)
+                results[request.key] = cached
+            elif request.key not in seen:
+                seen.add(request.key)
+                pending.append(request)
+        if not pending:
+            return results
+        if self.budget.exhausted:
+            self.stats.skipped_budget += len(pending)
+            return results
+        if self.backend.in_process and not self.backend.loaded and show_progress:
+            console.print(f"loading {self.backend.name} model {self.backend.model} ...", highlight=False)
+        with progress(transient=not show_progress) as bar:
+            task = bar.add_task(description, total=len(pending), rate="", visible=show_progress)
+            started = time.perf_counter()
+
+            def advance(n: int) -> None:
+                elapsed = max(time.perf_counter() - started, 1e-6)
+                bar.update(task, advance=n, rate=f"{self.stats.completion_tokens / elapsed:.0f} tok/s")
+
+            asyncio.run(self._run_async(pending, results, advance))
+        return results

@@ -1,0 +1,225 @@
+"""Mixing human-coded and synthetic rows into one training set at a chosen synthetic share.
+
+Two modes (both deterministic given ``seed``):
+
+* ``addon`` (the paper's setting): every human row is kept and synthetic rows are added until they make
+  up ``ratio`` of the total, i.e. ``round(ratio * H / (1 - ratio))`` synthetic rows for ``H`` human rows.
+* ``fixed-total``: exactly ``total`` rows, ``round(ratio * total)`` of them synthetic, the rest human.
+
+``human_budget`` first subsamples the human rows (stratified by label, so a budget study keeps the label
+balance). Synthetic rows are drawn per label so that their label proportions follow the human rows used.
+Asking for more synthetic rows of a label than exist is an error, never a silent shortfall. The manifest
+lists the exact ids used so a run can be reproduced and audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from synthgrade.data.schema import ID, LABEL, WHERE, label_order
+from synthgrade.errors import SynthgradeError
+from synthgrade.io import stable_hash
+
+MixMode = Literal["addon", "fixed-total"]
+SYNTHETIC = "synthetic"
+#: Provenance columns that synthetic rows carry (generation, then filtering); summarised per source.
+SOURCE_COLUMNS = ("backend", "model", "temperature", "top_p", "prompt_hash", "filter_method")
+
+
+@dataclass
+class MixResult:
+    """The mixed training rows (``synthetic`` column marks the source) and the manifest describing them."""
+
+    frame: pd.DataFrame
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def is_synthetic(frame: pd.DataFrame) -> pd.Series:
+    """Boolean mask of rows marked synthetic (a missing ``synthetic`` column means all human)."""
+    if SYNTHETIC not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame[SYNTHETIC].map(_truthy).astype(bool)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    try:
+        return bool(value) and not pd.isna(value)
+    except (TypeError, ValueError):
+        return False
+
+
+def allocate(total: int, weights: Sequence[float]) -> list[int]:
+    """Split ``total`` into integer parts proportional to ``weights`` (largest remainder, ties by order)."""
+    weights_arr = np.asarray(weights, dtype=float)
+    if total <= 0 or weights_arr.sum() <= 0:
+        return [0] * len(weights_arr)
+    exact = weights_arr / weights_arr.sum() * total
+    parts = np.floor(exact).astype(int)
+    remainder = total - int(parts.sum())
+    order = np.argsort(-(exact - parts), kind="stable")
+    parts[order[:remainder]] += 1
+    return parts.tolist()
+
+
+def stratified_sample(frame: pd.DataFrame, n: int, rng: np.random.Generator, labels: Sequence[str]) -> pd.DataFrame:
+    """``n`` rows whose label shares follow ``frame``'s (within one row per label)."""
+    if n > len(frame):
+        raise SynthgradeError(f"cannot take {n} human rows: only {len(frame)} are available")
+    counts = [int((frame[LABEL] == label).sum()) for label in labels]
+    wanted = allocate(n, counts)
+    parts = []
+    for label, take in zip(labels, wanted, strict=True):
+        pool = frame.index[frame[LABEL] == label].to_numpy()
+        parts.append(pool[rng.permutation(len(pool))[:take]])
+    chosen = np.concatenate(parts) if parts else np.array([], dtype=int)
+    return frame.loc[np.sort(chosen)]
+
+
+def synthetic_sources(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One entry per synthetic source (generator backend/model/temperature/filter) with its row count."""
+    synthetic = frame[is_synthetic(frame)]
+    if synthetic.empty:
+        return []
+    columns = [c for c in SOURCE_COLUMNS if c in synthetic.columns]
+    filtered = "filter_label" in synthetic.columns
+    if not columns:
+        return [{"rows": int(len(synthetic)), "filtered": filtered}]
+    keys = synthetic[columns].astype(object).where(synthetic[columns].notna(), None)
+    sources = []
+    for values, group in keys.groupby(columns, dropna=False, sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        entry = {c: (None if v is None or v != v else v) for c, v in zip(columns, values, strict=True)}
+        entry["rows"] = int(len(group))
+        entry["filtered"] = filtered
+        sources.append(entry)
+    return sources
+
+
+def mix_training_set(
+    human: pd.DataFrame,
+    synthetic: pd.DataFrame | None = None,
+    ratio: float = 0.0,
+    mode: MixMode | str = "addon",
+    total: int | None = None,
+    human_budget: int | None = None,
+    seed: int = 0,
+) -> MixResult:
+    """Build the training rows: human rows (optionally a stratified budget) plus synthetic rows at share ``ratio``."""
+    if not 0.0 <= ratio <= 1.0:
+        raise SynthgradeError(f"--ratio must be between 0 and 1, got {ratio}")
+    if mode not in ("addon", "fixed-total"):
+        raise SynthgradeError(f"--mix must be 'addon' or 'fixed-total', got {mode!r}")
+    if is_synthetic(human).any():
+        first = human.loc[is_synthetic(human)].iloc[0]
+        where = first.get(WHERE, f"id {first.get(ID)}")
+        raise SynthgradeError(f"{where}: the human-coded training data contains synthetic rows (pass them with --synthetic)")
+    if human.empty:
+        raise SynthgradeError("the human-coded training data has no rows")
+    for name, frame in (("human", human), ("synthetic", synthetic)):
+        if frame is not None and ID in frame.columns and frame[ID].duplicated().any():
+            dup = frame.loc[frame[ID].duplicated(), ID].iloc[0]
+            raise SynthgradeError(f"the {name} rows use id '{dup}' more than once; ids must be unique to write a manifest")
+    rng = np.random.default_rng(seed)
+    labels = label_order(human[LABEL].dropna().unique())
+
+    human_pool = human
+    if human_budget is not None:
+        if human_budget <= 0:
+            raise SynthgradeError(f"--human-budget must be positive, got {human_budget}")
+        if human_budget > len(human):
+            raise SynthgradeError(f"--human-budget {human_budget} is more than the {len(human)} human rows available")
+        human_pool = stratified_sample(human, human_budget, rng, labels)
+
+    if mode == "addon":
+        if total is not None:
+            raise SynthgradeError("--total only applies to --mix fixed-total")
+        if ratio >= 1.0:
+            raise SynthgradeError("--ratio 1 in addon mode would need infinitely many synthetic rows; use --mix fixed-total")
+        n_human = len(human_pool)
+        n_synthetic = int(round(ratio * n_human / (1.0 - ratio)))
+        human_used = human_pool
+    else:
+        if total is None or total <= 0:
+            raise SynthgradeError("--mix fixed-total needs a positive --total N")
+        n_synthetic = int(round(ratio * total))
+        n_human = total - n_synthetic
+        if n_human > len(human_pool):
+            raise SynthgradeError(
+                f"--total {total} at --ratio {ratio} needs {n_human} human rows, only {len(human_pool)} are available"
+                + (" within --human-budget" if human_budget is not None else "")
+            )
+        human_used = stratified_sample(human_pool, n_human, rng, labels) if n_human < len(human_pool) else human_pool
+
+    # Synthetic label shares follow the human rows in use.
+    human_counts = [int((human_used[LABEL] == label).sum()) for label in labels]
+    if n_synthetic > 0 and sum(human_counts) == 0:
+        # ratio 1 in fixed-total mode: follow the human pool's label shares.
+        human_counts = [int((human_pool[LABEL] == label).sum()) for label in labels]
+    wanted = allocate(n_synthetic, human_counts)
+    synthetic_parts = []
+    unused_labels: dict[str, int] = {}
+    if n_synthetic > 0:
+        if synthetic is None or synthetic.empty:
+            raise SynthgradeError(f"--ratio {ratio} needs {n_synthetic} synthetic rows but no synthetic data was given (--synthetic FILE)")
+        known = set(labels)
+        for label, count in synthetic[LABEL].value_counts().items():
+            if label not in known:
+                unused_labels[str(label)] = int(count)
+        short = []
+        for label, take in zip(labels, wanted, strict=True):
+            pool = synthetic.index[synthetic[LABEL] == label].to_numpy()
+            if take > len(pool):
+                short.append(f"label '{label}' needs {take}, has {len(pool)}")
+                continue
+            synthetic_parts.append(pool[rng.permutation(len(pool))[:take]])
+        if short:
+            raise SynthgradeError(
+                f"not enough synthetic rows for --ratio {ratio} ({n_synthetic} needed): " + "; ".join(short)
+                + " (generate more, lower --ratio, or use --mix fixed-total with a smaller --total)"
+            )
+    synthetic_used = (
+        synthetic.loc[np.sort(np.concatenate(synthetic_parts))] if synthetic_parts and synthetic is not None else human.iloc[0:0]
+    )
+
+    human_part = human_used.assign(**{SYNTHETIC: False})
+    synthetic_part = synthetic_used.assign(**{SYNTHETIC: True})
+    parts = [p for p in (human_part, synthetic_part) if not p.empty]
+    mixed = pd.concat(parts, ignore_index=True) if parts else human_part
+    mixed = mixed.iloc[rng.permutation(len(mixed))].reset_index(drop=True)
+    mixed[SYNTHETIC] = mixed[SYNTHETIC].astype(bool)
+
+    total_rows = len(mixed)
+    manifest: dict[str, Any] = {
+        "mode": mode,
+        "ratio": ratio,
+        "total": total,
+        "human_budget": human_budget,
+        "seed": seed,
+        "labels": labels,
+        "rows": total_rows,
+        "human_rows": int(len(human_used)),
+        "synthetic_rows": int(len(synthetic_used)),
+        "achieved_ratio": (len(synthetic_used) / total_rows) if total_rows else 0.0,
+        "human_available": int(len(human)),
+        "synthetic_available": int(len(synthetic)) if synthetic is not None else 0,
+        "synthetic_unused_labels": unused_labels,
+        "label_counts": {
+            "human": {label: int((human_used[LABEL] == label).sum()) for label in labels},
+            "synthetic": {label: int((synthetic_used[LABEL] == label).sum()) for label in labels},
+        },
+        "synthetic_sources": synthetic_sources(mixed),
+        "human_ids": [str(v) for v in human_used[ID]] if ID in human_used.columns else [],
+        "synthetic_ids": [str(v) for v in synthetic_used[ID]] if ID in synthetic_used.columns else [],
+    }
+    manifest["hash"] = stable_hash({"human": manifest["human_ids"], "synthetic": manifest["synthetic_ids"]})
+    return MixResult(mixed, manifest)
+
+
+__all__ = ["MixResult", "MixMode", "allocate", "is_synthetic", "mix_training_set", "stratified_sample", "synthetic_sources"]
