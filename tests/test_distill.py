@@ -23,7 +23,11 @@ def toy(prefix: str, n: int, start: int = 0, items: bool = True) -> pd.DataFrame
     rows = []
     for i in range(start, start + n):
         positive = i % 2 == 0
-        row = {"id": f"{prefix}{i}", "text": (POSITIVE if positive else NEGATIVE)[i % 4] + f" case {i % 5}", "label": "yes" if positive else "no"}
+        row = {
+            "id": f"{prefix}{i}",
+            "text": (POSITIVE if positive else NEGATIVE)[i % 4] + f" case {i % 5}",
+            "label": "yes" if positive else "no",
+        }
         if items:
             row |= {"item_id": "q1" if i % 3 else "q2", "item_text": "Is it good?" if i % 3 else "Is it fine?"}
         rows.append(row)
@@ -32,7 +36,7 @@ def toy(prefix: str, n: int, start: int = 0, items: bool = True) -> pd.DataFrame
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory, tiny_encoder: Path) -> TransformerScorer:
-    from tests.conftest import make_tiny_encoder
+    from conftest import make_tiny_encoder
 
     encoder = make_tiny_encoder(tmp_path_factory.mktemp("enc4"), layers=4)
     args = TrainingArguments(model=str(encoder), epochs=6, lr=3e-3, batch_size=8, patience=0, show_progress=False, max_length=32)
@@ -84,7 +88,9 @@ def test_layer_student_starts_from_teacher_weights(teacher: TransformerScorer) -
 
 def test_static_student_learns_and_round_trips(teacher: TransformerScorer, tmp_path: Path) -> None:
     val = toy("v", 24, start=1000)
-    student = DistillationTrainer(teacher, distil_args("static", epochs=10)).train(toy("t", 80), val, unlabeled_df=toy("x", 20, start=500))
+    student = DistillationTrainer(teacher, distil_args("static", epochs=10)).train(
+        toy("t", 80), val, unlabeled_df=toy("x", 20, start=500)
+    )
     assert isinstance(student, StaticScorer) and student.info.training["distillation"]["unlabeled_rows"] == 20
     assert student.info.training["distillation"]["agreement_val"] >= 0.9
     # Forward mirrors a transformers classifier (what ONNX export relies on).

@@ -49,7 +49,10 @@ def test_plain_lines_headings_and_blank_lines() -> None:
 
 
 def test_truncated_fence_and_numbers_inside_text() -> None:
-    assert parse_responses("```\n1. 2.5 grams of salt remain\n2. the rest evapor") == ["2.5 grams of salt remain", "the rest evapor"]
+    assert parse_responses("```\n1. 2.5 grams of salt remain\n2. the rest evapor") == [
+        "2.5 grams of salt remain",
+        "the rest evapor",
+    ]
     assert parse_responses("") == [] and parse_responses("   \n ") == []
     # A single unnumbered answer is one response.
     assert parse_responses("The water dries up and leaves salt.") == ["The water dries up and leaves salt."]
@@ -119,8 +122,14 @@ def test_cleaning_counts_every_reason() -> None:
 
 def test_templates(tmp_path) -> None:
     template = load_template(None, "generate.txt")
-    messages = template.render(task=task_block("Why?", "Because."), label="correct", labels="correct, incorrect", examples="- a", n=3)
-    assert messages[0]["role"] == "system" and "Question: Why?" in messages[1]["content"] and "Write exactly 3 lines" in messages[1]["content"]
+    messages = template.render(
+        task=task_block("Why?", "Because."), label="correct", labels="correct, incorrect", examples="- a", n=3
+    )
+    assert (
+        messages[0]["role"] == "system"
+        and "Question: Why?" in messages[1]["content"]
+        and "Write exactly 3 lines" in messages[1]["content"]
+    )
     bad = tmp_path / "bad.txt"
     bad.write_text("### user\nWrite $count responses for $label", encoding="utf-8")
     with pytest.raises(SynthgradeError, match=r"bad.txt: unknown placeholder \$count"):

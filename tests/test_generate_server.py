@@ -171,3 +171,35 @@ def test_cli_errors(cli, fixtures: Path, tmp_path: Path) -> None:
     result = cli("generate", tmp_path / "missing.csv", "--out", tmp_path / "x.jsonl")
     assert result.returncode == 2 and "missing.csv: no such file" in result.stderr
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_leakage_guard_and_diagnostics_with_minilm(civics: pd.DataFrame, tmp_path: Path) -> None:
+    with FakeChatServer() as server:
+        first = generate_synthetic(civics, config(server, embedder="minilm-l6"), cache_dir=tmp_path / "c", show_progress=False)
+        leaked = first.frame["text"].iloc[0]
+        exclude = pd.DataFrame({"text": [leaked.replace("I think", "I believe") + "."]})
+        second = generate_synthetic(
+            civics, config(server, embedder="minilm-l6"), [exclude], cache_dir=tmp_path / "c", show_progress=False
+        )
+    assert second.summary["removed"]["leakage"] >= 1 and leaked not in set(second.frame["text"])
+    assert second.summary["kept"] == 12  # the leaked row was replaced in a top-up round
+    diagnostics = second.summary["diagnostics"]
+    assert set(diagnostics["mean_pairwise_cosine"]) == {"correct", "incorrect"}
+    assert 0 < diagnostics["nearest_human_similarity"]["mean"] < 1
+    assert 0 < diagnostics["distinct_1"] <= 1 and diagnostics["per_label"] == {"correct": 6, "incorrect": 6}
+
+
+def test_cli_generate_parquet_with_exclude(cli, fixtures: Path, tmp_path: Path) -> None:
+    test_file = tmp_path / "test.csv"
+    test_file.write_text("text\nsomething unrelated\n", encoding="utf-8")
+    with FakeChatServer() as server:
+        result = cli(
+            "generate", fixtures / "civics.csv", "--out", tmp_path / "syn.parquet", "--backend", "openai", "--model", "m",
+            "--base-url", server.base_url, "--per-label", "3", "--per-call", "3", "--cache", tmp_path / "c",
+            "--exclude", test_file, "--embedder", "none", "--no-progress",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_parquet(tmp_path / "syn.parquet")
+    assert len(frame) == 6 and frame["synthetic"].all() and "wrote" in result.stdout
+    summary = json.loads((tmp_path / "syn.summary.json").read_text())
+    assert summary["kept"] == 6 and summary["model_calls"] == 2 and "OPENAI_API_KEY" not in json.dumps(summary)

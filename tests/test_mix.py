@@ -11,7 +11,9 @@ from synthgrade.mix import allocate, is_synthetic, mix_training_set, synthetic_s
 
 def human_rows(n_pos: int = 30, n_neg: int = 10) -> pd.DataFrame:
     labels = ["pos"] * n_pos + ["neg"] * n_neg
-    return pd.DataFrame({"id": [f"h{i}" for i in range(len(labels))], "text": [f"human {i}" for i in range(len(labels))], "label": labels})
+    return pd.DataFrame(
+        {"id": [f"h{i}" for i in range(len(labels))], "text": [f"human {i}" for i in range(len(labels))], "label": labels}
+    )
 
 
 def synthetic_rows(n_pos: int = 150, n_neg: int = 100) -> pd.DataFrame:
@@ -55,7 +57,10 @@ def test_fixed_total_mode_and_human_budget() -> None:
     manifest = result.manifest
     assert manifest["rows"] == 20 and manifest["synthetic_rows"] == 5 and manifest["human_rows"] == 15
     # Stratified: 3:1 human labels survive the budget and the subsample.
-    assert manifest["label_counts"]["human"] == {"neg": 4, "pos": 11} or manifest["label_counts"]["human"] == {"neg": 3, "pos": 12}
+    assert manifest["label_counts"]["human"] == {"neg": 4, "pos": 11} or manifest["label_counts"]["human"] == {
+        "neg": 3,
+        "pos": 12,
+    }
     assert sum(manifest["label_counts"]["synthetic"].values()) == 5
 
 

@@ -84,7 +84,10 @@ def test_stream_jsonl_and_parquet_locations_and_read_problems(tmp_path: Path) ->
     chunks = list(iter_chunks(jsonl, chunk_size=2))
     assert [w for c in chunks for w in c.rows["_where"]] == ["in.jsonl line 1", "in.jsonl line 4", "in.jsonl line 6"]
     problems = [str(p) for c in chunks for p in c.problems]
-    assert problems == ["in.jsonl line 3: not valid JSON (Expecting property name enclosed in double quotes)", "in.jsonl line 5: is not a JSON object"]
+    assert problems == [
+        "in.jsonl line 3: not valid JSON (Expecting property name enclosed in double quotes)",
+        "in.jsonl line 5: is not a JSON object",
+    ]
     assert open_stream(jsonl).columns == ["text", "extra"]
     parquet = tmp_path / "in.parquet"
     pd.DataFrame({"text": [f"r{i}" for i in range(5)], "score": range(5)}).to_parquet(parquet)
@@ -112,7 +115,16 @@ def test_predict_csv_keeps_every_row_and_reports_unscorable(pair_model: Path, tm
     summary = predict_file(pair_model, data, out, COLUMNS, chunk_size=2, show_progress=False)
     result = pd.read_csv(out, keep_default_na=False, dtype=str)
     assert result["answer_id"].tolist() == ["a1", "a2", "a3", "a4", "a5"]  # input order, nothing dropped
-    assert list(result.columns) == ["answer_id", "response", "question", "note", PRED_LABEL, "prob_correct", "prob_incorrect", PRED_PROBLEM]
+    assert list(result.columns) == [
+        "answer_id",
+        "response",
+        "question",
+        "note",
+        PRED_LABEL,
+        "prob_correct",
+        "prob_incorrect",
+        PRED_PROBLEM,
+    ]
     assert result.loc[1, "response"] == "a response\nover two lines"
     assert summary.rows == 5 and summary.scored == 3 and summary.unscorable == 2
     assert summary.problems == [
@@ -134,7 +146,10 @@ def test_predict_csv_keeps_every_row_and_reports_unscorable(pair_model: Path, tm
 
 def test_predict_chunking_does_not_change_results(pair_model: Path, tmp_path: Path) -> None:
     data = tmp_path / "in.jsonl"
-    rows = [{"text": f"answer number {i} about {'salt' if i % 2 else 'magnets'}", "item_id": "q1" if i % 3 else "q2"} for i in range(23)]
+    rows = [
+        {"text": f"answer number {i} about {'salt' if i % 2 else 'magnets'}", "item_id": "q1" if i % 3 else "q2"}
+        for i in range(23)
+    ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     small = predict_file(pair_model, data, tmp_path / "small.jsonl", chunk_size=4, batch_size=3, show_progress=False)
     large = predict_file(pair_model, data, tmp_path / "large.jsonl", chunk_size=1000, show_progress=False)
@@ -195,7 +210,19 @@ def test_predict_cli(pair_model: Path, tmp_path: Path, cli) -> None:
     data = tmp_path / "in.csv"
     data.write_text(CSV, encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    args = ["predict", pair_model, data, "--out", out, "--text-col", "response", "--item-col", "question", "--id-col", "answer_id"]
+    args = [
+        "predict",
+        pair_model,
+        data,
+        "--out",
+        out,
+        "--text-col",
+        "response",
+        "--item-col",
+        "question",
+        "--id-col",
+        "answer_id",
+    ]
     result = cli(*args)
     assert result.returncode == 0, result.stderr
     assert "scored 3 of 5 rows" in result.stdout and "2 unscorable" in result.stdout

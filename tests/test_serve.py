@@ -100,7 +100,12 @@ def test_score_matches_direct_scoring(client: httpx.Client, pair_model: Path) ->
 
 def test_token_is_required_and_compared_exactly(server: str) -> None:
     payload = {"responses": [{"text": "x", "item_id": "q1"}]}
-    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789abc"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789abc"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Basic {TOKEN}"},
+    ):
         reply = httpx.post(f"{server}/score", json=payload, headers=headers)
         assert reply.status_code == 401 and reply.headers["www-authenticate"] == "Bearer"
         assert TOKEN not in reply.text
@@ -133,7 +138,9 @@ def test_oversized_bodies_get_413_before_parsing(client: httpx.Client) -> None:
     streamed = client.post("/score", content=chunks(), headers={"Content-Type": "application/json"})
     assert streamed.status_code == 413 and "larger than the limit" in streamed.json()["detail"]
     small_streamed = client.post(
-        "/score", content=iter([b'{"responses": [{"text": "short",', b' "item_id": "q1"}]}']), headers={"Content-Type": "application/json"}
+        "/score",
+        content=iter([b'{"responses": [{"text": "short",', b' "item_id": "q1"}]}']),
+        headers={"Content-Type": "application/json"},
     )
     assert small_streamed.status_code == 200
 

@@ -40,7 +40,15 @@ def toy(prefix: str, n: int, start: int = 0) -> pd.DataFrame:
 
 
 def fast_args(encoder: Path, **overrides) -> TrainingArguments:
-    settings = {"model": str(encoder), "epochs": 6, "lr": 3e-3, "batch_size": 8, "patience": 0, "show_progress": False, "max_length": 32}
+    settings = {
+        "model": str(encoder),
+        "epochs": 6,
+        "lr": 3e-3,
+        "batch_size": 8,
+        "patience": 0,
+        "show_progress": False,
+        "max_length": 32,
+    }
     settings.update(overrides)
     return TrainingArguments(**settings)
 
@@ -83,7 +91,9 @@ def test_mix_manifest_and_synthetic_sources_reach_provenance(tiny_encoder: Path)
     human = toy("h", 24)
     synthetic = toy("s", 24, start=200).assign(synthetic=True, backend="local", model="smollm2-135m", temperature=0.3)
     mixed = mix_training_set(human, synthetic, ratio=0.5, seed=0)
-    scorer = Trainer(fast_args(tiny_encoder, epochs=1)).train(mixed.frame, toy("v", 8, start=900), provenance={"mix": mixed.manifest})
+    scorer = Trainer(fast_args(tiny_encoder, epochs=1)).train(
+        mixed.frame, toy("v", 8, start=900), provenance={"mix": mixed.manifest}
+    )
     provenance = scorer.info.provenance
     assert provenance["mix"]["synthetic_ids"] == mixed.manifest["synthetic_ids"]
     assert provenance["train_synthetic_rows"] == 24

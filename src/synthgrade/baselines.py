@@ -79,7 +79,11 @@ class TfidfFeatures:
         def vec_state(v: Any) -> dict[str, Any]:
             return {"vocabulary": {k: int(i) for k, i in v.vocabulary_.items()}, "idf": v.idf_.tolist()}
 
-        return {"pair": self.pair, "words": vec_state(self.words), "tagged": vec_state(self.tagged) if self.tagged is not None else None}
+        return {
+            "pair": self.pair,
+            "words": vec_state(self.words),
+            "tagged": vec_state(self.tagged) if self.tagged is not None else None,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TfidfFeatures:
@@ -150,8 +154,8 @@ def train_tfidf(
     from sklearn.metrics import f1_score
 
     from synthgrade.evaluate.metrics import point_metrics
-    from synthgrade.modeling import build_inputs, choose_input_mode, item_bank_from
     from synthgrade.mix import is_synthetic
+    from synthgrade.modeling import build_inputs, choose_input_mode, item_bank_from
     from synthgrade.train.data import label_indices
 
     started = time.perf_counter()

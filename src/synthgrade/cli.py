@@ -11,6 +11,7 @@ import sys
 import typer
 
 from synthgrade.commands import data as data_commands
+from synthgrade.commands import experiment as experiment_commands
 from synthgrade.commands import generate as generate_commands
 from synthgrade.commands import serve as serve_commands
 from synthgrade.commands import train as train_commands
@@ -25,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (data_commands, generate_commands, train_commands, serve_commands):
+for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands):
     module.register(app)
 
 

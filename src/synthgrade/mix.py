@@ -167,7 +167,9 @@ def mix_training_set(
     unused_labels: dict[str, int] = {}
     if n_synthetic > 0:
         if synthetic is None or synthetic.empty:
-            raise SynthgradeError(f"--ratio {ratio} needs {n_synthetic} synthetic rows but no synthetic data was given (--synthetic FILE)")
+            raise SynthgradeError(
+                f"--ratio {ratio} needs {n_synthetic} synthetic rows but no synthetic data was given (--synthetic FILE)"
+            )
         known = set(labels)
         for label, count in synthetic[LABEL].value_counts().items():
             if label not in known:
@@ -181,7 +183,8 @@ def mix_training_set(
             synthetic_parts.append(pool[rng.permutation(len(pool))[:take]])
         if short:
             raise SynthgradeError(
-                f"not enough synthetic rows for --ratio {ratio} ({n_synthetic} needed): " + "; ".join(short)
+                f"not enough synthetic rows for --ratio {ratio} ({n_synthetic} needed): "
+                + "; ".join(short)
                 + " (generate more, lower --ratio, or use --mix fixed-total with a smaller --total)"
             )
     synthetic_used = (

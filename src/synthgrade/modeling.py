@@ -248,6 +248,7 @@ SCORER_KINDS: dict[str, str] = {
     "static": "synthgrade.distill.students:StaticScorer",
     "tfidf": "synthgrade.baselines:TfidfScorer",
     "onnx": "synthgrade.export:OnnxScorer",
+    "llm": "synthgrade.filter.llm:LLMGraderScorer",
 }
 #: Spec prefix -> "module:function" for scorers that are not directories (``llm:openai:gpt-4o``).
 #: The function is called as ``function(spec, **context)``; context carries e.g. ``labels`` and ``examples``.

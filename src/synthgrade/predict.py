@@ -141,7 +141,9 @@ class _TableWriter:
             )
         elif self.fmt == "jsonl":
             for record in frame.to_dict(orient="records"):
-                self.handle.write(json.dumps({k: _json_value(v) for k, v in record.items()}, ensure_ascii=False) + "\n")
+                self.handle.write(
+                    json.dumps({k: _json_value(v) for k, v in record.items()}, ensure_ascii=False, default=str) + "\n"
+                )
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq

@@ -11,6 +11,7 @@ from synthgrade.commands.options import IdCol, ItemCol, ItemTextCol, LabelCol, R
 from synthgrade.console import console, stdout
 from synthgrade.errors import SynthgradeError
 
+
 def _quiet_loading() -> None:
     """transformers draws a tqdm bar per weight file; our own progress bars say what is happening."""
     try:

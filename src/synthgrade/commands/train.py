@@ -78,14 +78,22 @@ def train(
     ratio: Annotated[float, typer.Option(help="Synthetic share of the training rows, 0..1.")] = 0.0,
     mix: Annotated[str, typer.Option("--mix", help="addon: all human rows + synthetic; fixed-total: --total rows.")] = "addon",
     total: Annotated[int | None, typer.Option(help="Training rows in --mix fixed-total.")] = None,
-    human_budget: Annotated[int | None, typer.Option("--human-budget", help="Subsample this many human rows first (stratified).")] = None,
-    model: Annotated[str, typer.Option(help="Encoder (registry name, path or hub id), or 'tfidf' for the baseline.")] = "minilm-l6",
-    input_mode: Annotated[str, typer.Option("--input", help="auto, response, or pair (item text + reference, response).")] = "auto",
+    human_budget: Annotated[
+        int | None, typer.Option("--human-budget", help="Subsample this many human rows first (stratified).")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="Encoder (registry name, path or hub id), or 'tfidf' for the baseline.")
+    ] = "minilm-l6",
+    input_mode: Annotated[
+        str, typer.Option("--input", help="auto, response, or pair (item text + reference, response).")
+    ] = "auto",
     max_length: Annotated[int, typer.Option("--max-length", help="Tokens per input (longer inputs are truncated).")] = 128,
     epochs: Annotated[int, typer.Option(help="Training epochs (early stopping may end sooner).")] = 3,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, linear warm-up and decay).")] = 5e-5,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per optimiser step.")] = 16,
-    class_weights: Annotated[bool, typer.Option("--class-weights/--no-class-weights", help="Weight the loss by inverse label frequency.")] = False,
+    class_weights: Annotated[
+        bool, typer.Option("--class-weights/--no-class-weights", help="Weight the loss by inverse label frequency.")
+    ] = False,
     patience: Annotated[int, typer.Option(help="Validation checks without gain before stopping (0 = never).")] = 2,
     eval_steps: Annotated[int | None, typer.Option("--eval-steps", help="Also validate every N steps.")] = None,
     ordinal: Annotated[bool, typer.Option("--ordinal", help="Labels are an ordered scale (enables QWK).")] = False,
@@ -194,12 +202,16 @@ def distill(
     unlabeled_df = _read(unlabeled, columns, None, require_label=False) if unlabeled else None
     with model_directory(out, overwrite) as tmp:
         scorer = DistillationTrainer(teacher_scorer, args).train(
-            transfer_df, val_df, unlabeled_df, provenance={"teacher_dir": str(teacher), "train_files": [str(p) for p in train_files]}
+            transfer_df,
+            val_df,
+            unlabeled_df,
+            provenance={"teacher_dir": str(teacher), "train_files": [str(p) for p in train_files]},
         )
         scorer.save_pretrained(tmp)
     summary = scorer.info.training["distillation"]
     stdout.print(
-        f"wrote {out}/ ({student}: {summary['student_parameters']:,} parameters vs teacher {summary['teacher_parameters'] or 0:,}); "
+        f"wrote {out}/ ({student}: {summary['student_parameters']:,} parameters, "
+        f"teacher {summary['teacher_parameters'] or 0:,}); "
         f"validation macro-F1 student {summary['student_validation']['macro_f1']:.4f} / teacher "
         f"{summary['teacher_validation']['macro_f1']:.4f}; agreement {summary['agreement_val']:.1%}"
         + (f"; {summary['speedup']}x faster" if "speedup" in summary else ""),
@@ -213,10 +225,16 @@ def evaluate(
     out: Annotated[Path, typer.Option("--out", help="Metrics JSON to write.")],
     compare: Annotated[str | None, typer.Option("--compare", help="Second model: paired bootstrap difference.")] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CIs (0 = none).")] = 1000,
-    ordinal: Annotated[bool | None, typer.Option("--ordinal/--nominal", help="Treat labels as ordered (QWK); default: the model's.")] = None,
-    train_examples: Annotated[Path | None, typer.Option("--train", help="LLM grader only: human-coded few-shot examples.")] = None,
+    ordinal: Annotated[
+        bool | None, typer.Option("--ordinal/--nominal", help="Treat labels as ordered (QWK); default: the model's.")
+    ] = None,
+    train_examples: Annotated[
+        Path | None, typer.Option("--train", help="LLM grader only: human-coded few-shot examples.")
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per scoring batch.")] = 64,
-    record: Annotated[bool, typer.Option("--record/--no-record", help="Add the result to the model directory's synthgrade.json.")] = True,
+    record: Annotated[
+        bool, typer.Option("--record/--no-record", help="Add the result to the model directory's synthgrade.json.")
+    ] = True,
     seed: Seed = 0,
     text_col: TextCol = "text",
     label_col: LabelCol = "label",
@@ -238,7 +256,7 @@ def evaluate(
     if examples is not None:
         from synthgrade.train.data import check_disjoint
 
-        check_disjoint(examples, test_df)
+        check_disjoint(examples, test_df, names=("--train example", "test"))
     context_labels = declared or test_df.attrs.get("labels")
 
     def open_model(spec: str):
@@ -246,7 +264,9 @@ def evaluate(
 
     scorer = open_model(model)
     other = open_model(compare) if compare else None
-    result = evaluate_scorer(scorer, test_df, bootstrap=bootstrap, seed=seed, compare=other, ordinal=ordinal, batch_size=batch_size)
+    result = evaluate_scorer(
+        scorer, test_df, bootstrap=bootstrap, seed=seed, compare=other, ordinal=ordinal, batch_size=batch_size
+    )
     result = {"model": model, "test": str(test), "compare": compare} | result
     write_json(out, result)
     stdout.print(metrics_table(result, title=f"{model} on {test.name} (n = {result['n']}, {bootstrap} resamples)"))

@@ -115,7 +115,9 @@ def layer_student(teacher_model: Any, keep: int) -> Any:
     config = copy.deepcopy(teacher_model.config)
     attribute = next((a for a in ("num_hidden_layers", "n_layers", "num_layers") if hasattr(config, a)), None)
     if attribute is None:
-        raise SynthgradeError(f"cannot tell how many layers the teacher ({type(teacher_model).__name__}) has; use a named student")
+        raise SynthgradeError(
+            f"cannot tell how many layers the teacher ({type(teacher_model).__name__}) has; use a named student"
+        )
     total = int(getattr(config, attribute))
     if not 1 <= keep < total:
         raise SynthgradeError(f"--student layers:{keep} must keep between 1 and {total - 1} of the teacher's {total} layers")
@@ -133,7 +135,9 @@ def layer_student(teacher_model: Any, keep: int) -> Any:
     missing, unexpected = student.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:
-        raise SynthgradeError(f"could not copy teacher layers into the student (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise SynthgradeError(
+            f"could not copy teacher layers into the student (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     student.config.synthgrade_kept_layers = kept
     return student
 
@@ -156,7 +160,9 @@ def build_student(spec: str, teacher: Any, labels: list[str], info: ModelInfo) -
     spec = spec.strip()
     needs_teacher_net = spec == "static" or spec.startswith("layers:")
     if needs_teacher_net and not isinstance(teacher, TransformerScorer):
-        raise SynthgradeError(f"--student {spec} copies the teacher's network; the teacher is a '{teacher.info.kind}' model (use a named encoder)")
+        raise SynthgradeError(
+            f"--student {spec} copies the teacher's network; the teacher is a '{teacher.info.kind}' model (use a named encoder)"
+        )
     if spec == "static":
         model = static_student(teacher.model, len(labels), pair=info.input_mode == "pair")
         return StaticScorer(model, teacher.tokenizer, info)

@@ -101,14 +101,17 @@ class DistillationTrainer(Trainer):
             ordinal=teacher.info.ordinal,
         )
         if args.show_progress:
-            console.print(f"scoring {len(transfer_df) + (len(unlabeled_df) if unlabeled_df is not None else 0)} transfer rows with the teacher")
+            rows = len(transfer_df) + (len(unlabeled_df) if unlabeled_df is not None else 0)
+            console.print(f"scoring {rows} transfer rows with the teacher")
         teacher_probs = teacher.predict_proba(transfer_df, batch_size=args.eval_batch_size)
         student = build_student(args.student, teacher, labels, info)
         tokenizer = student.tokenizer
         train_set = encode_frame(transfer_df, info, tokenizer, labels, args.cache_dir, allow_unlabeled=True)
         train_set.targets = teacher_probs
         if unlabeled_df is not None and not unlabeled_df.empty:
-            extra = encode_frame(unlabeled_df.drop(columns=["label"], errors="ignore"), info, tokenizer, labels, args.cache_dir, True)
+            extra = encode_frame(
+                unlabeled_df.drop(columns=["label"], errors="ignore"), info, tokenizer, labels, args.cache_dir, True
+            )
             extra.targets = teacher.predict_proba(unlabeled_df, batch_size=args.eval_batch_size)
             train_set = concat_sets(train_set, extra)
         val_set = encode_frame(val_df, info, tokenizer, labels, args.cache_dir)

@@ -33,7 +33,9 @@ def evaluate_scorer(
     paired over the same resamples) when ``compare`` is given.
     """
     if is_synthetic(test_df).any():
-        raise SynthgradeError(f"the test data contains {int(is_synthetic(test_df).sum())} synthetic rows; evaluate on human-coded rows only")
+        raise SynthgradeError(
+            f"the test data contains {int(is_synthetic(test_df).sum())} synthetic rows; evaluate on human-coded rows only"
+        )
     labels = scorer.labels
     y_true = label_indices(test_df, labels)
     proba = np.asarray(scorer.predict_proba(test_df, batch_size=batch_size), dtype=np.float64)
@@ -44,7 +46,9 @@ def evaluate_scorer(
         other = np.asarray(compare.predict_proba(test_df, batch_size=batch_size), dtype=np.float64)
         compare_proba = other[:, [compare.labels.index(label) for label in labels]]
     use_ordinal = scorer.info.ordinal if ordinal is None else ordinal
-    result = evaluate_predictions(y_true, proba, labels, bootstrap=bootstrap, seed=seed, ordinal=use_ordinal, compare_proba=compare_proba)
+    result = evaluate_predictions(
+        y_true, proba, labels, bootstrap=bootstrap, seed=seed, ordinal=use_ordinal, compare_proba=compare_proba
+    )
     result["test_hash"] = frame_hash(test_df)
     result["model_kind"] = scorer.info.kind
     if compare is not None:
@@ -70,7 +74,9 @@ def record_evaluation(model_dir: str | Path, result: dict[str, Any], test_name: 
     if compare_name:
         entry["compare"] = compare_name
         entry["diff"] = {name: {k: v for k, v in result["diff"][name].items() if k != "other"} for name in HEADLINE}
-    info.evaluations = [e for e in info.evaluations if (e.get("test_hash"), e.get("compare")) != (entry["test_hash"], compare_name)]
+    info.evaluations = [
+        e for e in info.evaluations if (e.get("test_hash"), e.get("compare")) != (entry["test_hash"], compare_name)
+    ]
     info.evaluations.append(entry)
     info.save(directory)
     write_model_card(directory, info)
@@ -88,7 +94,13 @@ def metrics_table(result: dict[str, Any], title: str | None = None) -> Table:
     has_diff = "diff" in result
     columns = ["metric", "value", "95% CI"] + (["other", "difference", "diff 95% CI", "p"] if has_diff else [])
     table = Table(*columns, title=title or f"n = {result['n']}, {result['bootstrap']} bootstrap resamples")
-    names = {"accuracy": "accuracy", "macro_f1": "macro-F1", "kappa": "Cohen's kappa", "qwk": "QWK", "auc": f"ROC-AUC ({result['auc_kind']})"}
+    names = {
+        "accuracy": "accuracy",
+        "macro_f1": "macro-F1",
+        "kappa": "Cohen's kappa",
+        "qwk": "QWK",
+        "auc": f"ROC-AUC ({result['auc_kind']})",
+    }
     for name in HEADLINE:
         row = [names[name], *_fmt(result[name])]
         if has_diff:

@@ -165,7 +165,13 @@ def evaluate_predictions(
     index = np.random.default_rng(seed).integers(0, n, size=(bootstrap, n)) if bootstrap else None
     boot = _all_metrics(y_true, proba, k, present, quadratic, index) if index is not None else None
 
-    result: dict[str, Any] = {"n": int(n), "labels": list(labels), "bootstrap": int(bootstrap), "seed": seed, "ci_level": CI_LEVEL}
+    result: dict[str, Any] = {
+        "n": int(n),
+        "labels": list(labels),
+        "bootstrap": int(bootstrap),
+        "seed": seed,
+        "ci_level": CI_LEVEL,
+    }
     for name in HEADLINE:
         result[name] = _interval(float(point[name][0]), boot[name] if boot else None)
     result["auc_kind"] = "binary" if k == 2 else "one-vs-rest macro"
@@ -173,7 +179,8 @@ def evaluate_predictions(
     support = np.bincount(y_true, minlength=k)
     result["per_label"] = {
         label: {
-            metric: _interval(float(point[metric][0, j]), boot[metric][:, j] if boot else None) for metric in ("precision", "recall", "f1")
+            metric: _interval(float(point[metric][0, j]), boot[metric][:, j] if boot else None)
+            for metric in ("precision", "recall", "f1")
         }
         | {"support": int(support[j])}
         for j, label in enumerate(labels)

@@ -25,9 +25,11 @@ def measure_speed(
 
     Inputs are built once up front, so the figures are model time (tokenisation included), not file reading.
     """
-    rows = frame.iloc[: max_rows] if len(frame) > max_rows else frame
+    rows = frame.iloc[:max_rows] if len(frame) > max_rows else frame
     first, second = scorer.check_scorable(rows)
-    scorer.predict_proba_inputs(first[: min(8, len(first))], second[: min(8, len(first))] if second is not None else None, batch_size)
+    scorer.predict_proba_inputs(
+        first[: min(8, len(first))], second[: min(8, len(first))] if second is not None else None, batch_size
+    )
     best = float("inf")
     for _ in range(max(1, repeats)):
         start = time.perf_counter()
@@ -76,9 +78,10 @@ def measure_onnx_speed(
 
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(out_dir) if out_dir is not None else Path(tmp) / "onnx"
-        parity = export_onnx(scorer_or_dir, target, int8=int8)
+        summary = export_onnx(scorer_or_dir, target, int8=int8)
         onnx_scorer = OnnxScorer.from_pretrained(target)
         result = measure_speed(onnx_scorer, frame, **options)
-    result["parity"] = parity
+    result["parity"] = summary.get("parity")
+    result["onnx_bytes"] = summary.get("onnx_bytes")
     result["int8"] = int8
     return result

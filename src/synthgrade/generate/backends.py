@@ -264,7 +264,8 @@ class TransformersBackend(Backend):
         batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         sampling: dict[str, Any] = {"do_sample": False}
         if first.temperature > 0:
-            sampling = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p, "top_k": 0}
+            # top_k stays at the model's default (50 for SmolLM2), as llama.cpp keeps its own (40).
+            sampling = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p}
         torch.manual_seed(first.seed)  # the batch is drawn once; the cache makes the result permanent
         with torch.inference_mode():
             output = model.generate(

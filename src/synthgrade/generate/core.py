@@ -97,12 +97,19 @@ def _check_train(train: pd.DataFrame) -> None:
         raise SynthgradeError("the training data has no 'id' column (load it with synthgrade.data.load_responses)")
 
 
+#: Embeddings per encoder, kept for the process: sweeps compare the same --exclude and human rows many times.
+_EMBEDDINGS: dict[str, dict[str, np.ndarray]] = {}
+_MEMO_LIMIT = 200_000
+
+
 class Embedder:
-    """Memoised sentence embeddings for one run (the same texts are compared several times)."""
+    """Memoised sentence embeddings (the same texts are compared several times per run and across runs)."""
 
     def __init__(self, model: str) -> None:
         self.model = model
-        self._memo: dict[str, np.ndarray] = {}
+        self._memo = _EMBEDDINGS.setdefault(model, {})
+        if len(self._memo) > _MEMO_LIMIT:
+            self._memo.clear()
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         from synthgrade.embed import embed_texts
@@ -209,12 +216,12 @@ def generate_synthetic(
             if round_index == 0:
                 wanted = {g.name: per_round for g in groups}
             else:
-                # Top up groups whose cheap cleaning leaves fewer than per_label rows.
+                # Top up groups that cleaning leaves with fewer than per_label rows.
                 rows = _candidates(all_requests, results, group_order)
                 if not rows:
                     wanted = {g.name: per_round for g in groups}
                 else:
-                    kept, _, _ = clean_candidates(pd.DataFrame(rows), train, exclude_frame, config, labels, prompts, None)
+                    kept, _, _ = clean_candidates(pd.DataFrame(rows), train, exclude_frame, config, labels, prompts, embed)
                     have = Counter(kept["_group"])
                     wanted = {
                         g.name: math.ceil((config.per_label - have[g.name]) / config.per_call)
@@ -250,6 +257,7 @@ def generate_synthetic(
     summary = {
         "requested": requested,
         "groups": len(groups),
+        "groups_without_human_examples": len(labels) * _item_count(train) - len(groups),
         "generated": len(candidates),
         "kept": len(frame),
         "removed": {r: int(removed_counts[r]) for r in REASONS},
@@ -276,6 +284,10 @@ def generate_synthetic(
     frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
     summary["wall_time_s"] = round(time.perf_counter() - started, 3)
     return GenerationResult(frame, summary, removed.drop(columns=["_shown", "_order"], errors="ignore"))
+
+
+def _item_count(train: pd.DataFrame) -> int:
+    return int(train[ITEM_ID].nunique()) if has_items(train) else 1
 
 
 def _finish(kept: pd.DataFrame, config: GenerationConfig, template: PromptTemplate, backend: str) -> pd.DataFrame:

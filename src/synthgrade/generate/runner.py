@@ -173,7 +173,9 @@ class CallRunner:
                     raise
                 except Exception as exc:  # a local model that crashes will crash again: stop; finished batches are cached
                     detail = str(exc).splitlines()[0] if str(exc) else ""
-                    raise SynthgradeError(f"{self.backend.name} model {self.backend.model} failed: {type(exc).__name__} {detail}") from exc
+                    raise SynthgradeError(
+                        f"{self.backend.name} model {self.backend.model} failed: {type(exc).__name__} {detail}"
+                    ) from exc
                 finally:
                     self.stats.model_seconds += time.perf_counter() - started
                 for request, result in zip(batch, answers, strict=True):

@@ -63,14 +63,14 @@ def check_human_validation(val: pd.DataFrame, name: str = "validation") -> None:
         raise SynthgradeError(f"the {name} data has no rows")
 
 
-def check_disjoint(train: pd.DataFrame, val: pd.DataFrame) -> None:
-    """A row id in both training and validation would make selection optimistic."""
+def check_disjoint(train: pd.DataFrame, val: pd.DataFrame, names: tuple[str, str] = ("training", "validation")) -> None:
+    """A row id in both training and validation (or examples and test) would make the figures optimistic."""
     if ID not in train.columns or ID not in val.columns:
         return
     shared = set(map(str, train[ID])) & set(map(str, val[ID]))
     if shared:
         example = sorted(shared)[0]
-        raise SynthgradeError(f"{len(shared)} row ids are in both the training and validation data (e.g. '{example}')")
+        raise SynthgradeError(f"{len(shared)} row ids are in both the {names[0]} and {names[1]} data (e.g. '{example}')")
 
 
 def label_indices(frame: pd.DataFrame, labels: Sequence[str], allow_missing: bool = False) -> np.ndarray:
@@ -114,7 +114,12 @@ def tokenize(
 ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """Token ids for each input (truncated to ``max_length``), cached in memory and optionally on disk."""
     key = stable_hash(
-        {"tok": getattr(tokenizer, "_synthgrade_key", None) or _remember_key(tokenizer), "max": max_length, "a": list(first), "b": second}
+        {
+            "tok": getattr(tokenizer, "_synthgrade_key", None) or _remember_key(tokenizer),
+            "max": max_length,
+            "a": list(first),
+            "b": second,
+        }
     )
     if key in _MEMORY_CACHE:
         _MEMORY_CACHE.move_to_end(key)
@@ -123,7 +128,11 @@ def tokenize(
     result = _load_npz(path) if path is not None and path.exists() else None
     if result is None:
         encoded = tokenizer(
-            list(first), list(second) if second is not None else None, truncation="longest_first", max_length=max_length, padding=False
+            list(first),
+            list(second) if second is not None else None,
+            truncation="longest_first",
+            max_length=max_length,
+            padding=False,
         )
         ids = [np.asarray(x, dtype=np.int64) for x in encoded["input_ids"]]
         types = [np.asarray(x, dtype=np.int64) for x in encoded["token_type_ids"]] if "token_type_ids" in encoded else None
@@ -187,7 +196,9 @@ def encode_frame(
     return EncodedSet(row_ids(frame), ids, types, label_indices(frame, labels, allow_unlabeled))
 
 
-def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, bucket_batches: int = 50) -> list[np.ndarray]:
+def bucketed_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, bucket_batches: int = 50
+) -> list[np.ndarray]:
     """Shuffled batches of similar-length rows: shuffle, cut into buckets, sort each by length, shuffle batches."""
     order = rng.permutation(len(lengths))
     bucket = max(batch_size, batch_size * bucket_batches)

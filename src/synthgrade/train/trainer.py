@@ -48,7 +48,9 @@ def load_classifier(name: str, labels: list[str]) -> tuple[Any, Any]:
 
     resolved = resolve_model(name)
     if resolved.gguf_file:
-        raise SynthgradeError(f"model '{name}' is a generator (GGUF); train needs an encoder such as minilm-l6 or bert-base-uncased")
+        raise SynthgradeError(
+            f"model '{name}' is a generator (GGUF); train needs an encoder such as minilm-l6 or bert-base-uncased"
+        )
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "newly initialised classifier" is expected here
     try:
@@ -280,8 +282,8 @@ class Trainer:
                             checks_without_gain += 1
                         if args.show_progress:
                             console.print(
-                                f"epoch {point['epoch']:.2f}: train loss {point['train_loss']:.4f}, val loss {point['val_loss']:.4f}, "
-                                f"val macro-F1 {point['val_macro_f1']:.4f}",
+                                f"epoch {point['epoch']:.2f}: train loss {point['train_loss']:.4f}, "
+                                f"val loss {point['val_loss']:.4f}, val macro-F1 {point['val_macro_f1']:.4f}",
                                 highlight=False,
                             )
                         if args.patience and checks_without_gain >= args.patience:

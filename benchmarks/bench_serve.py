@@ -1,0 +1,245 @@
+"""Serving benchmark: responses/s and p50/p95 latency of `synthgrade serve` on loopback.
+
+Grid: teacher vs student x PyTorch vs ONNX fp32 vs ONNX int8, each with 1 client and with 16
+concurrent clients, one response per request (the tutoring-system case). Each server runs as a
+`synthgrade serve` subprocess (as users run it); the clients are threads in this process.
+
+Models: pass trained ones with --teacher/--student, or (default) the script builds an untrained
+MiniLM-L6 classifier (teacher, 6 layers) and a 3-layer truncated copy of it (student, like
+`--student layers:3`). Untrained heads do not change speed, only the labels they predict.
+Inputs are SciEntsBank (question, answer) pairs from ../shared when present, else built-in text.
+
+    .venv/bin/python benchmarks/bench_serve.py            # writes benchmarks/results/serve.json
+    .venv/bin/python benchmarks/bench_serve.py --single 50 --concurrent 160   # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank"
+RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
+sys.path.insert(0, str(ROOT / "src"))
+
+from synthgrade.io import write_json  # noqa: E402
+from synthgrade.serve.server import free_port  # noqa: E402
+
+FALLBACK = [
+    ("q1", "The water evaporates and leaves the salt behind."),
+    ("q1", "I shook it."),
+    ("q2", "Use a magnet because iron is attracted to it but sand is not."),
+    ("q2", "pick them out by hand"),
+]
+
+
+def load_requests(limit: int = 400) -> tuple[list[dict], object]:
+    """(item_id, text) pairs from SciEntsBank's unseen-answers test set plus the training items for the bank."""
+    import pandas as pd
+
+    from synthgrade.data import load_responses
+
+    if SHARED.exists():
+        train_dir = next((p for p in sorted(SHARED.rglob("*")) if p.is_dir() and p.name.lower() == "train"), None)
+        test_dir = next((p for p in sorted(SHARED.rglob("*")) if p.is_dir() and "unseen-answers" in p.name.lower()), None)
+        if train_dir is not None and test_dir is not None:
+            train = load_responses(train_dir, require_label=False)
+            test = load_responses(test_dir, require_label=False).head(limit)
+            return [{"text": t, "item_id": i} for t, i in zip(test["text"], test["item_id"], strict=True)], train
+    frame = pd.DataFrame(
+        {
+            "item_id": ["q1", "q2"],
+            "item_text": ["How did you separate salt from water?", "How do you get iron out of sand?"],
+            "reference": ["Evaporate the water.", "Use a magnet."],
+        }
+    )
+    return [{"text": t, "item_id": i} for i, t in FALLBACK * (limit // len(FALLBACK))], frame
+
+
+def build_models(work: Path, bank_frame) -> tuple[Path, Path, str]:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from synthgrade.distill.students import layer_student
+    from synthgrade.modeling import ModelInfo, TransformerScorer, item_bank_from
+    from synthgrade.registry import resolve_model
+
+    path = resolve_model("minilm-l6").path
+    torch.manual_seed(0)
+    teacher = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    labels = ["correct", "incorrect"]
+    bank = item_bank_from(bank_frame)
+    info = ModelInfo(kind="transformer", labels=labels, input_mode="pair", max_length=128, item_bank=bank, base_model="minilm-l6")
+    TransformerScorer(teacher, tokenizer, info).save_pretrained(work / "teacher")
+    student_info = info.model_copy(update={"provenance": {"teacher": {"path": str(work / "teacher"), "student": "layers:3"}}})
+    TransformerScorer(layer_student(teacher, 3), tokenizer, student_info).save_pretrained(work / "student")
+    return (
+        work / "teacher",
+        work / "student",
+        "untrained minilm-l6 classifier head (teacher) and its layers:3 truncated copy (student)",
+    )
+
+
+def start_server(model: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "SYNTHGRADE_TOKEN"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synthgrade.cli", "serve", str(model), "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def run_load(url: str, requests: list[dict], clients: int, total: int) -> dict:
+    """``total`` single-response requests spread over ``clients`` threads; wall-clock throughput and latencies."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    per_client = total // clients
+
+    def worker(index: int) -> None:
+        nonlocal errors
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for k in range(per_client):
+                body = {"responses": [requests[(index * per_client + k) % len(requests)]]}
+                started = time.perf_counter()
+                reply = client.post("/score", json=body)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    if reply.status_code == 200:
+                        latencies.append(elapsed)
+                    else:
+                        errors += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return {
+        "clients": clients,
+        "requests": per_client * clients,
+        "errors": errors,
+        "responses_per_s": round(len(latencies) / wall, 1),
+        "latency_ms_p50": round(percentile(latencies, 0.50) * 1000, 1),
+        "latency_ms_p95": round(percentile(latencies, 0.95) * 1000, 1),
+        "latency_ms_mean": round(statistics.fmean(latencies) * 1000, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teacher", type=Path, help="trained teacher model directory (default: build an untrained MiniLM-L6)")
+    parser.add_argument("--student", type=Path, help="trained student model directory (default: layers:3 copy of the teacher)")
+    parser.add_argument("--single", type=int, default=100, help="requests with one client")
+    parser.add_argument("--concurrent", type=int, default=320, help="requests over 16 concurrent clients")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    from transformers.utils import logging as transformers_logging
+
+    from synthgrade.export import export_onnx
+
+    transformers_logging.disable_progress_bar()
+    load_before = os.getloadavg()
+    requests, bank_frame = load_requests()
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        work = Path(tmp)
+        if args.teacher and args.student:
+            teacher, student, models = args.teacher, args.student, f"trained: teacher {args.teacher}, student {args.student}"
+        else:
+            teacher, student, models = build_models(work, bank_frame)
+        variants = []
+        for role, source in (("teacher", teacher), ("student", student)):
+            variants.append((role, "pytorch", source, None))
+            for int8 in (False, True):
+                target = work / f"{role}-onnx{'-int8' if int8 else ''}"
+                result = export_onnx(source, target, int8=int8)
+                variants.append((role, "onnx-int8" if int8 else "onnx", target, result))
+        rows = []
+        for role, runtime, directory, export in variants:
+            process, url = start_server(directory)
+            try:
+                run_load(url, requests, 1, args.warmup)
+                single = run_load(url, requests, 1, args.single)
+                concurrent = run_load(url, requests, 16, args.concurrent)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+            row = {
+                "model": role,
+                "runtime": runtime,
+                "parity_max_abs_diff": export["parity"]["max_abs_diff"] if export else None,
+                "model_bytes": export["onnx_bytes"] if export else None,
+                "one_client": single,
+                "sixteen_clients": concurrent,
+            }
+            rows.append(row)
+            print(
+                f"{role:8s} {runtime:10s} 1 client: {single['responses_per_s']:7.1f} resp/s "
+                f"p50 {single['latency_ms_p50']:6.1f} ms "
+                f"p95 {single['latency_ms_p95']:6.1f} ms | 16 clients: {concurrent['responses_per_s']:7.1f} resp/s "
+                f"p50 {concurrent['latency_ms_p50']:6.1f} ms p95 {concurrent['latency_ms_p95']:6.1f} ms",
+                flush=True,
+            )
+    import torch
+
+    write_json(
+        args.out,
+        {
+            "benchmark": "serve",
+            "command": "python benchmarks/bench_serve.py " + " ".join(sys.argv[1:]),
+            "models": models,
+            "inputs": "SciEntsBank test-unseen-answers (item_id, answer) pairs" if SHARED.exists() else "built-in pairs",
+            "request": "one response per POST /score, JSON over HTTP/1.1 keep-alive on 127.0.0.1",
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "torch_threads": torch.get_num_threads(),
+                # other work on the machine skews the figures: record how busy it was
+                "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+            },
+            "results": rows,
+        },
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

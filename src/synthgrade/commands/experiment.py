@@ -1,0 +1,153 @@
+"""``sweep``, ``report``, ``presets`` and ``demo``: the paper's experiments as resumable sweeps, and their report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from synthgrade.console import stdout
+from synthgrade.errors import SynthgradeError
+
+
+def headline_table(report) -> Table:
+    from synthgrade.report import HEADLINE_HEADERS, headline_rows
+    from synthgrade.report.plots import PRETTY
+
+    table = Table(*HEADLINE_HEADERS, title=f"teacher {PRETTY.get(report.metric, report.metric)} on the human test split")
+    for row in headline_rows(report.headline):
+        table.add_row(*row)
+    return table
+
+
+def print_plan(plan, run_dir: Path | None) -> None:
+    from synthgrade.experiment import ResultsStore
+    from synthgrade.experiment.sweep import format_seconds, synthetic_path
+
+    done = set(ResultsStore(run_dir / "trials.jsonl").load()) if run_dir and (run_dir / "trials.jsonl").exists() else set()
+    table = Table("trial", "budget", "seed", "synthetic share", "temperature", "filter", "synthetic set", "est. time", "status")
+    for trial in plan.trials:
+        p = trial.params
+        table.add_row(
+            trial.key,
+            str(p["human_budget"]),
+            str(p["seed"]),
+            f"{p['ratio']:.0%}",
+            "-" if p["temperature"] is None else str(p["temperature"]),
+            p["filter"] or "-",
+            trial.synthetic_key or "-",
+            format_seconds(trial.estimated_s),
+            "done" if trial.key in done else "to run",
+        )
+    stdout.print(table)
+    sets = Table("synthetic set", "temperature", "seed", "budget", "filter", "per label", "est. time", "status")
+    for spec in plan.synthetic:
+        exists = run_dir is not None and synthetic_path(run_dir, spec.key).exists()
+        sets.add_row(
+            spec.key,
+            str(spec.temperature),
+            str(spec.seed),
+            str(spec.human_budget),
+            spec.filter,
+            str(spec.generation.get("per_label")),
+            format_seconds(spec.estimated_s),
+            "made" if exists else "to make",
+        )
+    if plan.synthetic:
+        stdout.print(sets)
+    pending = [t for t in plan.trials if t.key not in done]
+    data = plan.data
+    stdout.print(
+        f"{len(plan.trials)} trials ({len(pending)} to run), {len(plan.synthetic)} synthetic sets; "
+        f"data: {data.train_rows} train / {data.val_rows} val / {data.test_rows} test rows, labels {', '.join(data.labels)}; "
+        f"estimated {format_seconds(plan.estimated_s)} on a 2-core CPU (rough: MiniLM ~12 samples/s, local generation ~60 tokens/s)",
+        highlight=False,
+    )
+    for note in plan.notes:
+        stdout.print(f"note: {note}", highlight=False)
+
+
+def sweep(
+    config: Annotated[str, typer.Argument(help="Sweep YAML file, or a preset name (see `synthgrade presets`).")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory; rerunning into it skips finished trials.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Use this human-coded file instead of the config's data.path.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the trials and their estimated cost; run nothing.")] = False,
+    workers: Annotated[int, typer.Option(help="Trials run in parallel local processes (1 = in this process).")] = 1,
+    max_trials: Annotated[int | None, typer.Option("--max-trials", help="Run at most this many of the missing trials.")] = None,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write the HTML report when the sweep ends.")] = True,
+) -> None:
+    """Run a sweep (the cross product of its axes) as resumable trials, then write its report."""
+    from synthgrade.experiment import LocalExecutor, ProcessExecutor, plan_sweep, run_sweep
+    from synthgrade.presets import load_config_or_preset
+
+    sweep_config = load_config_or_preset(config, data)
+    if dry_run:
+        print_plan(plan_sweep(sweep_config, out), out)
+        return
+    executor = ProcessExecutor(workers) if workers > 1 else LocalExecutor()
+    result = run_sweep(sweep_config, out, executor=executor, max_trials=max_trials)
+    from synthgrade.experiment.sweep import format_seconds
+
+    stdout.print(
+        f"{len(result.ran)} trials run, {len(result.skipped)} already done, {len(result.failed)} failed "
+        f"in {format_seconds(result.seconds)}; results in {out / 'trials.jsonl'}",
+        highlight=False,
+    )
+    if report and (result.ran or result.skipped):
+        from synthgrade.report import write_report
+
+        written = write_report(out)
+        stdout.print(headline_table(written))
+        stdout.print(f"report: {written.path}", highlight=False)
+    if result.failed:
+        raise SynthgradeError(f"{len(result.failed)} trials failed (listed in {out / 'failures.jsonl'}); rerun the same command to retry them")
+
+
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A sweep run directory (holding trials.jsonl).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Report folder (default RUN_DIR/report).")] = None,
+    metric: Annotated[str | None, typer.Option(help="accuracy, macro_f1, kappa, qwk or auc (default: the sweep's).")] = None,
+) -> None:
+    """Write the results table, plots and a self-contained index.html for a sweep run directory."""
+    from synthgrade.report import write_report
+
+    written = write_report(run_dir, out, metric)
+    stdout.print(headline_table(written))
+    stdout.print(f"{written.trials} trials; report: {written.path}", highlight=False)
+
+
+def presets(
+    name: Annotated[str | None, typer.Argument(help="Print this preset's YAML (copy it and set data.path).")] = None,
+) -> None:
+    """List the shipped sweep presets (the paper's experiments), or print one."""
+    from synthgrade.presets import list_presets, preset_path
+
+    if name:
+        stdout.print(preset_path(name).read_text(encoding="utf-8"), highlight=False, markup=False)
+        return
+    table = Table("preset", "description")
+    for entry in list_presets():
+        table.add_row(entry["name"], entry["description"])
+    stdout.print(table)
+    stdout.print("run one with: synthgrade sweep PRESET --data YOUR_FILE.csv --out runs/NAME", highlight=False)
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Run directory for the demo sweep.")] = Path("runs/demo"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start over: ignore finished trials in --out (the generation cache is kept).")] = False,
+) -> None:
+    """The whole job on the built-in example set: local generation, MiniLM teacher, distilled student, report."""
+    from synthgrade.demo import run_demo
+
+    report = run_demo(out, fresh=fresh)
+    stdout.print(headline_table(report))
+    stdout.print(f"report: {report.path}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(sweep)
+    app.command()(report)
+    app.command()(presets)
+    app.command()(demo)

@@ -1,0 +1,72 @@
+"""Cache, retry timing rules and configuration (fast, no model)."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from pathlib import Path
+
+import pytest
+
+from synthgrade.generate import GenerationConfig, default_cache_dir
+from synthgrade.generate.backends import completion, parse_retry_after, price_for
+from synthgrade.generate.cache import CACHE_FILE, CallCache, call_key
+from synthgrade.generate.config import RetryPolicy
+from synthgrade.generate.runner import Budget, backoff_delay
+
+
+def test_cache_round_trip_wal_and_key_sensitivity(tmp_path: Path) -> None:
+    messages = [{"role": "user", "content": "hi"}]
+    sampling = {"temperature": 0.3, "top_p": 1.0, "max_tokens": 10, "seed": 1}
+    key = call_key("openai", "m", messages, sampling, 0)
+    assert key == call_key("openai", "m", messages, dict(reversed(sampling.items())), 0)
+    variants = {
+        call_key("local", "m", messages, sampling, 0),
+        call_key("openai", "m2", messages, sampling, 0),
+        call_key("openai", "m", [{"role": "user", "content": "hi!"}], sampling, 0),
+        call_key("openai", "m", messages, {**sampling, "temperature": 0.9}, 0),
+        call_key("openai", "m", messages, sampling, 1),
+    }
+    assert key not in variants and len(variants) == 5
+    cache = CallCache(tmp_path)
+    assert cache.get(key) is None
+    cache.put(key, "openai", "m", {"messages": messages}, completion("1. a", "stop", 3, 2))
+    cache.put(key, "openai", "m", {"messages": messages}, completion("other", "stop", 3, 2))  # first answer wins
+    assert cache.get(key)["text"] == "1. a" and len(cache) == 1
+    cache.close()
+    reopened = CallCache(tmp_path)
+    assert reopened.get(key)["completion_tokens"] == 2
+    mode = reopened._db.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal" and (tmp_path / CACHE_FILE).exists()
+
+
+def test_completion_flags_refusals() -> None:
+    assert completion("I'm sorry, but I can't help with that.", "stop", 1, 1)["refusal"]
+    assert completion("", "content_filter", 1, 0)["refusal"] == "content_filter"
+    assert completion("1. Sorry seems to be the hardest word", "stop", 1, 1)["refusal"] is None
+
+
+def test_retry_after_and_backoff() -> None:
+    assert parse_retry_after({"retry-after": "2"}) == 2.0
+    assert parse_retry_after({"retry-after-ms": "1500"}) == 1.5
+    date = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= parse_retry_after({"retry-after": date}) <= 31
+    assert parse_retry_after({}) is None and parse_retry_after(None) is None
+    policy = RetryPolicy(base_delay=1.0, max_delay=10.0)
+    delays = [backoff_delay(3, policy, None) for _ in range(200)]
+    assert all(0 <= d <= 8 for d in delays) and len(set(delays)) > 100  # jittered within the exponential bound
+    assert backoff_delay(0, policy, 5.0) >= 5.0  # Retry-After is honoured
+    assert backoff_delay(0, policy, 500.0) == 10.0  # but capped
+
+
+def test_budget_and_prices_and_config(tmp_path: Path, monkeypatch) -> None:
+    budget = Budget(2)
+    assert budget.take() and budget.take() and not budget.take() and budget.exhausted
+    assert Budget(None).take()
+    assert price_for("gpt-4o") == (2.5, 10.0) and price_for("gpt-4o-2024-08-06") == (2.5, 10.0) and price_for("llama") is None
+    monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    with pytest.raises(ValueError):
+        GenerationConfig(min_chars=50, max_chars=10)
+    with pytest.raises(ValueError):
+        GenerationConfig(backend="gemini")

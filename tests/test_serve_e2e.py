@@ -1,0 +1,61 @@
+"""End to end through the real CLI: split -> train (tiny encoder) -> evaluate -> distill (static) -> export --int8
+-> evaluate and predict with the export -> POST /score over HTTP, token enforced, 413 for an oversized body."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from test_serve import TOKEN, ServerThread
+
+from synthgrade.modeling import ModelInfo, load_scorer
+from synthgrade.serve import create_app
+
+
+@pytest.mark.slow
+def test_trained_model_exported_int8_scores_files_and_http(tiny_encoder: Path, fixtures: Path, tmp_path: Path, cli) -> None:
+    train_module = Path(__file__).resolve().parents[1] / "src" / "synthgrade" / "commands" / "train.py"
+    if not train_module.exists():
+        pytest.skip("the train command is not in this checkout")
+
+    def ok(*args) -> str:
+        result = cli(*args)
+        assert result.returncode == 0, f"{args[0]} failed: {result.stderr[-2000:]}"
+        return result.stdout
+
+    split = tmp_path / "split"
+    ok("split", fixtures / "civics.csv", "--out", split, "--seed", "0")
+    teacher, student = tmp_path / "teacher", tmp_path / "student"
+    common = ["--val", split / "val.csv", "--epochs", "1", "--batch-size", "8"]
+    ok("train", "--human", split / "train.csv", "--out", teacher, "--model", tiny_encoder, *common)
+    ok("evaluate", teacher, split / "test.csv", "--out", tmp_path / "teacher-metrics.json")
+    ok("distill", "--teacher", teacher, "--train", split / "train.csv", "--out", student, "--student", "static", *common)
+
+    exported = tmp_path / "student-int8"
+    stdout = ok("export", student, "--format", "onnx", "--int8", "--out", exported)
+    assert "label agreement" in stdout
+    info = ModelInfo.load(exported)
+    assert info.kind == "onnx" and info.provenance["export"]["source_kind"] == "static" and info.provenance["export"]["int8"]
+    assert info.provenance.get("train_human_rows", 0) > 0  # training provenance travels with the export
+    teacher_card = (teacher / "README.md").read_text(encoding="utf-8")
+    assert "human-coded rows" in teacher_card and "test.csv" in teacher_card  # evaluate recorded its test set on the card
+
+    ok("evaluate", exported, split / "test.csv", "--out", tmp_path / "onnx-metrics.json")
+    metrics = json.loads((tmp_path / "onnx-metrics.json").read_text(encoding="utf-8"))
+    assert 0.0 <= metrics["accuracy"]["value"] <= 1.0 and metrics["n"] == len(pd.read_csv(split / "test.csv"))
+
+    ok("predict", exported, split / "test.csv", "--out", tmp_path / "scored.parquet")
+    scored = pd.read_parquet(tmp_path / "scored.parquet")
+    assert len(scored) == metrics["n"] and scored["pred_label"].isin(["correct", "incorrect"]).all()
+
+    app = create_app(load_scorer(exported), token=TOKEN, max_body_bytes=10_000)
+    with ServerThread(app) as url:
+        payload = {"responses": [{"text": "Supply and demand set prices.", "item_id": "econ1"}]}
+        reply = httpx.post(f"{url}/score", json=payload, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert reply.status_code == 200 and reply.json()["results"][0]["label"] in ("correct", "incorrect")
+        assert httpx.post(f"{url}/score", json=payload).status_code == 401
+        big = {"responses": [{"text": "p" * 20_000, "item_id": "econ1"}]}
+        assert httpx.post(f"{url}/score", json=big, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 413
