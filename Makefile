@@ -25,8 +25,7 @@ test-setup: setup
 	@$(BIN)/python -c "import llama_cpp.server" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet 'llama-cpp-python[server]'
 
 demo: setup
-	$(BIN)/synthgrade validate tests/fixtures/civics.csv --labels correct,incorrect
-	$(BIN)/synthgrade split tests/fixtures/civics.csv --out runs/demo-split --seed 0
+	$(BIN)/synthgrade demo --out runs/demo
 
 test: test-setup
 	$(BIN)/ruff check src tests benchmarks

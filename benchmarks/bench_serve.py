@@ -92,11 +92,12 @@ def build_models(work: Path, bank_frame) -> tuple[Path, Path, str]:
     )
 
 
-def start_server(model: Path) -> tuple[subprocess.Popen, str]:
+def start_server(model: Path, threads: int | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "SYNTHGRADE_TOKEN"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "synthgrade.cli", "serve", str(model), "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "synthgrade.cli", "serve", str(model), "--port", str(port), "--log-level", "warning"]
+        + (["--threads", str(threads)] if threads else []),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -167,6 +168,9 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=100, help="requests with one client")
     parser.add_argument("--concurrent", type=int, default=320, help="requests over 16 concurrent clients")
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="server threads per model call (0: all cores); the clients share the machine"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -192,7 +196,7 @@ def main() -> None:
                 variants.append((role, "onnx-int8" if int8 else "onnx", target, result))
         rows = []
         for role, runtime, directory, export in variants:
-            process, url = start_server(directory)
+            process, url = start_server(directory, args.threads)
             try:
                 run_load(url, requests, 1, args.warmup)
                 single = run_load(url, requests, 1, args.single)
@@ -226,6 +230,7 @@ def main() -> None:
             "models": models,
             "inputs": "SciEntsBank test-unseen-answers (item_id, answer) pairs" if SHARED.exists() else "built-in pairs",
             "request": "one response per POST /score, JSON over HTTP/1.1 keep-alive on 127.0.0.1",
+            "server_threads": args.threads or "all cores",
             "machine": {
                 "cpus": os.cpu_count(),
                 "platform": platform.platform(),

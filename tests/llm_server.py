@@ -139,7 +139,7 @@ class FakeChatServer:
                     if any("scores student responses" in m.get("content", "") for m in messages if m.get("role") == "system"):
                         content = server.grade(messages)
                     else:
-                        wanted = re.search(r"Write exactly (\d+) lines", messages[-1]["content"] if messages else "")
+                        wanted = re.search(r"Write exactly (\d+)", messages[-1]["content"] if messages else "")
                         n = int(wanted.group(1)) if wanted else 3
                         content = "Here are the responses:\n" + "\n".join(
                             f"{i + 1}. {t}" for i, t in enumerate(fake_responses(messages, n))

@@ -259,8 +259,10 @@ def test_sweep_runs_resumes_and_shares_synthetic_sets(tmp_path, fixtures, monkey
     bigger = sweep_config_from_dict(config_dict(fixtures, seeds=[0, 1, 2]))
     third = run_sweep(bigger, run_dir, trial_fn=fake_trial, synthetic_fn=fake_synthetic, show_progress=False)
     assert len(third.ran) == 9 and len(third.skipped) == 18
-    assert all(line.split()[1] in {t.key for t in third.plan.trials} | {s.key for s in third.plan.synthetic}
-               for line in calls.read_text().splitlines())
+    assert all(
+        line.split()[1] in {t.key for t in third.plan.trials} | {s.key for s in third.plan.synthetic}
+        for line in calls.read_text().splitlines()
+    )
     assert len([line for line in calls.read_text().splitlines() if line.startswith("synthetic")]) == 4
 
 
@@ -333,3 +335,55 @@ def test_killed_sweep_resumes_with_only_the_missing_trials(tmp_path, fixtures):
     assert len(all_keys) == 10
     assert set(rerun) == all_keys - finished and len(rerun) == len(set(rerun))
     assert not set(rerun) & finished
+
+
+# --- presets and command line ----------------------------------------------------------------------
+
+
+def test_presets_load_and_plan_the_papers_experiments(fixtures):
+    from synthgrade.presets import list_presets, load_config_or_preset
+
+    names = {p["name"] for p in list_presets()}
+    assert names >= {"exp1-ratio", "exp2-temperature", "exp3-filter", "human-budget", "demo"}
+    data = fixtures / "civics.csv"
+    exp1 = load_config_or_preset("exp1-ratio", data)
+    assert exp1.mix.ratios == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0] and exp1.mix.mode == "fixed-total"
+    assert len(plan_trials(exp1).trials) == 6 * 3
+    exp2 = load_config_or_preset("exp2-temperature", data)
+    assert exp2.generation.temperatures == [0.1, 0.3, 0.5, 0.7, 0.9]
+    assert len(plan_trials(exp2).trials) == (1 + 5) * 3
+    exp3 = load_config_or_preset("exp3-filter", data)
+    assert exp3.filter.modes == ["off", "on"]
+    budget = load_config_or_preset("human-budget", data)
+    assert budget.human_budgets == [16, 32, 64, 128, "all"]
+    demo = load_config_or_preset("demo")
+    assert demo.resolve_path(demo.data.path).exists()
+    with pytest.raises(SynthgradeError, match="needs your data"):
+        load_config_or_preset("exp1-ratio")
+    with pytest.raises(SynthgradeError, match="no preset named"):
+        load_config_or_preset("exp9")
+
+
+def test_cli_dry_run_lists_trials_without_running(cli, fixtures, tmp_path):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        f"data:\n  path: {fixtures / 'civics.csv'}\nmix:\n  ratios: [0, 0.5]\ngeneration:\n  temperatures: [0.3, 0.9]\n"
+    )
+    result = cli("sweep", config, "--out", tmp_path / "run", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "3 trials (3 to run), 2 synthetic sets" in " ".join(result.stdout.split())
+    assert "to run" in result.stdout and not (tmp_path / "run" / "trials.jsonl").exists()
+
+
+def test_cli_errors_are_one_line(cli, fixtures, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"data:\n  path: {fixtures / 'civics.csv'}\nmix:\n  ratio: [0.5]\n")
+    result = cli("sweep", bad, "--out", tmp_path / "run")
+    assert result.returncode == 2
+    assert "unknown key 'mix.ratio'" in result.stderr and "Traceback" not in result.stderr
+    result = cli("sweep", "exp1-ratio", "--out", tmp_path / "run", "--dry-run")
+    assert result.returncode == 2 and "needs your data" in result.stderr
+    result = cli("report", tmp_path / "nothing-here")
+    assert result.returncode == 2 and "no trials.jsonl" in result.stderr
+    result = cli("presets", "exp2-temperature")
+    assert result.returncode == 0 and "temperatures: [0.1, 0.3, 0.5, 0.7, 0.9]" in result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -127,3 +128,19 @@ def test_export_cli(pair_model: Path, tmp_path: Path, cli) -> None:
     assert result.returncode == 2 and "--format must be onnx" in result.stderr
     missing = cli("export", tmp_path / "nope", "--out", tmp_path / "y")
     assert missing.returncode == 2 and "no such model directory" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_inference_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from synthgrade.export import set_inference_threads
+
+    monkeypatch.delenv("SYNTHGRADE_ONNX_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        set_inference_threads(1)
+        assert torch.get_num_threads() == 1 and os.environ["SYNTHGRADE_ONNX_THREADS"] == "1"
+        with pytest.raises(SynthgradeError, match="at least 1"):
+            set_inference_threads(0)
+    finally:
+        torch.set_num_threads(before)

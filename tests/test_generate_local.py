@@ -75,6 +75,7 @@ def test_against_llama_cpp_openai_compatible_server(civics: pd.DataFrame, tmp_pa
     require_llama_cpp()
     port = _free_port()
     gguf = resolve_model("smollm2-135m").gguf_path
+    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed in the finally below
     server = subprocess.Popen(
         [
             sys.executable,
@@ -89,15 +90,15 @@ def test_against_llama_cpp_openai_compatible_server(civics: pd.DataFrame, tmp_pa
             "--n_ctx",
             "2048",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,  # a pipe nobody reads would fill up and stall the server
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.time() + 180
         while True:
             if server.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {server.stderr.read().decode()[-500:]}")
+                pytest.fail(f"llama_cpp.server exited: {(tmp_path / 'server.log').read_text(errors='replace')[-500:]}")
             try:
                 if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
                     break
@@ -111,6 +112,7 @@ def test_against_llama_cpp_openai_compatible_server(civics: pd.DataFrame, tmp_pa
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
     calls = result.summary["calls"]
     assert result.summary["model_calls"] == 2 and calls["completed"] == 2 and calls["failed"] == 0
     assert calls["tokens"]["completion"] > 0 and result.summary["generated"] >= 1

@@ -69,6 +69,8 @@ def test_echo_detection() -> None:
     assert is_echo("Incorrect", prompt, labels)
     assert is_echo("Score: correct", prompt, labels)
     assert is_echo("Here are five responses", prompt, labels)
+    assert is_echo('The teacher scored as "correct" in the first response.', prompt, labels)
+    assert is_echo("Incorrect: the government decides", prompt, labels)
     assert is_echo("You write realistic student responses for training an automatic scorer", prompt, labels)
     assert not is_echo("It was an incorrect guess because salt stays", prompt, labels)
     assert not is_echo("shook it", prompt, labels)  # a copy of an example is counted separately
@@ -89,6 +91,7 @@ def test_cleaning_counts_every_reason() -> None:
         "A shown example text",  # copy of a shown example
         "Firms compete for customers",  # kept
         "Sellers adjust prices to demand",  # over target (per_label 2)
+        "Markets are where the sel",  # last response of a completion cut off by max_tokens
     ]
     candidates = pd.DataFrame(
         {
@@ -100,6 +103,7 @@ def test_cleaning_counts_every_reason() -> None:
             "_shown": [["A shown example text"]] * len(texts),
             "_group": ["correct"] * len(texts),
             "_order": [(0, 0, i) for i in range(len(texts))],
+            "_truncated": [False] * (len(texts) - 1) + [True],
         }
     )
     exclude = pd.DataFrame({"text": ["test answer leaked here"]})
@@ -116,6 +120,7 @@ def test_cleaning_counts_every_reason() -> None:
         "example_copy": 1,
         "over_target": 1,
         "near_duplicate": 0,
+        "truncated": 1,
     }
     assert len(removed) == sum(counts.values()) and len(kept) + len(removed) == len(texts)
 
@@ -128,7 +133,7 @@ def test_templates(tmp_path) -> None:
     assert (
         messages[0]["role"] == "system"
         and "Question: Why?" in messages[1]["content"]
-        and "Write exactly 3 lines" in messages[1]["content"]
+        and "Write exactly 3 new correct answers" in messages[1]["content"]
     )
     bad = tmp_path / "bad.txt"
     bad.write_text("### user\nWrite $count responses for $label", encoding="utf-8")

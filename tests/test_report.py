@@ -29,7 +29,11 @@ def report_synthetic(spec: SyntheticSpec) -> dict:
     path.write_text(json.dumps({"id": spec.key, "text": "x", "label": "correct", "synthetic": True}) + "\n")
     write_json(
         path.with_name(f"{spec.key}.diagnostics.json"),
-        {"key": spec.key, "params": spec.params, "diagnostics": {"rows_kept": 40 - 10 * spec.temperature, "distinct_2": spec.temperature}},
+        {
+            "key": spec.key,
+            "params": spec.params,
+            "diagnostics": {"rows_kept": 40 - 10 * spec.temperature, "distinct_2": spec.temperature},
+        },
     )
     return {}
 
@@ -96,7 +100,9 @@ def test_cells_pair_each_hybrid_with_the_human_only_model_of_the_same_seed(run_d
     assert len(teacher) == 5 and set(teacher["seeds"]) == {3}
     hybrid = teacher[(teacher["ratio"] == 0.8) & (teacher["temperature"] == 0.3)].iloc[0]
     human = tidy[(tidy["model"] == "teacher") & (tidy["ratio"] == 0)].set_index("seed")["macro_f1"]
-    mine = tidy[(tidy["model"] == "teacher") & (tidy["ratio"] == 0.8) & (tidy["temperature"] == 0.3)].set_index("seed")["macro_f1"]
+    mine = tidy[(tidy["model"] == "teacher") & (tidy["ratio"] == 0.8) & (tidy["temperature"] == 0.3)].set_index("seed")[
+        "macro_f1"
+    ]
     expected = t_interval((mine - human).tolist())
     assert hybrid["diff"] == pytest.approx(expected[0]) and hybrid["diff_low"] == pytest.approx(expected[1])
     assert hybrid["ci_method"] == "seeds (t)"

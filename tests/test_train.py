@@ -143,10 +143,27 @@ def test_test_rows_never_reach_training_or_selection(tiny_encoder: Path, monkeyp
     assert not set(encoded_ids) & set(test["id"])
 
 
-def test_early_stopping_keeps_the_best_checkpoint(tiny_encoder: Path) -> None:
-    trainer = Trainer(fast_args(tiny_encoder, epochs=6, lr=1e-9, patience=1))
-    trainer.train(toy("t", 16), toy("v", 8, start=100))
-    assert len(trainer.curve) == 2 and trainer.best["stopped_early"] and trainer.best["epoch"] == 1.0
+def test_early_stopping_restores_the_best_checkpoint(tiny_encoder: Path, monkeypatch) -> None:
+    """Scripted validation scores that only get worse: training stops after `patience` checks, first weights kept."""
+    scripted = iter([0.8, 0.6, 0.5, 0.4, 0.3, 0.2])
+    snapshots: list[dict] = []
+    real_evaluate = Trainer.evaluate_split
+
+    def scripted_evaluate(self, model, encoded, pad_id):
+        result = real_evaluate(self, model, encoded, pad_id)
+        if len(snapshots) < 6:  # the summary call after training also passes here; it reads only the probabilities
+            snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+            result["macro_f1"] = next(scripted)
+        return result
+
+    monkeypatch.setattr(Trainer, "evaluate_split", scripted_evaluate)
+    trainer = Trainer(fast_args(tiny_encoder, epochs=6, patience=2))
+    scorer = trainer.train(toy("t", 16), toy("v", 8, start=100))
+    assert len(trainer.curve) == 3 and trainer.best["stopped_early"] and trainer.best["epoch"] == 1.0
+    assert [p["val_macro_f1"] for p in trainer.curve] == [0.8, 0.6, 0.5]
+    final = scorer.model.state_dict()
+    assert all((final[k] == v).all() for k, v in snapshots[0].items())
+    assert any((final[k] != v).any() for k, v in snapshots[2].items())
 
 
 def test_class_weights_are_inverse_frequency(tiny_encoder: Path) -> None:

@@ -63,7 +63,10 @@ def run_demo(out: str | Path = "runs/demo", fresh: bool = False, overrides: dict
     )
     result = run_sweep(config, out)
     if result.failed:
-        console.print(f"[yellow]warning:[/yellow] {len(result.failed)} trials failed (see {out / 'failures.jsonl'}); the report shows the rest")
+        console.print(
+            f"[yellow]warning:[/yellow] {len(result.failed)} trials failed (see {out / 'failures.jsonl'}); "
+            "the report shows the rest"
+        )
     console.print("writing the report ...")
     report = write_report(out)
     console.print(f"demo finished in {format_seconds(time.perf_counter() - started)}", highlight=False)

@@ -53,6 +53,22 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def set_inference_threads(threads: int | None) -> None:
+    """CPU threads per model call for PyTorch and for ONNX sessions created afterwards (None: library defaults).
+
+    On a busy machine, more threads than free cores makes every call wait on the slowest thread
+    (a single MiniLM call went from 38 ms to over 1 s at two threads on an oversubscribed 2-core box).
+    """
+    if threads is None:
+        return
+    if threads < 1:
+        raise SynthgradeError(f"--threads must be at least 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ["SYNTHGRADE_ONNX_THREADS"] = str(threads)
+
+
 def _session(path: Path, threads: int | None = None):
     import onnxruntime as ort
 

@@ -27,7 +27,10 @@ def print_plan(plan, run_dir: Path | None) -> None:
     from synthgrade.experiment.sweep import format_seconds, synthetic_path
 
     done = set(ResultsStore(run_dir / "trials.jsonl").load()) if run_dir and (run_dir / "trials.jsonl").exists() else set()
-    table = Table("trial", "budget", "seed", "synthetic share", "temperature", "filter", "synthetic set", "est. time", "status")
+    table = Table("trial", "budget", "seed", "share", "temp.", "filter", "synthetic set", "est. time", "status")
+    for column in (table.columns[0], table.columns[6]):
+        column.overflow = "fold"
+        column.min_width = 8
     for trial in plan.trials:
         p = trial.params
         table.add_row(
@@ -42,7 +45,8 @@ def print_plan(plan, run_dir: Path | None) -> None:
             "done" if trial.key in done else "to run",
         )
     stdout.print(table)
-    sets = Table("synthetic set", "temperature", "seed", "budget", "filter", "per label", "est. time", "status")
+    sets = Table("synthetic set", "temp.", "seed", "budget", "filter", "per label", "est. time", "status")
+    sets.columns[0].overflow = "fold"
     for spec in plan.synthetic:
         exists = run_dir is not None and synthetic_path(run_dir, spec.key).exists()
         sets.add_row(
@@ -62,7 +66,8 @@ def print_plan(plan, run_dir: Path | None) -> None:
     stdout.print(
         f"{len(plan.trials)} trials ({len(pending)} to run), {len(plan.synthetic)} synthetic sets; "
         f"data: {data.train_rows} train / {data.val_rows} val / {data.test_rows} test rows, labels {', '.join(data.labels)}; "
-        f"estimated {format_seconds(plan.estimated_s)} on a 2-core CPU (rough: MiniLM ~12 samples/s, local generation ~60 tokens/s)",
+        f"estimated {format_seconds(plan.estimated_s)} on a 2-core CPU "
+        "(rough: MiniLM ~12 samples/s, local generation ~60 tokens/s)",
         highlight=False,
     )
     for note in plan.notes:
@@ -72,7 +77,9 @@ def print_plan(plan, run_dir: Path | None) -> None:
 def sweep(
     config: Annotated[str, typer.Argument(help="Sweep YAML file, or a preset name (see `synthgrade presets`).")],
     out: Annotated[Path, typer.Option("--out", help="Run directory; rerunning into it skips finished trials.")],
-    data: Annotated[Path | None, typer.Option("--data", help="Use this human-coded file instead of the config's data.path.")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Use this human-coded file instead of the config's data.path.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the trials and their estimated cost; run nothing.")] = False,
     workers: Annotated[int, typer.Option(help="Trials run in parallel local processes (1 = in this process).")] = 1,
     max_trials: Annotated[int | None, typer.Option("--max-trials", help="Run at most this many of the missing trials.")] = None,
@@ -86,7 +93,8 @@ def sweep(
     if dry_run:
         print_plan(plan_sweep(sweep_config, out), out)
         return
-    executor = ProcessExecutor(workers) if workers > 1 else LocalExecutor()
+    # spawn, not fork: forking a process that has started torch threads can hang.
+    executor = ProcessExecutor(workers, "spawn") if workers > 1 else LocalExecutor()
     result = run_sweep(sweep_config, out, executor=executor, max_trials=max_trials)
     from synthgrade.experiment.sweep import format_seconds
 
@@ -102,7 +110,9 @@ def sweep(
         stdout.print(headline_table(written))
         stdout.print(f"report: {written.path}", highlight=False)
     if result.failed:
-        raise SynthgradeError(f"{len(result.failed)} trials failed (listed in {out / 'failures.jsonl'}); rerun the same command to retry them")
+        raise SynthgradeError(
+            f"{len(result.failed)} trials failed (listed in {out / 'failures.jsonl'}); rerun the same command to retry them"
+        )
 
 
 def report(
@@ -136,7 +146,9 @@ def presets(
 
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Run directory for the demo sweep.")] = Path("runs/demo"),
-    fresh: Annotated[bool, typer.Option("--fresh", help="Start over: ignore finished trials in --out (the generation cache is kept).")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Start over: ignore finished trials in --out (the generation cache is kept).")
+    ] = False,
 ) -> None:
     """The whole job on the built-in example set: local generation, MiniLM teacher, distilled student, report."""
     from synthgrade.demo import run_demo

@@ -22,6 +22,9 @@ def _quiet_loading() -> None:
         pass
 
 
+Threads = Annotated[
+    int | None, typer.Option(help="CPU threads per model call (default: all cores; use fewer on a busy machine).")
+]
 ModelArg = Annotated[str, typer.Argument(help="A model directory saved by synthgrade (teacher, student or ONNX export).")]
 
 
@@ -46,11 +49,14 @@ def predict(
     chunk_size: Annotated[int, typer.Option(help="Rows read and scored at a time (bounds memory).")] = 1000,
     batch_size: Annotated[int, typer.Option(help="Rows per model call.")] = 64,
     show: Annotated[int, typer.Option(help="How many unscorable rows to list on stderr.")] = 10,
+    threads: Threads = None,
 ) -> None:
     """Score a file: writes every input row plus pred_label, prob_<label> per label and pred_problem."""
+    from synthgrade.export import set_inference_threads
     from synthgrade.predict import predict_file
 
     _quiet_loading()
+    set_inference_threads(threads)
 
     columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
     summary = predict_file(model, data, out, columns, chunk_size=chunk_size, batch_size=batch_size, on_unscorable=on_unscorable)  # type: ignore[arg-type]
@@ -130,13 +136,23 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above it).")] = 1_000_000,
     max_batch: Annotated[int, typer.Option(help="Most responses per request (422 above it).")] = 256,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    threads: Threads = None,
 ) -> None:
     """Serve the model over HTTP: POST /score, GET /health, GET /model."""
     from synthgrade.serve import check_binding, run_server
 
     check_binding(host, token)  # before the (slow) model load
     _quiet_loading()
-    run_server(model, host=host, port=port, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch, log_level=log_level)
+    run_server(
+        model,
+        host=host,
+        port=port,
+        token=token,
+        max_body_bytes=max_body_bytes,
+        max_batch=max_batch,
+        log_level=log_level,
+        threads=threads,
+    )
 
 
 def register(app: typer.Typer) -> None:

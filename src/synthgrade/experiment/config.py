@@ -42,6 +42,7 @@ class DataConfig(_Strict):
     labels: list[str] | None = None
     columns: dict[str, str] = Field(default_factory=dict, description="canonical name -> source column")
     split: SplitConfig = Field(default_factory=SplitConfig)
+    max_items: int | None = Field(None, ge=1, description="Use this many items, drawn with the split seed (quick runs)")
     max_train_rows: int | None = Field(None, ge=1, description="Subsample the training pool (stratified by the split seed)")
     max_test_rows: int | None = Field(None, ge=1, description="Subsample the test split (for quick runs)")
 

@@ -71,11 +71,23 @@ def load_and_split(config: SweepConfig) -> dict[str, pd.DataFrame]:
     columns = _column_map(config)
     pool = load_responses(config.resolve_path(data.path), columns, data.labels)
     split = data.split
+    items = None
+    if data.max_items:
+        if not has_items(pool):
+            raise SynthgradeError(f"{data.path}: data.max_items needs an item column")
+        known = sorted(pool[ITEM_ID].dropna().astype(str).unique())
+        rng = np.random.default_rng(split.seed)
+        items = set(rng.permutation(known)[: data.max_items].tolist())
+        pool = pool[pool[ITEM_ID].astype(str).isin(items)].reset_index(drop=True)
     if data.test_path:
         test = load_responses(config.resolve_path(data.test_path), columns, data.labels)
+        if items is not None:
+            test = test[test[ITEM_ID].astype(str).isin(items)].reset_index(drop=True)
         overlap = set(pool["id"].astype(str)) & set(test["id"].astype(str))
         if overlap:
-            raise SynthgradeError(f"{data.test_path}: {len(overlap)} test ids also appear in {data.path} (e.g. {sorted(overlap)[0]})")
+            raise SynthgradeError(
+                f"{data.test_path}: {len(overlap)} test ids also appear in {data.path} (e.g. {sorted(overlap)[0]})"
+            )
         parts = split_responses(pool, seed=split.seed, by=split.by, fractions=(1.0 - split.val, split.val, 0.0))
         parts["test"] = test.reset_index(drop=True)
     else:

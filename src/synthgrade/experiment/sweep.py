@@ -149,12 +149,18 @@ def run_sweep(
         raw_first: dict[str, SyntheticSpec] = {}
         for spec in missing:
             if not synthetic_path(run_dir, spec.generation_key).exists():
-                raw = spec if spec.filter == "off" else dataclasses.replace(spec, key=spec.generation_key, filter="off", filter_config=None)
+                raw = (
+                    spec
+                    if spec.filter == "off"
+                    else dataclasses.replace(spec, key=spec.generation_key, filter="off", filter_config=None)
+                )
                 raw_first.setdefault(spec.generation_key, raw)
         filtered = [s for s in missing if s.filter != "off"]
         waves = [list(raw_first.values()), filtered]
         total = sum(len(w) for w in waves)
-        console.print(f"synthetic sets: {total} to make ({len(raw_first)} generations, {len(filtered)} filterings)", highlight=False)
+        console.print(
+            f"synthetic sets: {total} to make ({len(raw_first)} generations, {len(filtered)} filterings)", highlight=False
+        )
         with progress() as bars:
             bar = bars.add_task("synthetic sets", total=total, rate="", visible=show_progress)
             for wave in waves:
@@ -192,7 +198,9 @@ def run_sweep(
                     console.print(f"[red]trial {trial.key} {trial.params} failed:[/red] {outcome.error}", highlight=False)
                 else:
                     row = dict(outcome.result)
-                    row.update({"key": trial.key, "params": trial.params, "config": trial.config, "synthetic_key": trial.synthetic_key})
+                    row.update(
+                        {"key": trial.key, "params": trial.params, "config": trial.config, "synthetic_key": trial.synthetic_key}
+                    )
                     row.setdefault("status", "ok")
                     row.setdefault("seconds", round(outcome.seconds, 3))
                     row.setdefault("finished_at", _now())

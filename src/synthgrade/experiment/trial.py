@@ -138,7 +138,9 @@ def make_synthetic(spec: SyntheticSpec) -> dict[str, Any]:
     from synthgrade.filter import FilterConfig, filter_synthetic
 
     filter_config = _pydantic(FilterConfig, dict(spec.filter_config or {}), "filter")
-    console.print(f"filtering synthetic set {spec.generation_key} ({len(raw)} rows, {', '.join(filter_config.method)})", highlight=False)
+    console.print(
+        f"filtering synthetic set {spec.generation_key} ({len(raw)} rows, {', '.join(filter_config.method)})", highlight=False
+    )
     result = filter_synthetic(raw, filter_config, human=human, cache_dir=cache_dir, show_progress=True)
     write_json(out.with_name(f"{spec.key}.filter.json"), result.summary)
     write_table(result.frame, out)
@@ -164,7 +166,12 @@ def _evaluate(scorer: Any, test: pd.DataFrame, labels: list[str], evaluation: di
     start = time.perf_counter()
     proba = np.asarray(scorer.predict_proba(test), dtype=np.float64)
     metrics = evaluate_predictions(
-        label_indices(test, scorer.labels), proba, scorer.labels, bootstrap=evaluation["bootstrap"], seed=seed, ordinal=scorer.info.ordinal
+        label_indices(test, scorer.labels),
+        proba,
+        scorer.labels,
+        bootstrap=evaluation["bootstrap"],
+        seed=seed,
+        ordinal=scorer.info.ordinal,
     )
     metrics["test_hash"] = frame_hash(test)
     entry: dict[str, Any] = {
@@ -210,7 +217,9 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         mixed = mix_training_set(human, None, 0.0, seed=seed)
     train_rows = mixed.frame
     train_rows.attrs["labels"] = labels
-    is_syn = train_rows["synthetic"].astype(bool) if "synthetic" in train_rows.columns else pd.Series(False, index=train_rows.index)
+    is_syn = (
+        train_rows["synthetic"].astype(bool) if "synthetic" in train_rows.columns else pd.Series(False, index=train_rows.index)
+    )
     counts = {
         "human": int((~is_syn).sum()),
         "synthetic": int(is_syn.sum()),
@@ -239,7 +248,11 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     teacher = Trainer(args).train(train_rows, val, provenance=provenance)
     teacher_seconds = time.perf_counter() - t0
     evaluation = config["evaluation"]
-    teacher_entry = {"model": teacher_cfg["model"], "train_seconds": round(teacher_seconds, 3), **_evaluate(teacher, test, labels, evaluation, seed)}
+    teacher_entry = {
+        "model": teacher_cfg["model"],
+        "train_seconds": round(teacher_seconds, 3),
+        **_evaluate(teacher, test, labels, evaluation, seed),
+    }
     teacher_entry["validation"] = (teacher.info.training or {}).get("validation") or (teacher.info.training or {}).get("best")
     models_dir = run_dir / "models" / spec.key if config.get("keep_models") else None
     if models_dir is not None:
@@ -262,10 +275,19 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
             **options,
         )
         t0 = time.perf_counter()
-        student = DistillationTrainer(teacher, d_args).train(transfer, val, provenance={**provenance, "teacher": teacher_cfg["model"]})
+        student = DistillationTrainer(teacher, d_args).train(
+            transfer, val, provenance={**provenance, "teacher": teacher_cfg["model"]}
+        )
         seconds = time.perf_counter() - t0
-        entry = {"name": name, "model": student_cfg["model"], "train_seconds": round(seconds, 3), **_evaluate(student, test, labels, evaluation, seed)}
-        entry["agreement_with_teacher"] = float(np.mean(np.asarray(entry["predictions"]) == np.asarray(teacher_entry["predictions"])))
+        entry = {
+            "name": name,
+            "model": student_cfg["model"],
+            "train_seconds": round(seconds, 3),
+            **_evaluate(student, test, labels, evaluation, seed),
+        }
+        entry["agreement_with_teacher"] = float(
+            np.mean(np.asarray(entry["predictions"]) == np.asarray(teacher_entry["predictions"]))
+        )
         students.append(entry)
         if models_dir is not None:
             student.save_pretrained(models_dir / f"student-{name.replace(':', '-')}")

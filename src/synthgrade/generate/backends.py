@@ -223,6 +223,10 @@ class OpenAIBackend(Backend):
             await client.close()
 
 
+#: Loaded local models per process: a sweep over temperatures loads SmolLM2 once, not once per run.
+_LOADED: dict[tuple[str, str], Any] = {}
+
+
 class TransformersBackend(Backend):
     """A causal LM through transformers; GGUF files are dequantised on load (~30 s for SmolLM2)."""
 
@@ -239,6 +243,10 @@ class TransformersBackend(Backend):
     def load(self) -> None:
         if self._model is not None:
             return
+        if ("local", self.model) in _LOADED:
+            self._tokenizer, self._model = _LOADED[("local", self.model)]
+            self.loaded = True
+            return
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         resolved = resolve_model(self.model)
@@ -252,6 +260,7 @@ class TransformersBackend(Backend):
         self._tokenizer.padding_side = "left"  # generation continues from the right end of every row
         if self._tokenizer.pad_token is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
+        _LOADED[("local", self.model)] = (self._tokenizer, self._model)
         self.loaded = True
 
     def complete_batch(self, requests: list[ChatRequest]) -> list[dict]:
@@ -306,6 +315,10 @@ class LlamaCppBackend(Backend):
     def load(self) -> None:
         if self._llm is not None:
             return
+        if ("llamacpp", self.model) in _LOADED:
+            self._llm = _LOADED[("llamacpp", self.model)]
+            self.loaded = True
+            return
         try:
             from llama_cpp import Llama
         except ImportError:
@@ -314,6 +327,7 @@ class LlamaCppBackend(Backend):
         if not resolved.gguf_file:
             raise SynthgradeError(f"the llamacpp backend needs a GGUF model; '{self.model}' is not one")
         self._llm = Llama(model_path=resolved.gguf_path, n_ctx=self.n_ctx, n_threads=os.cpu_count() or 2, seed=0, verbose=False)
+        _LOADED[("llamacpp", self.model)] = self._llm
         self.loaded = True
 
     def complete_batch(self, requests: list[ChatRequest]) -> list[dict]:

@@ -1,8 +1,9 @@
 """Cleaning parsed candidates: every removed row gets exactly one reason, and every reason is counted.
 
-Order: echoes of the prompt, length bounds, copies of the shown examples, label conflicts with human
-rows, exact leakage into --exclude rows, copies of human training rows, exact duplicates; then, with
-sentence embeddings, near leakage, near copies of shown examples and near duplicates; finally rows
+Order: the cut-off last response of a completion that hit max_tokens, echoes of the prompt, length
+bounds, copies of the shown examples, label conflicts with human rows, exact leakage into --exclude
+rows, copies of human training rows, exact duplicates; then, with sentence embeddings, near leakage,
+near copies of shown examples and near duplicates; finally rows
 beyond the wanted number per group.
 """
 
@@ -19,6 +20,7 @@ from synthgrade.data.schema import ITEM_ID, LABEL, TEXT
 from synthgrade.generate.config import GenerationConfig
 
 REASONS = (
+    "truncated",
     "echo",
     "length",
     "example_copy",
@@ -35,6 +37,8 @@ META = re.compile(
     r"write \d+|i (?:hope|wrote|have written)\b|note:|\(?none\)?$)",
     re.IGNORECASE,
 )
+
+SCORED = re.compile(r"\b(?:scored|marked|graded|labell?ed) as\b|\bthe teacher (?:scored|marked|graded)\b", re.IGNORECASE)
 
 
 def normalise(text: str) -> str:
@@ -59,8 +63,14 @@ def is_echo(text: str, prompt: set[str], labels: Sequence[str]) -> bool:
     if not norm:
         return True
     label_norms = {normalise(label) for label in labels}
-    if norm in label_norms or META.match(text.strip()):
+    if norm in label_norms or META.match(text.strip()) or SCORED.search(text):
         return True
+    # A label name in quotes or as a "Label:" prefix is talk about the task, not an answer.
+    for label in labels:
+        if re.search(rf"[\"'“”‘’]{re.escape(label)}[\"'“”‘’]", text, re.IGNORECASE) or re.match(
+            rf"\s*{re.escape(label)}\s*:", text, re.IGNORECASE
+        ):
+            return True
     # "Score: correct", "(incorrect)", "Label - partially correct" and the like
     stripped = re.sub(r"^(?:label|score|grade|category|class)\s*", "", norm)
     if stripped in label_norms:
@@ -106,6 +116,7 @@ def clean_candidates(
     reason = pd.Series([None] * len(frame), dtype=object)
     norms = [normalise(t) for t in frame[TEXT]]
     items = frame[ITEM_ID].tolist() if ITEM_ID in frame.columns else [None] * len(frame)
+    truncated = frame["_truncated"].fillna(False).astype(bool).tolist() if "_truncated" in frame.columns else [False] * len(frame)
 
     def mark(i: int, why: str) -> None:
         if reason[i] is None:
@@ -122,7 +133,9 @@ def clean_candidates(
     ):
         item = item if isinstance(item, str) else None
         words = len(norm.split())
-        if is_echo(text, prompts.get(key, set()), labels):
+        if truncated[i]:
+            mark(i, "truncated")
+        elif is_echo(text, prompts.get(key, set()), labels):
             mark(i, "echo")
         elif len(text) < config.min_chars or len(text) > config.max_chars or words < config.min_words:
             mark(i, "length")

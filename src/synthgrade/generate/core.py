@@ -158,7 +158,9 @@ def _candidates(requests: list[ChatRequest], results: dict[str, dict], group_ord
         if result is None or result.get("refusal"):
             continue
         group: Group = request.meta["group"]
-        for sample_index, text in enumerate(parse_responses(result.get("text") or "")):
+        parsed = parse_responses(result.get("text") or "")
+        cut = result.get("finish_reason") == "length"  # the last response of a cut-off completion is incomplete
+        for sample_index, text in enumerate(parsed):
             rows.append(
                 {
                     ID: f"syn-{request.key[:16]}-{sample_index}",
@@ -174,6 +176,7 @@ def _candidates(requests: list[ChatRequest], results: dict[str, dict], group_ord
                     "_shown": request.meta["shown"],
                     "_group": group.name,
                     "_order": (group_order[group.name], request.meta["call_index"], sample_index),
+                    "_truncated": cut and sample_index == len(parsed) - 1,
                 }
             )
     return rows
@@ -246,7 +249,18 @@ def generate_synthetic(
         cache.close()
     rows = _candidates(all_requests, results, group_order)
     candidates = pd.DataFrame(
-        rows, columns=[*OUTPUT_COLUMNS[:6], "example_ids", "call_index", "sample_index", "_key", "_shown", "_group", "_order"]
+        rows,
+        columns=[
+            *OUTPUT_COLUMNS[:6],
+            "example_ids",
+            "call_index",
+            "sample_index",
+            "_key",
+            "_shown",
+            "_group",
+            "_order",
+            "_truncated",
+        ],
     )
     if show_progress and embed is not None and len(candidates):
         console.print(f"cleaning {len(candidates):,} candidates (embedding with {config.embedder}) ...", highlight=False)

@@ -118,6 +118,7 @@ h1{margin-bottom:.2rem} .meta{color:#555;margin-top:0}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right} th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}
+.headline td:nth-child(2),.cells td:nth-child(-n+4){text-align:left}
 figure{margin:2rem 0} figure img{max-width:100%;border:1px solid #eee}
 figcaption{color:#444;font-size:.9rem;max-width:60rem}
 .note{background:#f8f8f0;border-left:4px solid #cc9;padding:.5rem 1rem}
@@ -235,15 +236,30 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, metric:
     ]
     body.append(
         _html_table(
-            ["model", "budget", "setting", "filter", "seeds", "human rows", "synthetic rows", f"{metric} [95% CI]", "SD",
-             "diff vs human only", "responses/s"],
+            [
+                "model",
+                "budget",
+                "setting",
+                "filter",
+                "seeds",
+                "human rows",
+                "synthetic rows",
+                f"{metric} [95% CI]",
+                "SD",
+                "diff vs human only",
+                "responses/s",
+            ],
             table_rows,
             "cells",
         )
     )
     if failures:
         body.append("<h2>Failed trials</h2>")
-        body.append(_html_table(["trial", "parameters", "error"], [[k, str(v.get("params")), str(v.get("error"))] for k, v in failures.items()]))
+        body.append(
+            _html_table(
+                ["trial", "parameters", "error"], [[k, str(v.get("params")), str(v.get("error"))] for k, v in failures.items()]
+            )
+        )
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(str(plan.get('name') or 'sweep'))} report</title><style>{STYLE}</style></head><body>"

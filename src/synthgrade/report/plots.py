@@ -11,7 +11,13 @@ import pandas as pd
 
 from synthgrade.report.tables import TEACHER
 
-PRETTY = {"accuracy": "accuracy", "macro_f1": "macro F1", "kappa": "Cohen's kappa", "qwk": "quadratic weighted kappa", "auc": "AUC"}
+PRETTY = {
+    "accuracy": "accuracy",
+    "macro_f1": "macro F1",
+    "kappa": "Cohen's kappa",
+    "qwk": "quadratic weighted kappa",
+    "auc": "AUC",
+}
 
 
 def _pyplot():
@@ -102,8 +108,13 @@ def plot_seed_spread(tidy: pd.DataFrame, metric: str, path: Path) -> Path:
         temperatures = sorted(part["temperature"].unique(), key=float)
         x = np.asarray(temperatures, dtype=float)
         jitter = (ratios.index(ratio) - (len(ratios) - 1) / 2) * 0.01
-        left.scatter(part["temperature"].astype(float) + jitter, part[metric], color=color, s=18, alpha=0.8, label=f"{ratio:.0%} synthetic")
-        sds = [part[part["temperature"] == t][metric].std(ddof=1) if (part["temperature"] == t).sum() > 1 else math.nan for t in temperatures]
+        left.scatter(
+            part["temperature"].astype(float) + jitter, part[metric], color=color, s=18, alpha=0.8, label=f"{ratio:.0%} synthetic"
+        )
+        sds = [
+            part[part["temperature"] == t][metric].std(ddof=1) if (part["temperature"] == t).sum() > 1 else math.nan
+            for t in temperatures
+        ]
         if seeds > 1:
             right.plot(x, sds, marker="o", color=color, label=f"{ratio:.0%} synthetic")
     left.set_xlabel("generation temperature")
@@ -156,7 +167,14 @@ def plot_synthetic_diagnostics(sets: list[dict[str, Any]], path: Path) -> Path:
         params = entry.get("params", {})
         for name, value in (entry.get("diagnostics") or {}).items():
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-                records.append({"temperature": params.get("temperature"), "filter": params.get("filter", "off"), "name": name, "value": value})
+                records.append(
+                    {
+                        "temperature": params.get("temperature"),
+                        "filter": params.get("filter", "off"),
+                        "name": name,
+                        "value": value,
+                    }
+                )
     frame = pd.DataFrame.from_records(records)
     names = list(dict.fromkeys(frame["name"])) if not frame.empty else []
     columns = max(1, min(3, len(names)))

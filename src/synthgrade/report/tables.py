@@ -77,7 +77,9 @@ def tidy_results(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _cell_key(record: pd.Series) -> tuple:
-    return tuple("-" if record[a] is None or (isinstance(record[a], float) and math.isnan(record[a])) else record[a] for a in AXES)
+    return tuple(
+        "-" if record[a] is None or (isinstance(record[a], float) and math.isnan(record[a])) else record[a] for a in AXES
+    )
 
 
 def cell_table(
@@ -136,7 +138,11 @@ def cell_table(
                 record["diff"] = diffs[0]
                 predicted, base_predicted = pairs[0]
                 usable = truth is not None and isinstance(predicted, list) and isinstance(base_predicted, list)
-                if usable and len(predicted) == len(truth) == len(base_predicted) and metric in {"accuracy", "macro_f1", "kappa", "qwk"}:
+                if (
+                    usable
+                    and len(predicted) == len(truth) == len(base_predicted)
+                    and metric in {"accuracy", "macro_f1", "kappa", "qwk"}
+                ):
                     _, record["diff_low"], record["diff_high"] = paired_bootstrap_diff(
                         metric, truth, predicted, base_predicted, n_labels
                     )
@@ -159,7 +165,7 @@ def headline_table(cells: pd.DataFrame) -> pd.DataFrame:
         return cells
     teacher = cells[cells["model"] == TEACHER]
     rows = []
-    for budget, group in teacher.groupby("human_budget", sort=False):
+    for _budget, group in teacher.groupby("human_budget", sort=False):
         human = group[group["ratio"] == 0]
         hybrid = group[group["ratio"] > 0]
         if not human.empty:

@@ -3,9 +3,9 @@
 Endpoints: ``POST /score`` (a batch of responses -> label and probabilities each), ``GET /health``
 (liveness, never needs the token), ``GET /model`` (labels, input mode, provenance, metrics).
 
-Protection, in the order a request meets it: the bearer token (compared in constant time), the body size
-limit (checked on Content-Length and again while the body streams in, so chunked bodies cannot get
-round it; 413 before any JSON is parsed), pydantic validation and the batch length limit (422).
+Protection, in the order a request meets it: the body size limit (checked on Content-Length and again
+while the body streams in, so chunked bodies cannot get round it; 413 before any JSON is parsed), the
+bearer token (401; compared in constant time), pydantic validation and the batch length limit (422).
 Concurrent requests are scored together: a single worker takes everything queued, runs one model call
 in a thread, and hands each request its rows, so 16 clients cost about one batch, not 16 model calls.
 """

@@ -53,11 +53,15 @@ def run_server(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_batch: int = DEFAULT_MAX_BATCH,
     log_level: str = "info",
+    threads: int | None = None,
 ) -> None:
     """Load the model and serve it until interrupted (blocking)."""
     import uvicorn
 
+    from synthgrade.export import set_inference_threads
+
     check_binding(host, token)
+    set_inference_threads(threads)
     scorer = model if isinstance(model, Scorer) else load_scorer(model)
     app = create_app(scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch)
     where = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

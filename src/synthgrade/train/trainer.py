@@ -239,7 +239,7 @@ class Trainer:
         stop = False
         model.train()
         with progress(transient=not args.show_progress) as bar:
-            task = bar.add_task("training", total=total_steps * args.batch_size, rate="", visible=args.show_progress)
+            task = bar.add_task("training", total=len(train_set) * args.epochs, rate="", visible=args.show_progress)
             for epoch in range(args.epochs):
                 batches = bucketed_batches(lengths, args.batch_size, rng, args.bucket_batches)
                 for batch_number, (index, batch) in enumerate(iterate(train_set, batches, pad_id), start=1):
