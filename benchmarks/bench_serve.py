@@ -161,6 +161,30 @@ def run_load(url: str, requests: list[dict], clients: int, total: int) -> dict:
     }
 
 
+def direct_latency(directory: Path, requests: list[dict], count: int, threads: int | None) -> dict:
+    """The same single-response calls without HTTP, in this process: what the server adds on top."""
+    import pandas as pd
+
+    from synthgrade.export import set_inference_threads
+    from synthgrade.modeling import build_inputs, load_scorer
+
+    set_inference_threads(threads or None)
+    scorer = load_scorer(directory)
+    latencies = []
+    for k in range(count + 5):
+        frame = pd.DataFrame([requests[k % len(requests)]])
+        started = time.perf_counter()
+        first, second, _ = build_inputs(frame, scorer.info)
+        scorer.predict_proba_inputs(first, second)
+        if k >= 5:  # warm-up calls
+            latencies.append(time.perf_counter() - started)
+    return {
+        "calls": count,
+        "latency_ms_p50": round(percentile(latencies, 0.50) * 1000, 1),
+        "latency_ms_p95": round(percentile(latencies, 0.95) * 1000, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", type=Path, help="trained teacher model directory (default: build an untrained MiniLM-L6)")
@@ -204,6 +228,7 @@ def main() -> None:
             finally:
                 process.terminate()
                 process.wait(timeout=30)
+            direct = direct_latency(directory, requests, args.single, args.threads)
             row = {
                 "model": role,
                 "runtime": runtime,
@@ -211,13 +236,15 @@ def main() -> None:
                 "model_bytes": export["onnx_bytes"] if export else None,
                 "one_client": single,
                 "sixteen_clients": concurrent,
+                "in_process_no_http": direct,
             }
             rows.append(row)
             print(
                 f"{role:8s} {runtime:10s} 1 client: {single['responses_per_s']:7.1f} resp/s "
                 f"p50 {single['latency_ms_p50']:6.1f} ms "
                 f"p95 {single['latency_ms_p95']:6.1f} ms | 16 clients: {concurrent['responses_per_s']:7.1f} resp/s "
-                f"p50 {concurrent['latency_ms_p50']:6.1f} ms p95 {concurrent['latency_ms_p95']:6.1f} ms",
+                f"p50 {concurrent['latency_ms_p50']:6.1f} ms p95 {concurrent['latency_ms_p95']:6.1f} ms | "
+                f"no HTTP p50 {direct['latency_ms_p50']:6.1f} ms",
                 flush=True,
             )
     import torch

@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-test-rows", type=int, default=0, help="subsample the test split (0 = all rows of the chosen items)"
     )
+    parser.add_argument(
+        "--per-label", default="auto", help="synthetic responses per label per item ('auto' = enough for the top ratio)"
+    )
+    parser.add_argument("--share-across-seeds", action="store_true", help="one synthetic set per temperature for all seeds")
+    parser.add_argument("--max-tokens", type=int, default=None, help="generation max tokens per call")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost, run nothing")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-sweep")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "bench_sweep.json")
     args = parser.parse_args(argv)
@@ -63,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                 "model": args.model,
                 "base_url": args.base_url,
                 "temperatures": [float(t) for t in args.temperatures.split(",")],
+                "per_label": args.per_label if args.per_label == "auto" else int(args.per_label),
+                "share_across_seeds": args.share_across_seeds,
+                "max_tokens": args.max_tokens,
             },
             "mix": {"ratios": [float(r) for r in args.ratios.split(",")], "mode": "addon"},
             "human_budgets": [budget],
@@ -72,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         "bench_sweep",
     )
+    if args.dry_run:
+        from synthgrade.commands.experiment import print_plan
+        from synthgrade.experiment import plan_sweep
+
+        print_plan(plan_sweep(config, args.out), args.out)
+        return 0
     started = time.perf_counter()
     result = run_sweep(config, args.out)
     sweep_seconds = time.perf_counter() - started
@@ -92,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             "teacher": args.teacher,
             "student": args.student or None,
             "epochs": args.epochs,
+            "share_across_seeds": args.share_across_seeds,
         },
         "data": plan["data"],
         "trials": {

@@ -387,3 +387,41 @@ def test_cli_errors_are_one_line(cli, fixtures, tmp_path):
     assert result.returncode == 2 and "no trials.jsonl" in result.stderr
     result = cli("presets", "exp2-temperature")
     assert result.returncode == 0 and "temperatures: [0.1, 0.3, 0.5, 0.7, 0.9]" in result.stdout
+
+
+def test_shrink_keeps_the_share_when_a_synthetic_set_is_short():
+    import pandas as pd
+
+    from synthgrade.experiment.trial import _mix
+
+    human = pd.DataFrame({"id": [f"h{i}" for i in range(20)], "text": [f"h {i}" for i in range(20)], "label": ["a", "b"] * 10})
+    synthetic = pd.DataFrame(
+        {
+            "id": [f"s{i}" for i in range(10)],
+            "text": [f"s {i}" for i in range(10)],
+            "label": ["a"] * 6 + ["b"] * 4,
+            "synthetic": True,
+        }
+    )
+    with pytest.raises(SynthgradeError, match="synthetic set k: not enough synthetic rows"):
+        _mix(human, synthetic, 0.8, "fixed-total", 20, 0, "error", "k")
+    mixed = _mix(human, synthetic, 0.8, "fixed-total", 20, 0, "shrink", "k")
+    manifest = mixed.manifest
+    assert manifest["shrunk_from_total"] == 20 and manifest["rows"] < 20
+    assert manifest["synthetic_rows"] == round(0.8 * manifest["rows"])
+    assert (mixed.frame[mixed.frame["synthetic"]]["label"] == "b").sum() <= 4
+
+
+def test_shrink_needs_fixed_total():
+    with pytest.raises(SynthgradeError, match="shortfall: shrink needs mode: fixed-total"):
+        sweep_config_from_dict({"data": {"path": "x.csv"}, "mix": {"ratios": [0.5], "shortfall": "shrink"}})
+
+
+def test_shared_sets_across_seeds_fix_the_human_rows(fixtures):
+    shared = config_dict(fixtures, filter={"modes": ["off"]}, seeds=[0, 1, 2], human_budgets=[5])
+    shared["generation"] = {"temperatures": [0.3, 0.9], "share_across_seeds": True}
+    plan = plan_trials(sweep_config_from_dict(shared))
+    assert len(plan.synthetic) == 2  # one per temperature, not per seed
+    assert {s.seed for s in plan.synthetic} == {0} and {s.budget_seed for s in plan.synthetic} == {0}
+    assert {t.config["budget_seed"] for t in plan.trials} == {0}
+    assert len(plan.trials) == 3 * (1 + 2 * 2)

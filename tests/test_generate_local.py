@@ -6,6 +6,7 @@ These load real weights (SmolLM2 ~30 s), so they are few, small and marked slow.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -43,7 +44,7 @@ def civics(fixtures: Path) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_local_backend_generates_then_reruns_from_cache_without_loading(
-    civics: pd.DataFrame, tmp_path: Path, monkeypatch
+    civics: pd.DataFrame, tmp_path: Path, monkeypatch, cli, fixtures: Path
 ) -> None:
     config = small_config(backend="local", batch_size=4)
     first = generate_synthetic(civics, config, cache_dir=tmp_path / "cache", show_progress=False)
@@ -62,6 +63,15 @@ def test_local_backend_generates_then_reruns_from_cache_without_loading(
     write_synthetic(second, tmp_path / "b.jsonl")
     assert second.summary["model_calls"] == 0 and second.summary["cache_hits"] == 2 and not second.summary["model_loaded"]
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    # The same through the CLI: zero model calls, no model loaded, the same bytes.
+    result = cli(
+        "generate", fixtures / "civics.csv", "--out", tmp_path / "c.jsonl", "--per-label", "2", "--per-call", "2",
+        "--max-tokens", "48", "--max-rounds", "1", "--embedder", "none", "--batch-size", "4", "--cache", tmp_path / "cache",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "c.summary.json").read_text())
+    assert summary["model_calls"] == 0 and summary["model_loaded"] is False and summary["cache_hits"] == 2
+    assert (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
 
 
 def _free_port() -> int:

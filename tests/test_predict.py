@@ -104,7 +104,7 @@ def test_stream_errors(tmp_path: Path) -> None:
     with pytest.raises(SynthgradeError, match="empty"):
         open_stream(tmp_path / "e.csv")
     (tmp_path / "a.xlsx").write_bytes(b"PK")
-    with pytest.raises(SynthgradeError, match="cannot stream .xlsx"):
+    with pytest.raises(SynthgradeError, match="cannot read .xlsx"):
         open_stream(tmp_path / "a.xlsx")
 
 
@@ -231,5 +231,14 @@ def test_predict_cli(pair_model: Path, tmp_path: Path, cli) -> None:
     failed = cli(*args[:4], tmp_path / "strict.jsonl", *args[5:], "--on-unscorable", "fail")
     assert failed.returncode == 2 and "Traceback" not in failed.stderr and "nothing written" in failed.stderr
     assert not (tmp_path / "strict.jsonl").exists()
-    missing = cli("predict", pair_model, data, "--out", tmp_path / "x.csv")
-    assert missing.returncode == 2 and "missing required text column 'text'" in missing.stderr
+
+
+@pytest.mark.slow
+def test_predict_semeval_xml_folder(pair_model: Path, scientsbank: Path, tmp_path: Path) -> None:
+    folder = scientsbank / "2way" / "test" / "test-unseen-answers"
+    out = tmp_path / "scored.csv"
+    summary = predict_file(pair_model, folder, out, chunk_size=128, show_progress=False)
+    table = pd.read_csv(out)
+    assert summary.rows == len(table) > 400 and summary.unscorable == 0  # the rows carry question and reference
+    assert {"id", "text", "label", "item_id", "pred_label", "prob_correct"} <= set(table.columns)
+    assert table["pred_label"].isin(LABELS).all()

@@ -1,4 +1,4 @@
-"""End to end through the real CLI: split -> train (tiny encoder) -> evaluate -> distill (static) -> export --int8
+"""End to end through the real CLI: split -> train (tiny encoder) -> distill (static) -> export --int8
 -> evaluate and predict with the export -> POST /score over HTTP, token enforced, 413 for an oversized body."""
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ def test_trained_model_exported_int8_scores_files_and_http(tiny_encoder: Path, f
     teacher, student = tmp_path / "teacher", tmp_path / "student"
     common = ["--val", split / "val.csv", "--epochs", "1", "--batch-size", "8"]
     ok("train", "--human", split / "train.csv", "--out", teacher, "--model", tiny_encoder, *common)
-    ok("evaluate", teacher, split / "test.csv", "--out", tmp_path / "teacher-metrics.json")
     ok("distill", "--teacher", teacher, "--train", split / "train.csv", "--out", student, "--student", "static", *common)
 
     exported = tmp_path / "student-int8"
@@ -40,12 +39,13 @@ def test_trained_model_exported_int8_scores_files_and_http(tiny_encoder: Path, f
     info = ModelInfo.load(exported)
     assert info.kind == "onnx" and info.provenance["export"]["source_kind"] == "static" and info.provenance["export"]["int8"]
     assert info.provenance.get("train_human_rows", 0) > 0  # training provenance travels with the export
-    teacher_card = (teacher / "README.md").read_text(encoding="utf-8")
-    assert "human-coded rows" in teacher_card and "test.csv" in teacher_card  # evaluate recorded its test set on the card
+    assert "human-coded rows" in (teacher / "README.md").read_text(encoding="utf-8")
 
     ok("evaluate", exported, split / "test.csv", "--out", tmp_path / "onnx-metrics.json")
     metrics = json.loads((tmp_path / "onnx-metrics.json").read_text(encoding="utf-8"))
     assert 0.0 <= metrics["accuracy"]["value"] <= 1.0 and metrics["n"] == len(pd.read_csv(split / "test.csv"))
+    card = (exported / "README.md").read_text(encoding="utf-8")
+    assert "test.csv` (hash" in card and "dynamic int8" in card  # evaluate recorded the export's test result on its card
 
     ok("predict", exported, split / "test.csv", "--out", tmp_path / "scored.parquet")
     scored = pd.read_parquet(tmp_path / "scored.parquet")

@@ -235,6 +235,7 @@ def predict_file(
     source_columns = [c for c in stream.columns if c not in added]
     summary = PredictionSummary(str(data), None, labels, on_unscorable=on_unscorable, label_counts=dict.fromkeys(labels, 0))
     read_problems: list[str] = []
+    read_failures = 0
     started = time.perf_counter()
     bar = progress(transient=not show_progress)
     with atomic_path(out) as tmp, bar:
@@ -244,7 +245,8 @@ def predict_file(
         )
         try:
             for chunk in stream:
-                read_problems.extend(str(p) for p in chunk.problems)
+                read_failures += len(chunk.problems)
+                read_problems.extend(str(p) for p in chunk.problems[: max(0, MAX_LISTED_PROBLEMS - len(read_problems))])
                 rows = chunk.rows
                 summary.rows += len(rows)
                 if not len(rows):
@@ -272,8 +274,12 @@ def predict_file(
         finally:
             writer.close()
         if read_problems:
-            more = f" (and {len(read_problems) - 1} more lines)" if len(read_problems) > 1 else ""
-            raise SynthgradeError(f"{read_problems[0]}{more}; nothing written", [*read_problems, f"{out}: nothing written"])
+            more = f" (and {read_failures - 1} more lines)" if read_failures > 1 else ""
+            unlisted = [f"... and {read_failures - len(read_problems)} more"] if read_failures > len(read_problems) else []
+            raise SynthgradeError(
+                f"{read_problems[0]}{more}; nothing written",
+                [*read_problems, *unlisted, f"{out}: nothing written ({read_failures} lines could not be read)"],
+            )
         if on_unscorable == "fail" and summary.unscorable:
             more = f" (and {summary.unscorable - 1} more rows)" if summary.unscorable > 1 else ""
             extra = (

@@ -126,7 +126,7 @@ def generate(
     columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
     declared = labels_option(labels)
     train_frame = load_responses(train, columns, declared)
-    excluded = [load_responses(p, columns, declared, require_label=False) for p in exclude or []]
+    excluded = [load_responses(p, columns, None, require_label=False) for p in exclude or []]
     result = generate_synthetic(train_frame, config, excluded, cache, show_progress=not no_progress)
     write_synthetic(result, out)
     summary = result.summary

@@ -1,5 +1,7 @@
 """Chunked reading of response files with bounded memory and exact row locations.
 
+(A SemEval-2013 XML folder is also accepted: its files are small, so it is read whole and then chunked.)
+
 :func:`open_stream` opens a CSV, TSV, JSONL or Parquet file and yields :class:`StreamChunk` objects of at
 most ``chunk_size`` rows. Each row keeps its location the same way the whole-file readers do
 ("answers.csv line 7" with the header as line 1, "answers.parquet row 3"), so messages about a row of a
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthgrade.data.readers import Problem, RawTable
+from synthgrade.data.readers import Problem, RawTable, read_raw
 from synthgrade.data.schema import WHERE, ColumnMap
 from synthgrade.data.validate import canonicalise
 from synthgrade.errors import SynthgradeError
@@ -53,12 +55,16 @@ class ResponseStream:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     #: Parquet only: the file's arrow schema, so writers can keep the source types.
     arrow_schema: object | None = None
+    #: SemEval XML only: the rows, read whole (one small file per question), served in chunks.
+    preloaded: RawTable | None = None
 
     def __iter__(self) -> Iterator[StreamChunk]:
         if self.format in {"csv", "tsv"}:
             yield from self._delimited("," if self.format == "csv" else "\t")
         elif self.format == "jsonl":
             yield from self._jsonl()
+        elif self.format == "xml":
+            yield from self._preloaded()
         else:
             yield from self._parquet()
 
@@ -137,6 +143,12 @@ class ResponseStream:
         if records or problems:
             yield StreamChunk(self._frame(records, wheres), problems)
 
+    def _preloaded(self) -> Iterator[StreamChunk]:
+        assert self.preloaded is not None
+        frame, problems = self.preloaded.frame, list(self.preloaded.problems)
+        for start in range(0, max(len(frame), 1), self.chunk_size):
+            yield StreamChunk(frame.iloc[start : start + self.chunk_size], problems if start == 0 else [])
+
     def _parquet(self) -> Iterator[StreamChunk]:
         import pyarrow.parquet as pq
 
@@ -182,8 +194,15 @@ def open_stream(path: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE, columns:
         raise SynthgradeError(f"chunk size must be at least 1, got {chunk_size}")
     if not path.exists():
         raise SynthgradeError(f"{path}: no such file")
-    if path.is_dir() or path.suffix.lower() not in STREAM_SUFFIXES:
-        raise SynthgradeError(f"{path}: cannot stream {path.suffix or 'a folder'}; use a .csv, .tsv, .jsonl or .parquet file")
+    columns = columns or ColumnMap()
+    if path.is_dir() or path.suffix.lower() == ".xml":  # SemEval-2013 layout: small files, read whole
+        raw = read_raw(path)
+        return ResponseStream(path, "xml", list(raw.columns_present), len(raw.frame), chunk_size, preloaded=raw)
+    if path.suffix.lower() not in STREAM_SUFFIXES:
+        raise SynthgradeError(
+            f"{path}: cannot read {path.suffix or 'a file without extension'}; "
+            "use .csv, .tsv, .jsonl, .parquet or a SemEval XML folder"
+        )
     fmt = STREAM_SUFFIXES[path.suffix.lower()]
     arrow_schema = None
     if fmt in {"csv", "tsv"}:
@@ -211,7 +230,6 @@ def open_stream(path: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE, columns:
         arrow_schema = handle.schema_arrow
         header = [str(name) for name in arrow_schema.names]
         total = handle.metadata.num_rows
-    columns = columns or ColumnMap()
     if columns.text not in header and (fmt != "jsonl" or total > 0):
         have = ", ".join(header) or "none"
         raise SynthgradeError(f"{path}: missing required text column '{columns.text}' (columns: {have}; map it with --text-col)")

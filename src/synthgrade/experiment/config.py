@@ -84,6 +84,10 @@ class GenerationSweep(_Strict):
     concurrency: int | None = Field(None, ge=1)
     max_requests: int | None = Field(None, ge=1)
     prompt: str | None = None
+    #: One synthetic set per temperature for all seeds (generated with the first seed). The human rows
+    #: of a budget are then drawn once (with the split seed) for every trial, so seeds measure the
+    #: variation of mixing and training only; cheaper when generation is slow.
+    share_across_seeds: bool = False
     options: dict[str, Any] = Field(default_factory=dict, description="Other GenerationConfig fields")
 
     @field_validator("per_label")
@@ -118,11 +122,17 @@ class MixSweep(_Strict):
     #: fixed-total: ``total`` rows (default: as many as the trial's human rows), ``ratio`` of them synthetic.
     mode: Literal["addon", "fixed-total"] = "addon"
     total: int | None = Field(None, ge=1)
+    #: When a synthetic set has too few rows of a label for a ratio: ``error`` fails the trial;
+    #: ``shrink`` (fixed-total only) lowers the total until the set suffices, keeping the share exact,
+    #: and the result row records the rows used.
+    shortfall: Literal["error", "shrink"] = "error"
 
     @model_validator(mode="after")
     def _addon_ratio(self) -> MixSweep:
         if self.mode == "addon" and any(r >= 1.0 for r in self.ratios):
             raise ValueError("ratio 1.0 (synthetic only) needs mode: fixed-total; addon keeps every human row")
+        if self.shortfall == "shrink" and self.mode != "fixed-total":
+            raise ValueError("shortfall: shrink needs mode: fixed-total (addon keeps every human row)")
         return self
 
     @field_validator("ratios")

@@ -59,6 +59,8 @@ class SyntheticSpec:
     filter_config: dict[str, Any] | None
     estimated_s: float = 0.0
     run_dir: str = ""
+    #: Seed that draws the budgeted human rows (the trial seed, or the split seed when sets are shared).
+    budget_seed: int | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -182,14 +184,19 @@ def plan_trials(config: SweepConfig, data: DataSummary | None = None, run_dir: s
     axes = itertools.product(
         config.human_budgets, config.seeds, config.mix.ratios, config.generation.temperatures, config.filter.modes
     )
+    shared = config.generation.share_across_seeds
     for budget, seed, ratio, temperature, filter_mode in axes:
         synthetic_key = None
         gen_settings = None
         filt = None
+        budget_seed = config.data.split.seed if shared else seed
+        gen_seed = config.seeds[0] if shared else seed
         if ratio > 0:
-            gen_settings = generation_settings(config, temperature, seed, data, budget)
+            gen_settings = generation_settings(config, temperature, gen_seed, data, budget)
             keyed = {k: v for k, v in gen_settings.items() if k not in NOT_IN_KEY}
-            generation_key = stable_hash({"data": fingerprint, "human_budget": budget, "generation": keyed})
+            generation_key = stable_hash(
+                {"data": fingerprint, "human_budget": budget, "budget_seed": budget_seed, "generation": keyed}
+            )
             filt = filter_settings(config) if filter_mode == "on" else None
             synthetic_key = stable_hash({"generation": generation_key, "filter": filt}) if filt else generation_key
             if synthetic_key not in synthetic:
@@ -202,20 +209,22 @@ def plan_trials(config: SweepConfig, data: DataSummary | None = None, run_dir: s
                     key=synthetic_key,
                     generation_key=generation_key,
                     temperature=temperature,
-                    seed=seed,
+                    seed=gen_seed,
                     human_budget=budget,
                     filter=filter_mode,
                     generation=gen_settings,
                     filter_config=filt,
                     estimated_s=(0.0 if generated_before else tokens / rate) + filter_cost,
+                    budget_seed=budget_seed,
                 )
         effective = {
             "format": TRIAL_FORMAT,
             "data": fingerprint,
             "human_budget": budget,
+            "budget_seed": budget_seed,
             "seed": seed,
             "ratio": ratio,
-            "mix": {"mode": config.mix.mode, "total": config.mix.total} if ratio > 0 else None,
+            "mix": {"mode": config.mix.mode, "total": config.mix.total, "shortfall": config.mix.shortfall} if ratio > 0 else None,
             "synthetic": {"set": synthetic_key, "temperature": temperature, "filter": filt} if ratio > 0 else None,
             "teacher": teacher,
             "students": students,

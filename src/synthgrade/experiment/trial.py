@@ -105,7 +105,7 @@ def make_synthetic(spec: SyntheticSpec) -> dict[str, Any]:
         return read_json(diagnostics_path(run_dir, spec.key))
     train = read_split(run_dir, "train")
     labels = train.attrs["labels"]
-    human = human_rows(train, spec.human_budget, spec.seed)
+    human = human_rows(train, spec.human_budget, spec.seed if spec.budget_seed is None else spec.budget_seed)
     human.attrs["labels"] = labels
     settings = dict(spec.generation)
     cache_dir = Path(settings.pop("cache_dir")) if settings.get("cache_dir") else None
@@ -190,6 +190,44 @@ def _evaluate(scorer: Any, test: pd.DataFrame, labels: list[str], evaluation: di
     return entry
 
 
+def _mix(
+    human: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    ratio: float,
+    mode: str,
+    total: int | None,
+    seed: int,
+    shortfall: str,
+    set_key: str | None,
+) -> Any:
+    """Mix at ``ratio``; with ``shortfall="shrink"`` (fixed-total) lower the total until the synthetic set suffices."""
+    from synthgrade.mix import mix_training_set
+
+    try:
+        return mix_training_set(human, synthetic, ratio, mode=mode, total=total, seed=seed)
+    except SynthgradeError as exc:
+        if shortfall != "shrink" or total is None or "not enough synthetic rows" not in str(exc):
+            raise SynthgradeError(f"synthetic set {set_key}: {exc}") from None
+        first_error = str(exc)
+    # The largest total whose synthetic part the set can supply (label by label), searched downwards.
+    start = min(total - 1, int(len(synthetic) / ratio) if ratio > 0 else total - 1)
+    for smaller in range(start, 0, -1):
+        try:
+            mixed = mix_training_set(human, synthetic, ratio, mode=mode, total=smaller, seed=seed)
+        except SynthgradeError:
+            continue
+        if mixed.manifest.get("synthetic_rows", 0) == 0 and ratio > 0:
+            break
+        mixed.manifest["shrunk_from_total"] = total
+        console.print(
+            f"[yellow]note:[/yellow] synthetic set {set_key} is short for {ratio:.0%} of {total} rows; "
+            f"trained on {smaller} rows instead (share kept)",
+            highlight=False,
+        )
+        return mixed
+    raise SynthgradeError(f"synthetic set {set_key}: {first_error}")
+
+
 def run_trial(spec: TrialSpec) -> dict[str, Any]:
     """One trial: budgeted human rows + synthetic set -> mix -> teacher -> students -> test metrics."""
     from synthgrade.distill import DistillationArguments, DistillationTrainer
@@ -202,17 +240,15 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     seed = int(params["seed"])
     train, val, test = (read_split(run_dir, name) for name in ("train", "val", "test"))
     labels = list(train.attrs["labels"])
-    human = human_rows(train, params["human_budget"], seed)
+    budget_seed = config.get("budget_seed")
+    human = human_rows(train, params["human_budget"], seed if budget_seed is None else int(budget_seed))
     human.attrs["labels"] = labels
     ratio = float(params["ratio"])
     if spec.synthetic_key:
         synthetic = read_synthetic(synthetic_path(run_dir, spec.synthetic_key), labels)
         mode = config["mix"]["mode"]
         total = config["mix"]["total"] or (len(human) if mode == "fixed-total" else None)
-        try:
-            mixed = mix_training_set(human, synthetic, ratio, mode=mode, total=total, seed=seed)
-        except SynthgradeError as exc:
-            raise SynthgradeError(f"synthetic set {spec.synthetic_key}: {exc}") from None
+        mixed = _mix(human, synthetic, ratio, mode, total, seed, config["mix"].get("shortfall", "error"), spec.synthetic_key)
     else:
         mixed = mix_training_set(human, None, 0.0, seed=seed)
     train_rows = mixed.frame
@@ -227,6 +263,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         "val": len(val),
         "test": len(test),
         "synthetic_label_counts": train_rows.loc[is_syn, LABEL].astype(str).value_counts().to_dict(),
+        "shrunk_from_total": mixed.manifest.get("shrunk_from_total"),
     }
 
     teacher_cfg = dict(config["teacher"])

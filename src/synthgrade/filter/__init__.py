@@ -205,6 +205,8 @@ def filter_synthetic(
             if column not in frame.columns:
                 frame[column] = pd.Series([None] * len(frame), dtype=object)
             frame.loc[rows, column] = annotations[column].astype(object).values
+        if f"{method}_consistent" not in frame.columns:
+            frame[f"{method}_consistent"] = False  # rows an earlier step dropped are not checked again
         frame.loc[rows, f"{method}_consistent"] = consistent
         for position, (row, reason) in enumerate(zip(rows, reasons, strict=True)):
             if reason is not None and reasons_all[row] is None:
