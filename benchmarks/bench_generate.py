@@ -2,9 +2,9 @@
 
 For each temperature, generates with a fresh cache (so every call really runs) for the first ``--items``
 questions of the 2-way training split (human rows only; the official test sets are the leakage guard's
---exclude rows), then reruns the same command against the filled cache. Records samples/s, tokens/s,
-peak memory, removal counts by reason and the diversity diagnostics; writes
-``benchmarks/results/generate.json``.
+--exclude rows), then reruns the same command against the filled cache. Records samples/s (per wall
+second and per second of generation), tokens/s, model load time, peak memory, removal counts by reason
+and the diversity diagnostics; writes ``benchmarks/results/generate.json``.
 
     .venv/bin/python benchmarks/bench_generate.py                          # 10 items, local SmolLM2
     .venv/bin/python benchmarks/bench_generate.py --items 4 --per-label 4  # quick look
@@ -101,6 +101,11 @@ def main() -> None:
                 "completion_tokens": calls["tokens"]["completion"],
                 "prompt_tokens": calls["tokens"]["prompt"],
                 "completion_tokens_per_s": calls["completion_tokens_per_s"],
+                "model_load_s": calls["model_load_s"],
+                "generation_s": calls["model_seconds"],
+                "generated_per_generation_s": round(summary["generated"] / calls["model_seconds"], 3)
+                if calls["model_seconds"]
+                else None,
                 "truncated_calls": calls["truncated"],
                 "failed_calls": calls["failed"],
                 "peak_rss_mb_so_far": round(peak_rss_mb(), 1),

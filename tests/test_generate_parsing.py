@@ -71,6 +71,7 @@ def test_echo_detection() -> None:
     assert is_echo("Here are five responses", prompt, labels)
     assert is_echo('The teacher scored as "correct" in the first response.', prompt, labels)
     assert is_echo("Incorrect: the government decides", prompt, labels)
+    assert is_echo("Question: Ms. Teridann made a chart with test data for 3 minerals", prompt, labels)
     assert is_echo("You write realistic student responses for training an automatic scorer", prompt, labels)
     assert not is_echo("It was an incorrect guess because salt stays", prompt, labels)
     assert not is_echo("shook it", prompt, labels)  # a copy of an example is counted separately

@@ -95,6 +95,9 @@ class Backend:
         self.model = model
         self.loaded = False
 
+    def load(self) -> None:
+        """Load weights (in-process backends); a no-op for servers."""
+
     async def complete(self, request: ChatRequest) -> dict:
         raise NotImplementedError
 

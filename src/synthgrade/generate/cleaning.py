@@ -34,7 +34,7 @@ REASONS = (
 META = re.compile(
     r"^(?:here (?:are|is)|sure\b|certainly\b|of course\b|okay\b|below (?:are|is)|the following\b|these are\b|"
     r"the examples?\b|examples? of\b|new (?:student )?responses?\b|responses? that\b|student responses?\b|"
-    r"write \d+|i (?:hope|wrote|have written)\b|note:|\(?none\)?$)",
+    r"write \d+|i (?:hope|wrote|have written)\b|note:|\(?none\)?$|question:|reference answer:|task:)",
     re.IGNORECASE,
 )
 

@@ -232,8 +232,8 @@ def generate_synthetic(
                         if have[g.name] < config.per_label
                     }
                 wanted = {name: n for name, n in wanted.items() if n > 0}
-            if not wanted or runner.budget.exhausted:
-                break
+            if not wanted or (round_index > 0 and runner.budget.exhausted):
+                break  # round 0 always goes through the runner, which counts the calls a budget skips
             requests = []
             for group in groups:
                 for _ in range(wanted.get(group.name, 0)):

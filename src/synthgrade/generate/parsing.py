@@ -68,10 +68,10 @@ def parse_responses(completion: str) -> list[str]:
     parsed = _from_json(text)
     if parsed is not None:
         return [r for r in (_strip_quotes(" ".join(p.split())) for p in parsed) if r]
-    lines = [line for line in text.split("\n")]
+    lines = text.split("\n")
     enumerated = [bool(ENUMERATOR.match(line)) for line in lines]
     any_enumerated = sum(enumerated) >= 2
-    items: list[str] = []
+    items: list[list[str]] = []
     current: list[str] | None = None
     for line, is_item in zip(lines, enumerated, strict=True):
         stripped = line.strip()
@@ -82,7 +82,7 @@ def parse_responses(completion: str) -> list[str]:
             body = ENUMERATOR.sub("", line, count=1)
             body = ENUMERATOR.sub("", body, count=1).strip()  # "- Response 3: ..."
             current = [body]
-            items.append(current)  # type: ignore[arg-type]
+            items.append(current)
             continue
         if any_enumerated:
             # Inside a list, an unmarked line continues the current item; outside it is a preamble
@@ -94,10 +94,10 @@ def parse_responses(completion: str) -> list[str]:
             continue
         if HEADING.match(stripped):
             continue
-        items.append([stripped])  # type: ignore[arg-type]
+        items.append([stripped])
     out = []
     for parts in items:
-        joined = _strip_quotes(" ".join(" ".join(parts).split()))  # type: ignore[arg-type]
+        joined = _strip_quotes(" ".join(" ".join(parts).split()))
         if joined and not (PREAMBLE.match(joined) and joined.endswith(":")):
             out.append(joined)
     return out

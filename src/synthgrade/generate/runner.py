@@ -42,6 +42,7 @@ class CallStats:
     cached_prompt_tokens: int = 0
     cached_completion_tokens: int = 0
     model_seconds: float = 0.0
+    load_seconds: float = 0.0
 
     def count_result(self, result: dict, cached: bool) -> None:
         if cached:
@@ -86,6 +87,8 @@ class CallStats:
                 "cached_prompt": self.cached_prompt_tokens,
                 "cached_completion": self.cached_completion_tokens,
             },
+            "model_load_s": round(self.load_seconds, 2),
+            "model_seconds": round(self.model_seconds, 2),
             "completion_tokens_per_s": round(self.completion_tokens / self.model_seconds, 2) if self.model_seconds else None,
             "cost": self.cost(price),
         }
@@ -156,6 +159,10 @@ class CallRunner:
 
     async def _run_async(self, pending: list[ChatRequest], results: dict[str, dict], advance) -> None:
         if self.backend.in_process:
+            if not self.budget.exhausted:
+                started = time.perf_counter()
+                await asyncio.to_thread(self.backend.load)  # timed apart, so tokens/s measures generation only
+                self.stats.load_seconds += time.perf_counter() - started
             for start in range(0, len(pending), self.backend.batch_size):
                 batch = []
                 for request in pending[start : start + self.backend.batch_size]:
