@@ -70,3 +70,27 @@ def test_budget_and_prices_and_config(tmp_path: Path, monkeypatch) -> None:
         GenerationConfig(min_chars=50, max_chars=10)
     with pytest.raises(ValueError):
         GenerationConfig(backend="gemini")
+
+
+def test_runs_inside_a_running_event_loop(fixtures: Path, tmp_path: Path) -> None:
+    """Notebooks already run an event loop; generation must still work there."""
+    import asyncio
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from llm_server import FakeChatServer
+
+    from synthgrade.data import load_responses
+    from synthgrade.generate import generate_synthetic
+
+    train = load_responses(fixtures / "civics.csv")
+
+    async def inside_loop():
+        with FakeChatServer() as server:
+            config = GenerationConfig(
+                backend="openai", model="m", base_url=server.base_url, per_label=2, per_call=2, embedder=None
+            )
+            return generate_synthetic(train, config, cache_dir=tmp_path, show_progress=False)
+
+    result = asyncio.run(inside_loop())
+    assert result.summary["kept"] == 4 and result.summary["model_calls"] == 2

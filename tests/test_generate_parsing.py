@@ -72,6 +72,8 @@ def test_echo_detection() -> None:
     assert is_echo('The teacher scored as "correct" in the first response.', prompt, labels)
     assert is_echo("Incorrect: the government decides", prompt, labels)
     assert is_echo("Question: Ms. Teridann made a chart with test data for 3 minerals", prompt, labels)
+    assert is_echo("Another possible incorrect answer, but it is different from the examples given.", prompt, labels)
+    assert not is_echo("Georgia could rub them together and see which one is harder.", prompt, labels)
     assert is_echo("You write realistic student responses for training an automatic scorer", prompt, labels)
     assert not is_echo("It was an incorrect guess because salt stays", prompt, labels)
     assert not is_echo("shook it", prompt, labels)  # a copy of an example is counted separately

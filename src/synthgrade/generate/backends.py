@@ -174,6 +174,7 @@ class OpenAIBackend(Backend):
         return self._client
 
     async def complete(self, request: ChatRequest) -> dict:
+        import httpx
         import openai
 
         client = self.client()
@@ -205,6 +206,8 @@ class OpenAIBackend(Backend):
             raise CallFailed(f"http_{status}") from None
         except (openai.APIResponseValidationError, ValueError, TypeError, KeyError):
             raise RetryableError("malformed_response") from None
+        except httpx.HTTPError:  # the client normally wraps these; be safe with older versions
+            raise RetryableError("connection_error") from None
         try:
             choice = response.choices[0]
             message = choice.message

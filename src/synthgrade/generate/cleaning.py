@@ -38,7 +38,12 @@ META = re.compile(
     re.IGNORECASE,
 )
 
-SCORED = re.compile(r"\b(?:scored|marked|graded|labell?ed) as\b|\bthe teacher (?:scored|marked|graded)\b", re.IGNORECASE)
+SCORED = re.compile(
+    r"\b(?:scored|marked|graded|labell?ed) as\b|\bthe teacher (?:scored|marked|graded)\b"
+    r"|\b(?:from|than|to|unlike) the examples?\b|\bthe examples? (?:given|above|shown|provided)\b"
+    r"|\banother (?:possible |new )?(?:\w+ )?(?:answer|response)\b",
+    re.IGNORECASE,
+)
 
 
 def normalise(text: str) -> str:

@@ -120,6 +120,18 @@ def backoff_delay(attempt: int, policy: RetryPolicy, retry_after: float | None) 
     return min(delay, policy.max_delay)
 
 
+def run_coroutine(coroutine: Any) -> Any:
+    """``asyncio.run``, also from code that already runs an event loop (Jupyter): then in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 class CallRunner:
     def __init__(self, backend: Backend, cache: CallCache, policy: RetryPolicy, concurrency: int, budget: Budget) -> None:
         self.backend = backend
@@ -238,5 +250,5 @@ class CallRunner:
                 elapsed = max(time.perf_counter() - started, 1e-6)
                 bar.update(task, advance=n, rate=f"{self.stats.completion_tokens / elapsed:.0f} tok/s")
 
-            asyncio.run(self._run_async(pending, results, advance))
+            run_coroutine(self._run_async(pending, results, advance))
         return results
