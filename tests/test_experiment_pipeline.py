@@ -19,7 +19,7 @@ from synthgrade.experiment import ResultsStore, read_split, run_sweep, sweep_con
 def hashed_grade(messages: list[dict]) -> str:
     """Grades by a hash of the response, so the filter keeps some rows of every label and drops others."""
     text = messages[-1]["content"]
-    label = "correct" if zlib.crc32(text.encode()) % 3 else "incorrect"
+    label = "correct" if zlib.crc32(text.encode()) % 2 else "incorrect"
     return json.dumps({"rationale": "checked against the rubric", "label": label})
 
 
@@ -38,7 +38,7 @@ def pipeline_config(fixtures: Path, server: FakeChatServer, tiny_encoder: Path, 
             "model": "fake-model",
             "base_url": server.base_url,
             "temperatures": [0.3, 0.9],
-            "per_label": 12,
+            "per_label": 30,
             "options": {"embedder": None},
         },
         "filter": {
