@@ -69,6 +69,10 @@ class StaticClassifier(_torch_module_base()):  # type: ignore[misc]
 class StaticScorer(TransformerScorer):
     """Scorer for the ``static`` student (kind ``static``): the teacher's tokenizer plus :class:`StaticClassifier`."""
 
+    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
+        super().__init__(model, tokenizer, info)
+        self.info.kind = "static"  # the info starts as a copy of the teacher's
+
     def save_pretrained(self, directory: str | Path) -> Path:
         from safetensors.torch import save_file
 
