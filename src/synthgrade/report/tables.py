@@ -143,7 +143,8 @@ def cell_table(
                     and len(predicted) == len(truth) == len(base_predicted)
                     and metric in {"accuracy", "macro_f1", "kappa", "qwk"}
                 ):
-                    _, record["diff_low"], record["diff_high"] = paired_bootstrap_diff(
+                    # The point and its interval both come from the stored predictions, so they agree.
+                    record["diff"], record["diff_low"], record["diff_high"] = paired_bootstrap_diff(
                         metric, truth, predicted, base_predicted, n_labels
                     )
                     record["diff_method"] = "paired test bootstrap"
