@@ -8,9 +8,9 @@ anything that could not be read (undecodable bytes, a broken JSON line, malforme
 from __future__ import annotations
 
 import csv
-import io
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,41 +41,63 @@ class RawTable:
     columns_present: list[str] = field(default_factory=list)
 
 
-def _decode_lines(path: Path, problems: list[Problem]) -> list[str]:
-    """Split into lines and decode each as UTF-8; an undecodable line is reported with its number."""
-    lines = []
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    for number, chunk in enumerate(raw.splitlines(keepends=True), start=1):
+def decoded_lines(path: Path, problems: list[Problem]) -> Iterator[str]:
+    """Physical lines decoded as UTF-8, streamed; an undecodable line is reported with its number."""
+    with open(path, "rb") as handle:
+        for number, chunk in enumerate(handle, start=1):
+            if number == 1 and chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = chunk[3:]
+            try:
+                yield chunk.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(Problem(f"{path.name} line {number}", f"undecodable bytes (not UTF-8) at byte {exc.start}"))
+                yield chunk.decode("utf-8", errors="replace")
+
+
+def delimited_records(reader, name: str, width: int, problems: list[Problem]) -> Iterator[tuple[str, list[str]]]:
+    """(location, fields) for each row of a csv reader positioned after the header; blank lines are skipped.
+
+    The location is the row's first physical line, so quoted multi-line fields keep exact numbers.
+    """
+    previous_end = reader.line_num
+    for row in reader:
+        start_line, previous_end = previous_end + 1, reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue  # a blank line is not a row
+        where = f"{name} line {start_line}"
+        if len(row) != width:
+            problems.append(Problem(where, f"has {len(row)} fields, the header has {width}"))
+            row = (row + [""] * width)[:width]
+        yield where, row
+
+
+def json_records(lines: Iterable[str], name: str, problems: list[Problem]) -> Iterator[tuple[str, dict]]:
+    """(location, object) for each non-blank JSONL line; broken lines become problems."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{name} line {number}"
         try:
-            lines.append(chunk.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            problems.append(Problem(f"{path.name} line {number}", f"undecodable bytes (not UTF-8) at byte {exc.start}"))
-            lines.append(chunk.decode("utf-8", errors="replace"))
-    return lines
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(where, f"not valid JSON ({exc.msg})"))
+            continue
+        if not isinstance(value, dict):
+            problems.append(Problem(where, "is not a JSON object"))
+            continue
+        yield where, value
 
 
 def _read_delimited(path: Path, delimiter: str) -> RawTable:
     problems: list[Problem] = []
-    lines = _decode_lines(path, problems)
-    reader = csv.reader(io.StringIO("".join(lines)), delimiter=delimiter)
+    reader = csv.reader(decoded_lines(path, problems), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
         raise SynthgradeError(f"{path}: the file is empty (no header row)") from None
     header = [h.strip() for h in header]
     records, wheres = [], []
-    previous_end = reader.line_num
-    for row in reader:
-        start_line = previous_end + 1
-        previous_end = reader.line_num
-        if not row or all(not cell.strip() for cell in row):
-            continue  # a blank line is not a row
-        where = f"{path.name} line {start_line}"
-        if len(row) != len(header):
-            problems.append(Problem(where, f"has {len(row)} fields, the header has {len(header)}"))
-            row = (row + [""] * len(header))[: len(header)]
+    for where, row in delimited_records(reader, path.name, len(header), problems):
         records.append(dict(zip(header, row, strict=True)))
         wheres.append(where)
     frame = pd.DataFrame.from_records(records, columns=header) if records else pd.DataFrame(columns=header)
@@ -87,18 +109,7 @@ def _read_delimited(path: Path, delimiter: str) -> RawTable:
 def _read_jsonl(path: Path) -> RawTable:
     problems: list[Problem] = []
     records, wheres, columns = [], [], {}
-    for number, line in enumerate(_decode_lines(path, problems), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name} line {number}"
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(where, f"not valid JSON ({exc.msg})"))
-            continue
-        if not isinstance(value, dict):
-            problems.append(Problem(where, "is not a JSON object"))
-            continue
+    for where, value in json_records(decoded_lines(path, problems), path.name, problems):
         columns.update(dict.fromkeys(value))
         records.append(value)
         wheres.append(where)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthgrade.data.readers import Problem, RawTable, read_raw
+from synthgrade.data.readers import Problem, RawTable, decoded_lines, delimited_records, json_records, read_raw
 from synthgrade.data.schema import WHERE, ColumnMap
 from synthgrade.data.validate import canonicalise
 from synthgrade.errors import SynthgradeError
@@ -69,19 +69,20 @@ class ResponseStream:
             yield from self._parquet()
 
     # -- readers -------------------------------------------------------------------------------------
-    def _lines(self, problems: list[Problem]) -> Iterator[str]:
-        """Decoded physical lines; an undecodable line is reported with its number and decoded with replacements."""
-        with open(self.path, "rb") as handle:
-            for number, chunk in enumerate(handle, start=1):
-                if number == 1 and chunk.startswith(b"\xef\xbb\xbf"):
-                    chunk = chunk[3:]
-                try:
-                    yield chunk.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    problems.append(
-                        Problem(f"{self.path.name} line {number}", f"undecodable bytes (not UTF-8) at byte {exc.start}")
-                    )
-                    yield chunk.decode("utf-8", errors="replace")
+    def _chunks(self, rows: Iterator[tuple[str, list | dict]], problems: list[Problem]) -> Iterator[StreamChunk]:
+        """Group located rows into chunks; the problems found so far travel with the chunk they occur in."""
+        records: list[list | dict] = []
+        wheres: list[str] = []
+        for where, record in rows:
+            records.append(record)
+            wheres.append(where)
+            if len(records) >= self.chunk_size:
+                # the row generator keeps appending to ``problems``: hand over a copy and empty it in place
+                yield StreamChunk(self._frame(records, wheres), problems.copy())
+                records, wheres = [], []
+                problems.clear()
+        if records or problems:
+            yield StreamChunk(self._frame(records, wheres), problems)
 
     def _frame(self, records: list[list | dict], wheres: list[str]) -> pd.DataFrame:
         if records and isinstance(records[0], dict):
@@ -94,54 +95,13 @@ class ResponseStream:
 
     def _delimited(self, delimiter: str) -> Iterator[StreamChunk]:
         problems: list[Problem] = []
-        reader = csv.reader(self._lines(problems), delimiter=delimiter)
+        reader = csv.reader(decoded_lines(self.path, problems), delimiter=delimiter)
         next(reader, None)  # the header, already read by open_stream
-        width = len(self.columns)
-        records: list[list] = []
-        wheres: list[str] = []
-        previous_end = reader.line_num
-        for row in reader:
-            start_line, previous_end = previous_end + 1, reader.line_num
-            if not row or all(not cell.strip() for cell in row):
-                continue  # a blank line is not a row
-            where = f"{self.path.name} line {start_line}"
-            if len(row) != width:
-                problems.append(Problem(where, f"has {len(row)} fields, the header has {width}"))
-                row = (row + [""] * width)[:width]
-            records.append(row)
-            wheres.append(where)
-            if len(records) >= self.chunk_size:
-                # _lines keeps appending to the same list, so hand over a copy and empty it
-                yield StreamChunk(self._frame(records, wheres), problems.copy())
-                records, wheres = [], []
-                problems.clear()
-        if records or problems:
-            yield StreamChunk(self._frame(records, wheres), problems)
+        yield from self._chunks(delimited_records(reader, self.path.name, len(self.columns), problems), problems)
 
     def _jsonl(self) -> Iterator[StreamChunk]:
         problems: list[Problem] = []
-        records: list[dict] = []
-        wheres: list[str] = []
-        for number, line in enumerate(self._lines(problems), start=1):
-            if not line.strip():
-                continue
-            where = f"{self.path.name} line {number}"
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(where, f"not valid JSON ({exc.msg})"))
-                continue
-            if not isinstance(value, dict):
-                problems.append(Problem(where, "is not a JSON object"))
-                continue
-            records.append(value)
-            wheres.append(where)
-            if len(records) >= self.chunk_size:
-                yield StreamChunk(self._frame(records, wheres), problems.copy())
-                records, wheres = [], []
-                problems.clear()
-        if records or problems:
-            yield StreamChunk(self._frame(records, wheres), problems)
+        yield from self._chunks(json_records(decoded_lines(self.path, problems), self.path.name, problems), problems)
 
     def _preloaded(self) -> Iterator[StreamChunk]:
         assert self.preloaded is not None
