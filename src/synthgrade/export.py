@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ import pandas as pd
 
 from synthgrade.console import console
 from synthgrade.errors import SynthgradeError
+from synthgrade.io import atomic_directory
 from synthgrade.modeling import METADATA_FILE, ModelInfo, Scorer, build_inputs, item_context, length_order, load_scorer
 
 ONNX_FILE = "model.onnx"
@@ -291,10 +291,8 @@ def export_onnx(
             raise SynthgradeError(f"{out_dir}: already exists and is not empty; choose another --out or pass --overwrite")
         if not (out_dir / METADATA_FILE).exists():
             raise SynthgradeError(f"{out_dir}: not a model directory; refusing to replace it")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     started = time.perf_counter()
-    try:
+    with atomic_directory(out_dir) as staging:
         model.eval()
         fp32 = staging / ("model.fp32.onnx" if int8 else ONNX_FILE)
         exporter, names = _export_graph(scorer, fp32)
@@ -328,12 +326,6 @@ def export_onnx(
         from synthgrade.modelcard import write_model_card
 
         write_model_card(staging, info)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return {"out": str(out_dir), **export_record, "seconds": round(time.perf_counter() - started, 2)}
 
 

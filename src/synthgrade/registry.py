@@ -7,7 +7,6 @@ their weights. A user with internet can still name any hub model (``bert-base-un
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,25 +109,6 @@ def offline_error(name: str, exc: BaseException | None = None) -> SynthgradeErro
         f"cannot load model '{name}'{detail}: it is not a local path or installed model and the model hub is "
         f"unreachable; use a local folder, or one of: {known}"
     )
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in {"", "0", "false", "False"}
-
-
-def load_tokenizer(name: str, **kwargs):
-    """``AutoTokenizer.from_pretrained`` for a registry name, path or hub id, with a one-line error."""
-    from transformers import AutoTokenizer
-
-    resolved = resolve_model(name)
-    try:
-        return (
-            AutoTokenizer.from_pretrained(resolved.path, gguf_file=resolved.gguf_file, **kwargs)
-            if resolved.gguf_file
-            else AutoTokenizer.from_pretrained(resolved.path, **kwargs)
-        )
-    except OSError as exc:
-        raise offline_error(name, exc) from None
 
 
 def list_models() -> list[dict]:

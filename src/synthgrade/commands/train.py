@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +24,7 @@ from synthgrade.commands.options import (
 from synthgrade.console import console, stdout
 from synthgrade.data import ColumnMap, load_responses
 from synthgrade.errors import SynthgradeError
-from synthgrade.io import write_json
+from synthgrade.io import atomic_directory, write_json
 from synthgrade.modeling import METADATA_FILE
 
 Seed = Annotated[int, typer.Option(help="Random seed (mixing, initialisation, batch order, bootstrap).")]
@@ -42,16 +39,8 @@ def model_directory(out: Path, overwrite: bool) -> Iterator[Path]:
             raise SynthgradeError(f"{out}: exists and is not a model directory; choose another --out")
         if not overwrite:
             raise SynthgradeError(f"{out}: a model is already there (pass --overwrite to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         yield tmp
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _quiet_transformers() -> None:

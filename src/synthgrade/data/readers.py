@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthgrade.data.schema import WHERE
+from synthgrade.data.schema import WHERE, public_columns
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import atomic_path
 
@@ -197,7 +197,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     Private columns (``_where`` and any other starting with ``_``) are not written.
     """
     path = Path(path)
-    frame = frame[[c for c in frame.columns if not str(c).startswith("_")]]
+    frame = public_columns(frame)
     suffix = path.suffix.lower()
     if suffix not in {".csv", ".tsv", ".jsonl", ".parquet"}:
         raise SynthgradeError(f"{path}: cannot write {suffix or 'a file without extension'}; use .csv, .tsv, .jsonl or .parquet")
