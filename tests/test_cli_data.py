@@ -37,6 +37,21 @@ def test_missing_file_is_one_line_error(cli, tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0 and "no such file" in result.stderr
 
 
+def test_messages_stay_on_one_line_under_long_paths(cli, fixtures: Path, tmp_path: Path) -> None:
+    # Piped output must not be hard-wrapped at 80 columns: logs and scripts read whole lines.
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4)
+    deep.mkdir()
+    good = deep / "civics.csv"
+    good.write_bytes((fixtures / "civics.csv").read_bytes())
+    result = cli("validate", good)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"{good}: 24 responses, 1 items"
+    result = cli("validate", deep / "missing.csv")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(deep / "missing.csv") in lines[0]
+
+
 def test_split_writes_files_and_refuses_bad_data(cli, fixtures: Path, tmp_path: Path) -> None:
     result = cli("split", fixtures / "civics.csv", "--out", tmp_path / "split", "--seed", "7")
     assert result.returncode == 0, result.stderr

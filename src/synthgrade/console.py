@@ -13,8 +13,10 @@ from rich.progress import (
 )
 
 #: Progress, warnings and errors go to stderr; results (tables, paths) go to ``stdout``.
-console = Console(stderr=True)
-stdout = Console()
+#: ``soft_wrap`` keeps each message on one line whatever the terminal width: rich would otherwise
+#: hard-wrap at 80 columns when output is piped, splitting one-line errors and paths in logs.
+console = Console(stderr=True, soft_wrap=True)
+stdout = Console(soft_wrap=True)
 
 
 def progress(transient: bool = False) -> Progress:
