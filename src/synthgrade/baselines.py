@@ -22,7 +22,7 @@ import pandas as pd
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, stable_hash, write_json
-from synthgrade.modeling import ModelInfo, Scorer, write_model_card
+from synthgrade.modeling import ModelInfo, Scorer
 
 TOKEN = re.compile(r"(?u)\b\w+\b")
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
@@ -125,7 +125,6 @@ class TfidfScorer(Scorer):
         self.info.kind = "tfidf"
         self.info.parameters = int(self.classifier.coef_.size + self.classifier.intercept_.size)
         self.info.save(directory)
-        write_model_card(directory, self.info)
         return directory
 
     @classmethod

@@ -37,7 +37,7 @@ def main() -> None:
     except SynthgradeError as exc:
         problems = exc.problems or [str(exc)]
         for line in problems:
-            console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+            console.print(f"[red]error:[/red] {line}", highlight=False)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         console.print("[red]aborted[/red]")

@@ -24,8 +24,7 @@ import pandas as pd
 
 from synthgrade.console import console
 from synthgrade.errors import SynthgradeError
-from synthgrade.io import atomic_directory
-from synthgrade.modeling import METADATA_FILE, ModelInfo, Scorer, build_inputs, item_context, length_order, load_scorer
+from synthgrade.modeling import ModelInfo, Scorer, build_inputs, item_context, length_order, load_scorer, new_model_directory
 
 ONNX_FILE = "model.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -286,13 +285,8 @@ def export_onnx(
     if not is_module or tokenizer is None or not hasattr(tokenizer, "save_pretrained"):
         raise SynthgradeError(f"a '{kind}' model cannot be exported to ONNX (needs a torch model and a tokenizer)")
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        if not overwrite:
-            raise SynthgradeError(f"{out_dir}: already exists and is not empty; choose another --out or pass --overwrite")
-        if not (out_dir / METADATA_FILE).exists():
-            raise SynthgradeError(f"{out_dir}: not a model directory; refusing to replace it")
     started = time.perf_counter()
-    with atomic_directory(out_dir) as staging:
+    with new_model_directory(out_dir, overwrite) as staging:
         model.eval()
         fp32 = staging / ("model.fp32.onnx" if int8 else ONNX_FILE)
         exporter, names = _export_graph(scorer, fp32)
@@ -323,9 +317,6 @@ def export_onnx(
         export_record["parity"] = parity_check(scorer, exported, first, second)
         info.provenance = {**info.provenance, "export": export_record}
         info.save(staging)
-        from synthgrade.modelcard import write_model_card
-
-        write_model_card(staging, info)
     return {"out": str(out_dir), **export_record, "seconds": round(time.perf_counter() - started, 2)}
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from synthgrade.data.schema import ITEM_ID, ITEM_TEXT, REFERENCE, TEXT, WHERE, has_items
 from synthgrade.errors import SynthgradeError
-from synthgrade.io import read_json, write_json
+from synthgrade.io import atomic_directory, read_json, write_json
+from synthgrade.modelcard import write_model_card
 
 METADATA_FILE = "synthgrade.json"
 InputMode = Literal["response", "pair"]
@@ -52,7 +54,9 @@ class ModelInfo(BaseModel):
     evaluations: list[dict[str, Any]] = Field(default_factory=list)
 
     def save(self, directory: str | Path) -> None:
+        """Write ``synthgrade.json`` and the model card rendered from it, so the two never disagree."""
         write_json(Path(directory) / METADATA_FILE, self.model_dump(mode="json"))
+        write_model_card(directory, self)
 
     @classmethod
     def load(cls, directory: str | Path) -> ModelInfo:
@@ -63,6 +67,22 @@ class ModelInfo(BaseModel):
             return cls.model_validate(read_json(path))
         except ValueError as exc:
             raise SynthgradeError(f"{path}: invalid model metadata ({str(exc).splitlines()[0]})") from None
+
+
+@contextmanager
+def new_model_directory(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """A staging folder that replaces ``out`` only when everything was written (no partial models).
+
+    An existing non-empty ``out`` is replaced only with ``overwrite`` and only if it is a model directory.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise SynthgradeError(f"{out}: already exists and is not empty; choose another --out or pass --overwrite")
+        if not (out / METADATA_FILE).exists():
+            raise SynthgradeError(f"{out}: not a model directory; refusing to replace it")
+    with atomic_directory(out) as staging:
+        yield staging
 
 
 def item_bank_from(frame: pd.DataFrame) -> dict[str, ItemEntry]:
@@ -220,7 +240,6 @@ class TransformerScorer(Scorer):
         self.info.kind = "transformer"
         self.info.parameters = int(sum(p.numel() for p in self.model.parameters()))
         self.info.save(directory)
-        write_model_card(directory, self.info)
         return directory
 
     @classmethod
@@ -231,15 +250,6 @@ class TransformerScorer(Scorer):
         model = AutoModelForSequenceClassification.from_pretrained(directory)
         tokenizer = AutoTokenizer.from_pretrained(directory)
         return cls(model, tokenizer, info)
-
-
-def write_model_card(directory: str | Path, info: ModelInfo) -> None:
-    """Write ``README.md`` beside the weights (the model card), if the card module is present."""
-    try:
-        from synthgrade.modelcard import write_model_card as write_card
-    except ImportError:  # the model card arrives with the serving stage
-        return
-    write_card(directory, info)
 
 
 #: kind in synthgrade.json -> "module:Class" of its Scorer; imported lazily to keep stages independent.

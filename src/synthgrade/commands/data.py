@@ -8,37 +8,22 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from synthgrade.commands.options import (
-    IdCol,
-    ItemCol,
-    ItemTextCol,
-    LabelCol,
-    Labels,
-    ReferenceCol,
-    TextCol,
-    column_map,
-    labels_option,
-)
+from synthgrade.commands.options import Labels, column_options, labels_option
 from synthgrade.console import console, stdout
-from synthgrade.data import DEFAULT_MAX_CHARS, load_responses, split_responses, validate_file, write_splits
+from synthgrade.data import DEFAULT_MAX_CHARS, ColumnMap, load_responses, split_responses, validate_file, write_splits
 from synthgrade.errors import SynthgradeError
 
 
+@column_options()
 def validate(
     path: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file, or a SemEval-2013 XML folder.")],
-    text_col: TextCol = "text",
-    label_col: LabelCol = "label",
-    item_col: ItemCol = "item_id",
-    item_text_col: ItemTextCol = "item_text",
-    reference_col: ReferenceCol = "reference",
-    id_col: IdCol = "id",
+    columns: ColumnMap = ColumnMap(),
     labels: Labels = None,
     max_chars: Annotated[int, typer.Option(help="Texts longer than this are a problem.")] = DEFAULT_MAX_CHARS,
     show_items: Annotated[bool, typer.Option("--show-items", help="List the count for every item.")] = False,
     all_warnings: Annotated[bool, typer.Option("--all-warnings", help="List every warning, not the first 10.")] = False,
 ) -> None:
     """Check a human-coded file: counts per label and item, and every problem with its row."""
-    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
     report = validate_file(path, columns, labels_option(labels), max_chars)
     summary = report.summary()
     stdout.print(f"[bold]{path}[/bold]: {summary['rows']:,} responses, {summary['items']:,} items", highlight=False)
@@ -58,7 +43,7 @@ def validate(
             stdout.print(item_table)
     shown = report.warnings if all_warnings else report.warnings[:10]
     for warning in shown:
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if len(shown) < len(report.warnings):
         console.print(f"[yellow]... and {len(report.warnings) - len(shown)} more warnings (--all-warnings lists them)[/yellow]")
     if report.errors:
@@ -66,6 +51,7 @@ def validate(
     stdout.print(f"[green]ok[/green]: usable ({len(report.warnings)} warnings)")
 
 
+@column_options()
 def split(
     path: Annotated[Path, typer.Argument(help="Human-coded file or SemEval XML folder.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for train/val/test files and manifest.json.")],
@@ -74,19 +60,13 @@ def split(
     val: Annotated[float, typer.Option(help="Share of rows for validation.")] = 0.15,
     test: Annotated[float, typer.Option(help="Share of rows for the held-out test split.")] = 0.15,
     fmt: Annotated[str, typer.Option("--format", help="csv, tsv, jsonl or parquet.")] = "csv",
-    text_col: TextCol = "text",
-    label_col: LabelCol = "label",
-    item_col: ItemCol = "item_id",
-    item_text_col: ItemTextCol = "item_text",
-    reference_col: ReferenceCol = "reference",
-    id_col: IdCol = "id",
+    columns: ColumnMap = ColumnMap(),
     labels: Labels = None,
     max_chars: Annotated[int, typer.Option(help="Texts longer than this are a problem.")] = DEFAULT_MAX_CHARS,
 ) -> None:
     """Deterministic stratified train / val / test split; the test split holds human rows only."""
     if fmt not in {"csv", "tsv", "jsonl", "parquet"}:
         raise SynthgradeError(f"--format must be csv, tsv, jsonl or parquet, got {fmt!r}")
-    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
     declared = labels_option(labels)
     frame = load_responses(path, columns, declared, max_chars)
     fractions = (1.0 - val - test, val, test)

@@ -9,19 +9,9 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from synthgrade.commands.options import (
-    IdCol,
-    ItemCol,
-    ItemTextCol,
-    LabelCol,
-    Labels,
-    ReferenceCol,
-    TextCol,
-    column_map,
-    labels_option,
-)
+from synthgrade.commands.options import Labels, column_options, labels_option
 from synthgrade.console import stdout
-from synthgrade.data import load_responses
+from synthgrade.data import ColumnMap, load_responses
 from synthgrade.errors import SynthgradeError
 
 Backend = Annotated[str, typer.Option("--backend", help="local (embedded SmolLM2), openai (any compatible server) or llamacpp.")]
@@ -44,6 +34,7 @@ def _config_error(exc: ValidationError) -> SynthgradeError:
     return SynthgradeError(f"--{where.replace('_', '-')}: {first['msg']}")
 
 
+@column_options()
 def generate(
     train: Annotated[Path, typer.Argument(help="Human-coded TRAINING split (never validation or test).")],
     out: Annotated[Path, typer.Option("--out", help="Output .jsonl or .parquet; the summary goes to <name>.summary.json.")],
@@ -81,12 +72,7 @@ def generate(
     ] = 0.9,
     min_chars: Annotated[int, typer.Option("--min-chars", help="Shortest response kept.")] = 3,
     max_chars: Annotated[int, typer.Option("--max-chars", help="Longest response kept.")] = 600,
-    text_col: TextCol = "text",
-    label_col: LabelCol = "label",
-    item_col: ItemCol = "item_id",
-    item_text_col: ItemTextCol = "item_text",
-    reference_col: ReferenceCol = "reference",
-    id_col: IdCol = "id",
+    columns: ColumnMap = ColumnMap(),
     labels: Labels = None,
     no_progress: NoProgress = False,
 ) -> None:
@@ -123,7 +109,6 @@ def generate(
         )
     except ValidationError as exc:
         raise _config_error(exc) from None
-    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
     declared = labels_option(labels)
     train_frame = load_responses(train, columns, declared)
     excluded = [load_responses(p, columns, None, require_label=False) for p in exclude or []]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -21,8 +24,45 @@ Labels = Annotated[
 ]
 
 
-def column_map(text: str, label: str, item: str, item_text: str, reference: str, id_: str) -> ColumnMap:
-    return ColumnMap(text=text, label=label, id=id_, item_id=item, item_text=item_text, reference=reference)
+#: parameter name -> (its option, the ColumnMap field it sets; the field's default is the option's)
+COLUMN_OPTIONS: dict[str, tuple[Any, str]] = {
+    "text_col": (TextCol, "text"),
+    "label_col": (LabelCol, "label"),
+    "item_col": (ItemCol, "item_id"),
+    "item_text_col": (ItemTextCol, "item_text"),
+    "reference_col": (ReferenceCol, "reference"),
+    "id_col": (IdCol, "id"),
+}
+
+
+def column_options(*only: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the ``--*-col`` options (all six, or the ``only`` named) and pass it one ``columns: ColumnMap``.
+
+    typer has no option groups, so the decorator appends the options to the command's visible signature
+    and folds their values into a :class:`ColumnMap` before calling it; columns not offered keep their defaults.
+    """
+    names = only or tuple(COLUMN_OPTIONS)
+    defaults = ColumnMap()
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(command, eval_str=True)  # typer needs the annotations as objects
+        kept = [p for p in signature.parameters.values() if p.name != "columns"]
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=option, default=getattr(defaults, field))
+            for name, (option, field) in COLUMN_OPTIONS.items()
+            if name in names
+        ]
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            chosen = {COLUMN_OPTIONS[name][1]: kwargs.pop(name) for name in names if name in kwargs}
+            return command(*args, columns=ColumnMap(**chosen), **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
 
 
 def labels_option(spec: str | None) -> list[str] | None:

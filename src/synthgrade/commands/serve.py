@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from synthgrade.commands.options import IdCol, ItemCol, ItemTextCol, LabelCol, ReferenceCol, TextCol, column_map
+from synthgrade.commands.options import column_options
 from synthgrade.console import console, stdout
+from synthgrade.data import ColumnMap
 from synthgrade.errors import SynthgradeError
 
 
@@ -28,16 +29,12 @@ Threads = Annotated[
 ModelArg = Annotated[str, typer.Argument(help="A model directory saved by synthgrade (teacher, student or ONNX export).")]
 
 
+@column_options()
 def predict(
     model: ModelArg,
     data: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL or Parquet file of responses to score.")],
     out: Annotated[Path, typer.Option("--out", help="Output file (.csv, .tsv, .jsonl or .parquet): input rows + predictions.")],
-    text_col: TextCol = "text",
-    label_col: LabelCol = "label",
-    item_col: ItemCol = "item_id",
-    item_text_col: ItemTextCol = "item_text",
-    reference_col: ReferenceCol = "reference",
-    id_col: IdCol = "id",
+    columns: ColumnMap = ColumnMap(),
     on_unscorable: Annotated[
         str,
         typer.Option(
@@ -57,11 +54,9 @@ def predict(
 
     _quiet_loading()
     set_inference_threads(threads)
-
-    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
     summary = predict_file(model, data, out, columns, chunk_size=chunk_size, batch_size=batch_size, on_unscorable=on_unscorable)  # type: ignore[arg-type]
     for problem in summary.problems[:show]:
-        console.print(f"[yellow]unscorable:[/yellow] {problem}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]unscorable:[/yellow] {problem}", highlight=False)
     listed = min(show, len(summary.problems))
     if summary.unscorable > listed:
         console.print(f"[yellow]... and {summary.unscorable - listed} more unscorable rows (see pred_problem)[/yellow]")
@@ -70,10 +65,10 @@ def predict(
         f"scored {summary.scored:,} of {summary.rows:,} rows in {summary.seconds:.1f}s ({counts}); "
         f"{summary.unscorable:,} unscorable rows written with an empty prediction; wrote {out}",
         highlight=False,
-        soft_wrap=True,
     )
 
 
+@column_options("text_col", "item_col", "item_text_col", "reference_col")
 def export(
     model: ModelArg,
     out: Annotated[Path, typer.Option("--out", help="Folder for the exported model (must not exist, or use --overwrite).")],
@@ -85,10 +80,7 @@ def export(
         Path | None, typer.Option("--sample", help="Response file for the parity check (default: built-in responses).")
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing exported model folder.")] = False,
-    text_col: TextCol = "text",
-    item_col: ItemCol = "item_id",
-    item_text_col: ItemTextCol = "item_text",
-    reference_col: ReferenceCol = "reference",
+    columns: ColumnMap = ColumnMap(),
 ) -> None:
     """Export to ONNX (optionally int8) and check it against the PyTorch model on a sample."""
     from synthgrade.export import export_onnx
@@ -101,7 +93,6 @@ def export(
     if sample is not None:
         from synthgrade.data.stream import open_stream
 
-        columns = column_map(text_col, "label", item_col, item_text_col, reference_col, "id")
         first_chunk = next(iter(open_stream(sample, 200, columns)), None)
         sample_frame = first_chunk.canonical(columns) if first_chunk is not None else None
     console.print(f"exporting {model} to ONNX{' (int8)' if int8 else ''} ...", highlight=False)
@@ -111,13 +102,11 @@ def export(
         f"parity on {parity['n']} sample inputs: max abs probability difference {parity['max_abs_diff']:.2e}, "
         f"label agreement {parity['agreement']:.1%}",
         highlight=False,
-        soft_wrap=True,
     )
     stdout.print(
         f"wrote {out}/ ({result['onnx_bytes'] / 1e6:.1f} MB model.onnx, {result['exporter']} exporter"
         f"{', int8' if int8 else ''}, {result['seconds']:.1f}s)",
         highlight=False,
-        soft_wrap=True,
     )
 
 

@@ -2,45 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
 
-from synthgrade.commands.options import (
-    IdCol,
-    ItemCol,
-    ItemTextCol,
-    LabelCol,
-    Labels,
-    ReferenceCol,
-    TextCol,
-    column_map,
-    labels_option,
-)
+from synthgrade.commands.options import Labels, column_options, labels_option
 from synthgrade.console import console, stdout
 from synthgrade.data import ColumnMap, load_responses
-from synthgrade.errors import SynthgradeError
-from synthgrade.io import atomic_directory, write_json
-from synthgrade.modeling import METADATA_FILE
+from synthgrade.io import write_json
+from synthgrade.modeling import new_model_directory
 
 Seed = Annotated[int, typer.Option(help="Random seed (mixing, initialisation, batch order, bootstrap).")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing model directory.")]
-
-
-@contextmanager
-def model_directory(out: Path, overwrite: bool) -> Iterator[Path]:
-    """A temporary folder beside ``out`` that replaces it only when everything was written (no partial models)."""
-    if out.exists() and any(out.iterdir()):
-        if not (out / METADATA_FILE).exists():
-            raise SynthgradeError(f"{out}: exists and is not a model directory; choose another --out")
-        if not overwrite:
-            raise SynthgradeError(f"{out}: a model is already there (pass --overwrite to replace it)")
-    with atomic_directory(out) as tmp:
-        yield tmp
 
 
 def _quiet_transformers() -> None:
@@ -50,15 +25,12 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _read(path: Path, columns: ColumnMap, labels: list[str] | None, require_label: bool = True) -> pd.DataFrame:
-    return load_responses(path, columns, labels, require_label=require_label)
-
-
 def _read_many(paths: list[Path], columns: ColumnMap, labels: list[str] | None) -> pd.DataFrame:
-    frames = [_read(p, columns, labels) for p in paths]
+    frames = [load_responses(p, columns, labels) for p in paths]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+@column_options()
 def train(
     human: Annotated[Path, typer.Option("--human", help="Human-coded training rows (file or SemEval XML folder).")],
     val: Annotated[Path, typer.Option("--val", help="Human-coded validation rows: early stopping and checkpoint selection.")],
@@ -89,12 +61,7 @@ def train(
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Folder for cached tokenisations.")] = None,
     seed: Seed = 0,
     overwrite: Overwrite = False,
-    text_col: TextCol = "text",
-    label_col: LabelCol = "label",
-    item_col: ItemCol = "item_id",
-    item_text_col: ItemTextCol = "item_text",
-    reference_col: ReferenceCol = "reference",
-    id_col: IdCol = "id",
+    columns: ColumnMap = ColumnMap(),
     labels: Labels = None,
 ) -> None:
     """Fine-tune a scorer on human rows plus synthetic rows at share --ratio; select on the human --val rows."""
@@ -102,7 +69,6 @@ def train(
     from synthgrade.train import Trainer, TrainingArguments
 
     _quiet_transformers()
-    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
     declared = labels_option(labels)
     args = TrainingArguments(
         model=model,
@@ -119,8 +85,8 @@ def train(
         ordinal=ordinal,
         cache_dir=cache_dir,
     )
-    human_df = _read(human, columns, declared)
-    val_df = _read(val, columns, declared)
+    human_df = load_responses(human, columns, declared)
+    val_df = load_responses(val, columns, declared)
     synthetic_df = _read_many(list(synthetic), columns, declared) if synthetic else None
     mixed = mix_training_set(human_df, synthetic_df, ratio=ratio, mode=mix, total=total, human_budget=human_budget, seed=seed)
     manifest = mixed.manifest | {"human_file": str(human), "synthetic_files": [str(p) for p in synthetic or []]}
@@ -129,7 +95,7 @@ def train(
         f"ratio {manifest['achieved_ratio']:.2f}); selecting on {len(val_df):,} human validation rows",
         highlight=False,
     )
-    with model_directory(out, overwrite) as tmp:
+    with new_model_directory(out, overwrite) as tmp:
         scorer = Trainer(args).train(mixed.frame, val_df, provenance={"mix": manifest, "val_file": str(val)})
         scorer.save_pretrained(tmp)
         write_json(tmp / "mix_manifest.json", manifest)
@@ -141,6 +107,7 @@ def train(
     )
 
 
+@column_options()
 def distill(
     teacher: Annotated[Path, typer.Option("--teacher", help="Teacher model directory.")],
     train_files: Annotated[list[Path], typer.Option("--train", help="Transfer rows: the training mix (repeatable).")],
@@ -158,19 +125,13 @@ def distill(
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Folder for cached tokenisations.")] = None,
     seed: Seed = 0,
     overwrite: Overwrite = False,
-    text_col: TextCol = "text",
-    label_col: LabelCol = "label",
-    item_col: ItemCol = "item_id",
-    item_text_col: ItemTextCol = "item_text",
-    reference_col: ReferenceCol = "reference",
-    id_col: IdCol = "id",
+    columns: ColumnMap = ColumnMap(),
 ) -> None:
     """Distil a teacher into a smaller, faster student (Hinton loss); records agreement, size and speed-up."""
     from synthgrade.distill import DistillationArguments, DistillationTrainer
     from synthgrade.modeling import load_scorer
 
     _quiet_transformers()
-    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
     teacher_scorer = load_scorer(teacher)
     labels = teacher_scorer.labels
     args = DistillationArguments(
@@ -187,9 +148,9 @@ def distill(
         labels=labels,
     )
     transfer_df = _read_many(list(train_files), columns, labels)
-    val_df = _read(val, columns, labels)
-    unlabeled_df = _read(unlabeled, columns, None, require_label=False) if unlabeled else None
-    with model_directory(out, overwrite) as tmp:
+    val_df = load_responses(val, columns, labels)
+    unlabeled_df = load_responses(unlabeled, columns, None, require_label=False) if unlabeled else None
+    with new_model_directory(out, overwrite) as tmp:
         scorer = DistillationTrainer(teacher_scorer, args).train(
             transfer_df,
             val_df,
@@ -208,6 +169,7 @@ def distill(
     )
 
 
+@column_options()
 def evaluate(
     model: Annotated[str, typer.Argument(help="Model directory, or an LLM grader spec such as llm:local:smollm2-135m.")],
     test: Annotated[Path, typer.Argument(help="Human-coded test rows (never used for training or selection).")],
@@ -225,12 +187,7 @@ def evaluate(
         bool, typer.Option("--record/--no-record", help="Add the result to the model directory's synthgrade.json.")
     ] = True,
     seed: Seed = 0,
-    text_col: TextCol = "text",
-    label_col: LabelCol = "label",
-    item_col: ItemCol = "item_id",
-    item_text_col: ItemTextCol = "item_text",
-    reference_col: ReferenceCol = "reference",
-    id_col: IdCol = "id",
+    columns: ColumnMap = ColumnMap(),
     labels: Labels = None,
 ) -> None:
     """Accuracy, macro-F1, kappa, QWK, ROC-AUC, per-label P/R/F1 with bootstrap CIs on held-out human rows."""
@@ -238,10 +195,9 @@ def evaluate(
     from synthgrade.modeling import load_scorer
 
     _quiet_transformers()
-    columns = column_map(text_col, label_col, item_col, item_text_col, reference_col, id_col)
     declared = labels_option(labels)
-    test_df = _read(test, columns, declared)
-    examples = _read(train_examples, columns, declared) if train_examples else None
+    test_df = load_responses(test, columns, declared)
+    examples = load_responses(train_examples, columns, declared) if train_examples else None
     if examples is not None:
         from synthgrade.train.data import check_disjoint
 

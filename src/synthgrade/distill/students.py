@@ -19,7 +19,7 @@ import numpy as np
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
-from synthgrade.modeling import ModelInfo, TransformerScorer, write_model_card
+from synthgrade.modeling import ModelInfo, TransformerScorer
 
 STATIC_CONFIG = "static_config.json"
 STATIC_WEIGHTS = "model.safetensors"
@@ -82,10 +82,8 @@ class StaticScorer(TransformerScorer):
         save_file(state, str(directory / STATIC_WEIGHTS))
         write_json(directory / STATIC_CONFIG, self.model.settings)
         self.tokenizer.save_pretrained(directory)
-        self.info.kind = "static"
         self.info.parameters = int(sum(p.numel() for p in self.model.parameters()))
         self.info.save(directory)
-        write_model_card(directory, self.info)
         return directory
 
     @classmethod

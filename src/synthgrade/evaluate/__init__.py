@@ -13,7 +13,7 @@ from rich.table import Table
 from synthgrade.errors import SynthgradeError
 from synthgrade.evaluate.metrics import HEADLINE, evaluate_predictions, frame_hash, point_metrics
 from synthgrade.mix import is_synthetic
-from synthgrade.modeling import METADATA_FILE, ModelInfo, Scorer, write_model_card
+from synthgrade.modeling import METADATA_FILE, ModelInfo, Scorer
 from synthgrade.train.data import label_indices
 
 
@@ -79,7 +79,6 @@ def record_evaluation(model_dir: str | Path, result: dict[str, Any], test_name: 
     ]
     info.evaluations.append(entry)
     info.save(directory)
-    write_model_card(directory, info)
 
 
 def _fmt(entry: dict[str, Any]) -> tuple[str, str]:

@@ -69,6 +69,5 @@ def run_server(
         f"serving the {scorer.info.kind} model (labels {', '.join(scorer.labels)}) on {where} "
         f"({'bearer token required' if token else 'no token: loopback only'}); Ctrl+C stops",
         highlight=False,
-        soft_wrap=True,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, date_header=False)
