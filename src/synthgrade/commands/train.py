@@ -43,13 +43,26 @@ def train(
         int | None, typer.Option("--human-budget", help="Subsample this many human rows first (stratified).")
     ] = None,
     model: Annotated[
-        str, typer.Option(help="Encoder (registry name, path or hub id), or 'tfidf' for the baseline.")
-    ] = "minilm-l6",
+        str,
+        typer.Option(
+            help="auto (train candidates, keep the best on --val), hybrid[:encoder], tfidf, "
+            "or an encoder to fine-tune (minilm-l6, mpnet-base, a path or hub id)."
+        ),
+    ] = "auto",
+    time_budget: Annotated[
+        float, typer.Option("--time-budget", help="auto: minutes for all candidates; one that would overrun is skipped.")
+    ] = 20.0,
+    candidates: Annotated[
+        str | None, typer.Option("--candidates", help="auto: comma-separated candidate models, cheapest first.")
+    ] = None,
     input_mode: Annotated[
         str, typer.Option("--input", help="auto, response, or pair (item text + reference, response).")
     ] = "auto",
     max_length: Annotated[int, typer.Option("--max-length", help="Tokens per input (longer inputs are truncated).")] = 128,
     epochs: Annotated[int, typer.Option(help="Training epochs (early stopping may end sooner).")] = 3,
+    min_steps: Annotated[
+        int, typer.Option("--min-steps", help="Fine-tuning: at least this many optimiser steps (more epochs for small sets).")
+    ] = 0,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, linear warm-up and decay).")] = 5e-5,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per optimiser step.")] = 16,
     class_weights: Annotated[
@@ -75,6 +88,9 @@ def train(
         input=input_mode,
         max_length=max_length,
         epochs=epochs,
+        min_steps=min_steps,
+        time_budget=time_budget * 60,
+        candidates=[c.strip() for c in candidates.split(",") if c.strip()] if candidates else None,
         lr=lr,
         batch_size=batch_size,
         seed=seed,

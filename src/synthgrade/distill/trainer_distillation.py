@@ -85,6 +85,13 @@ class DistillationTrainer(Trainer):
         check_disjoint(transfer_df, val_df)
         if unlabeled_df is not None:
             check_disjoint(unlabeled_df, val_df)
+        from synthgrade.train.hybrid import HybridScorer
+
+        if isinstance(teacher, HybridScorer):
+            from synthgrade.distill.hybrid_student import distill_hybrid
+
+            provenance = self.provenance_for(transfer_df, val_df, provenance)
+            return distill_hybrid(teacher, transfer_df, val_df, unlabeled_df, args, provenance)
         labels = teacher.labels
         started = time.perf_counter()
         set_seed(args.seed)

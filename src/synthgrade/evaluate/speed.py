@@ -25,6 +25,15 @@ def measure_speed(
 
     Inputs are built once up front, so the figures are model time (tokenisation included), not file reading.
     """
+    from synthgrade.embed import no_cache
+
+    with no_cache():
+        return _measure_speed(scorer, frame, batch_size, single, max_rows, repeats)
+
+
+def _measure_speed(
+    scorer: Scorer, frame: pd.DataFrame, batch_size: int, single: int, max_rows: int, repeats: int
+) -> dict[str, Any]:
     rows = frame.iloc[:max_rows] if len(frame) > max_rows else frame
     first, second = scorer.check_scorable(rows)
     scorer.predict_proba_inputs(

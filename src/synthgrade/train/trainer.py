@@ -96,10 +96,18 @@ class Trainer:
             raise SynthgradeError("the training data has no rows")
         check_disjoint(train_df, val_df)
         labels = self.labels_for(train_df, val_df)
+        if args.model == "auto":
+            from synthgrade.train.auto import train_auto
+
+            return train_auto(train_df, val_df, args, labels, provenance or {})
         if args.model == "tfidf":
             from synthgrade.baselines import train_tfidf
 
             return train_tfidf(train_df, val_df, args, labels, self.provenance_for(train_df, val_df, provenance))
+        if args.model == "hybrid" or args.model.startswith("hybrid:"):
+            from synthgrade.train.hybrid import train_hybrid
+
+            return train_hybrid(train_df, val_df, args, labels, self.provenance_for(train_df, val_df, provenance))
         set_seed(args.seed)
         model, tokenizer = load_classifier(args.model, labels)
         info = self.model_info(train_df, val_df, labels)
@@ -215,7 +223,9 @@ class Trainer:
         rng = np.random.default_rng(args.seed)
         lengths = train_set.lengths
         steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
-        total_steps = steps_per_epoch * args.epochs
+        # Schedule by optimiser steps: a small set gets the epochs it needs to reach min_steps updates.
+        epochs = max(args.epochs, math.ceil(args.min_steps / max(1, steps_per_epoch)))
+        total_steps = steps_per_epoch * epochs
         decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
         no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
         optimizer = torch.optim.AdamW(
@@ -239,8 +249,8 @@ class Trainer:
         stop = False
         model.train()
         with progress(transient=not args.show_progress) as bar:
-            task = bar.add_task("training", total=len(train_set) * args.epochs, rate="", visible=args.show_progress)
-            for epoch in range(args.epochs):
+            task = bar.add_task("training", total=len(train_set) * epochs, rate="", visible=args.show_progress)
+            for epoch in range(epochs):
                 batches = bucketed_batches(lengths, args.batch_size, rng, args.bucket_batches)
                 for batch_number, (index, batch) in enumerate(iterate(train_set, batches, pad_id), start=1):
                     tick = time.perf_counter()

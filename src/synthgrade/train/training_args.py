@@ -13,12 +13,14 @@ from synthgrade.errors import SynthgradeError
 class TrainingArguments:
     """How to fine-tune a scorer. Every field has a sensible CPU default.
 
-    ``model`` is a registry name (``minilm-l6``), a local folder or hub id of any transformers encoder,
-    or ``tfidf`` for the TF-IDF + logistic regression baseline. Selection (early stopping and the
-    checkpoint kept) uses the human-coded validation split only.
+    ``model`` is ``auto`` (train the candidates that fit ``time_budget`` and keep the one human validation
+    prefers), a registry name (``minilm-l6``, ``mpnet-base``), a local folder or hub id of any transformers
+    encoder to fine-tune, ``hybrid`` / ``hybrid:<encoder>`` (frozen encoder + lexical features), or
+    ``tfidf`` for the TF-IDF + logistic regression baseline. Selection (early stopping, the checkpoint
+    kept, the candidate ``auto`` ships) uses the human-coded validation split only.
     """
 
-    model: str = "minilm-l6"
+    model: str = "auto"
     input: str = "auto"  # auto | response | pair
     max_length: int = 128
     epochs: int = 3
@@ -41,6 +43,12 @@ class TrainingArguments:
     show_progress: bool = True
     #: Folder for cached tokenisations (None = in-memory cache only).
     cache_dir: Path | None = None
+    #: ``auto`` only: seconds for all candidates together (None = 20 minutes); a candidate that would overrun is skipped.
+    time_budget: float | None = None
+    #: ``auto`` only: candidate specs, cheapest first (None = synthgrade.train.auto.DEFAULT_CANDIDATES).
+    candidates: list[str] | None = None
+    #: Fine-tuning: at least this many optimiser steps; small sets get more epochs (1-epoch sets of thousands of rows do not).
+    min_steps: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,6 +65,10 @@ class TrainingArguments:
             problems.append(f"--lr must be positive, got {self.lr}")
         if self.patience < 0:
             problems.append(f"--patience must be 0 or more, got {self.patience}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            problems.append(f"--time-budget must be positive, got {self.time_budget}")
+        if self.min_steps < 0:
+            problems.append(f"--min-steps must be 0 or more, got {self.min_steps}")
         if self.eval_steps is not None and self.eval_steps < 1:
             problems.append(f"--eval-steps must be at least 1, got {self.eval_steps}")
         if problems:

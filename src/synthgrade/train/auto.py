@@ -1,0 +1,160 @@
+"""``--model auto``: train the candidate scorers that fit a time budget and ship the one human validation prefers.
+
+Candidates run cheapest first; one whose estimated cost would overrun ``time_budget`` is skipped (and
+listed with the reason). The choice uses human-coded rows only:
+
+1. every candidate's validation macro-F1;
+2. the candidates that a paired bootstrap over the validation rows cannot tell from the best (the 95 %
+   interval of the difference includes 0) are a tie: small validation sets tie often;
+3. within a tie, the cross-validated macro-F1 on the training rows decides where a candidate has one
+   (pooled with its validation score by row count); the others keep their validation score; equal
+   scores go to the cheaper candidate.
+
+The leaderboard and the reason are recorded in ``synthgrade.json`` (``training.auto``) and the model card.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgrade.console import console
+from synthgrade.errors import SynthgradeError
+from synthgrade.modeling import Scorer
+
+#: Cheapest first. Fine-tuning comes last: on CPU and small budgets it rarely wins and costs the most.
+DEFAULT_CANDIDATES = ("tfidf", "hybrid:minilm-l6", "hybrid:mpnet-base", "minilm-l6")
+DEFAULT_TIME_BUDGET = 20 * 60.0
+#: Rough CPU seconds per training row (2 cores): embedding for hybrids, 1 epoch of fine-tuning for encoders.
+SECONDS_PER_ROW = {"tfidf": 0.001, "hybrid:minilm-l6": 0.02, "hybrid:mpnet-base": 0.08, "minilm-l6": 0.07, "mpnet-base": 0.45}
+
+
+@dataclass
+class Candidate:
+    spec: str
+    scorer: Scorer | None = None
+    val_proba: np.ndarray | None = None
+    cv_macro_f1: float | None = None
+    seconds: float = 0.0
+    skipped: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def estimate_seconds(spec: str, rows: int, epochs: int) -> float:
+    per_row = SECONDS_PER_ROW.get(spec, SECONDS_PER_ROW["mpnet-base"])
+    if spec.startswith(("tfidf", "hybrid")):
+        return 5.0 + per_row * rows
+    return 20.0 + per_row * rows * epochs
+
+
+def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], train_rows: int, seed: int = 0) -> tuple[int, dict]:
+    """Index of the winner among trained ``candidates`` and the record of why (leaderboard, tie, rule)."""
+    from synthgrade.evaluate.metrics import evaluate_predictions, point_metrics
+
+    trained = [i for i, c in enumerate(candidates) if c.scorer is not None and c.val_proba is not None]
+    if not trained:
+        raise SynthgradeError("no candidate model could be trained within the time budget; raise --time-budget")
+    val_f1 = {i: float(point_metrics(y_val, candidates[i].val_proba, labels)["macro_f1"] or 0.0) for i in trained}
+    best = max(trained, key=lambda i: (val_f1[i], -i))
+    tied = [best]
+    intervals: dict[int, list[float]] = {}
+    for i in trained:
+        if i == best:
+            continue
+        diff = evaluate_predictions(
+            y_val, candidates[best].val_proba, labels, bootstrap=1000, seed=seed, compare_proba=candidates[i].val_proba
+        )["diff"]["macro_f1"]
+        intervals[i] = [diff["value"], diff["ci_low"], diff["ci_high"]]
+        if diff["ci_low"] is None or diff["ci_low"] <= 0:
+            tied.append(i)
+    n_val = len(y_val)
+
+    def pooled(i: int) -> float:
+        cv = candidates[i].cv_macro_f1
+        if cv is None or not np.isfinite(cv):
+            return val_f1[i]
+        return (cv * train_rows + val_f1[i] * n_val) / (train_rows + n_val)
+
+    winner = max(tied, key=lambda i: (pooled(i), -i)) if len(tied) > 1 else best
+    if winner == best and len(tied) == 1:
+        reason = f"{candidates[best].spec} has the best validation macro-F1 ({val_f1[best]:.3f}), clearly ahead of the others"
+    elif winner == best:
+        reason = (
+            f"{candidates[best].spec} has the best validation macro-F1 ({val_f1[best]:.3f}); "
+            f"{len(tied) - 1} other candidate(s) are within validation noise, and it also leads on cross-validation"
+        )
+    else:
+        reason = (
+            f"validation ({n_val} rows) cannot separate {', '.join(candidates[i].spec for i in tied)}; "
+            f"{candidates[winner].spec} leads on cross-validated macro-F1 over the training rows pooled with validation "
+            f"({pooled(winner):.3f})"
+        )
+    leaderboard = []
+    for i, c in enumerate(candidates):
+        row: dict[str, Any] = {"model": c.spec, "seconds": round(c.seconds, 1)}
+        if c.skipped:
+            row["skipped"] = c.skipped
+        else:
+            row |= {
+                "val_macro_f1": round(val_f1[i], 4) if i in val_f1 else None,
+                "cv_macro_f1": round(c.cv_macro_f1, 4) if c.cv_macro_f1 is not None else None,
+                "selection_score": round(pooled(i), 4) if i in val_f1 else None,
+                "tied_with_best": i in tied,
+                "diff_to_best_val": [round(v, 4) for v in intervals[i]] if i in intervals else None,
+            }
+        leaderboard.append(row)
+    return winner, {"chosen": candidates[winner].spec, "reason": reason, "leaderboard": leaderboard, "val_rows": n_val}
+
+
+def train_auto(train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any]) -> Scorer:
+    """Train each candidate within ``args.time_budget`` seconds and return the chosen one, its record attached."""
+    from synthgrade.train.data import label_indices
+    from synthgrade.train.trainer import Trainer
+
+    budget = float(args.time_budget or DEFAULT_TIME_BUDGET)
+    specs = list(args.candidates or DEFAULT_CANDIDATES)
+    y_val = label_indices(val_df, labels)
+    candidates: list[Candidate] = []
+    started = time.perf_counter()
+    for number, spec in enumerate(specs, start=1):
+        candidate = Candidate(spec)
+        candidates.append(candidate)
+        elapsed = time.perf_counter() - started
+        estimate = estimate_seconds(spec, len(train_df), args.epochs)
+        if elapsed + estimate > budget:
+            left = (budget - elapsed) / 60
+            candidate.skipped = f"estimated {estimate / 60:.1f} min would exceed the time budget ({left:.1f} min left)"
+            console.print(f"auto: skipping {spec}: {candidate.skipped}", highlight=False)
+            continue
+        if args.show_progress:
+            console.print(
+                f"auto [{number}/{len(specs)}]: training {spec} (about {estimate / 60:.1f} min; "
+                f"{(budget - elapsed) / 60:.1f} min of the time budget left)",
+                highlight=False,
+            )
+        tick = time.perf_counter()
+        try:
+            scorer = Trainer(replace(args, model=spec)).train(train_df, val_df, provenance)
+        except SynthgradeError as exc:
+            candidate.skipped = f"failed: {exc}"
+            console.print(f"auto: {spec} failed: {exc}", highlight=False)
+            continue
+        candidate.seconds = time.perf_counter() - tick
+        candidate.scorer = scorer
+        candidate.val_proba = scorer.predict_proba(val_df, batch_size=args.eval_batch_size)
+        candidate.cv_macro_f1 = scorer.info.training.get("cv_macro_f1")
+        if args.show_progress:
+            f1 = scorer.info.training.get("validation", {}).get("macro_f1")
+            console.print(f"auto: {spec} validation macro-F1 {f1:.4f} in {candidate.seconds:.0f} s", highlight=False)
+    winner, record = choose(candidates, y_val, labels, len(train_df), args.seed)
+    record["time_budget_s"] = budget
+    record["elapsed_s"] = round(time.perf_counter() - started, 1)
+    scorer = candidates[winner].scorer
+    assert scorer is not None
+    scorer.info.training["auto"] = record
+    console.print(f"auto: chose {record['chosen']}: {record['reason']}", highlight=False)
+    return scorer

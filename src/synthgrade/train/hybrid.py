@@ -1,0 +1,440 @@
+"""Hybrid scorer (kind ``hybrid``): lexical features and a *frozen* sentence encoder, logistic regression on top.
+
+Fine-tuning a transformer on a few hundred labels on a CPU loses to logistic regression on word counts;
+a frozen encoder does not overfit, and its embeddings carry the meaning that word overlap misses. The
+features of a response ``r`` to an item with wording ``q`` and reference answer ``a`` (``e(x)`` = the
+L2-normalised sentence embedding):
+
+* item-agnostic (learnt across items, so they transfer to items never seen in training):
+  ``cos(e(r), e(a))``, ``cos(e(r), e(q))``, TF-IDF cosine and word overlap with the item text, and the
+  interaction vectors ``e(r) * e(a)`` and ``|e(r) - e(a)|`` (in response mode, ``e(r)`` itself);
+* item-specific (only for items with labelled training rows): per label, the largest and the mean top-3
+  similarity of ``r`` to that item's training responses of the label (leave-one-out on training rows), and
+  the log-probabilities of the ``tfidf`` baseline's model (n-grams, per-item n-grams, overlap), stacked:
+  out-of-fold on the training rows, so the head learns how far to trust it. Stacking rather than
+  appending the sparse n-grams lets each part keep its own regularisation (the n-grams want little, the
+  dense features much more).
+
+Two heads are fitted: ``seen`` (all features) scores responses to items present in the training rows,
+``unseen`` (item-agnostic features only) scores the rest, so a model trained on some questions does not
+lean on features that are blank for new ones. Each head's regularisation is chosen by stratified
+cross-validation on the training rows: validation rows are only used to report (and by ``auto`` to choose).
+
+Saved without pickle: the lexical vocabularies (JSON), the coefficients and the training rows' embeddings
+(``hybrid.npz``); the encoder is referenced by its registry name, or copied into ``encoder/`` when it is a
+local folder, so the directory scores on any machine where synthgrade and that encoder are installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgrade.baselines import TfidfFeatures, item_key
+from synthgrade.errors import SynthgradeError
+from synthgrade.io import read_json, write_json
+from synthgrade.modeling import ModelInfo, Scorer, build_inputs, choose_input_mode, item_bank_from
+from synthgrade.registry import DEFAULT_ENCODER, REGISTRY, resolve_model
+
+KIND = "hybrid"
+C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+REFERENCE_MARK = " Reference: "  # how modeling.item_context joins item wording and reference answer
+#: Scale of the interaction vectors relative to the standardised scalar features (chosen on validation rows
+#: carved from the SciEntsBank training split, see benchmarks/bench_scorers.py).
+EMBEDDING_WEIGHT = 0.3
+TOP_K = 3
+
+
+def default_hybrid_encoder() -> str:
+    """mpnet-base where its packages are installed (``make setup`` does), else MiniLM."""
+    from synthgrade.registry import assembly_installed
+
+    return "mpnet-base" if assembly_installed("mpnet-base") else DEFAULT_ENCODER
+
+
+def parse_spec(spec: str) -> str:
+    """``hybrid`` or ``hybrid:<encoder>`` -> the encoder name."""
+    if spec == KIND:
+        return default_hybrid_encoder()
+    if spec.startswith(KIND + ":") and spec[len(KIND) + 1 :].strip():
+        return spec[len(KIND) + 1 :].strip()
+    raise SynthgradeError(f"model spec '{spec}': use hybrid or hybrid:<encoder> (e.g. hybrid:minilm-l6)")
+
+
+def split_encoder(encoder: str) -> tuple[str, str]:
+    """(``static:`` or "", the name or folder): static encoders are model2vec folders."""
+    from synthgrade.embed import STATIC_PREFIX
+
+    return (STATIC_PREFIX, encoder[len(STATIC_PREFIX) :]) if encoder.startswith(STATIC_PREFIX) else ("", encoder)
+
+
+def _parts(context: str) -> tuple[str, str]:
+    """(item wording, reference answer) of a pair-mode context; either stands in for a missing other."""
+    wording, mark, reference = context.partition(REFERENCE_MARK)
+    if not mark:
+        return context, context
+    return wording or reference, reference or wording
+
+
+class HybridFeatures:
+    """Builds both heads' feature matrices; ``fit`` keeps the training rows' embeddings for the neighbour features."""
+
+    def __init__(self, encoder: str, pair: bool, labels: int, max_length: int = 128, weight: float = EMBEDDING_WEIGHT) -> None:
+        self.encoder = encoder
+        self.pair = pair
+        self.num_labels = labels
+        self.max_length = max_length
+        self.weight = weight
+        self.lexical = TfidfFeatures(pair)
+        self.bank_embeddings = np.zeros((0, 0), dtype=np.float32)
+        self.bank_labels = np.zeros(0, dtype=np.int64)
+        self.bank_items: list[str] = []
+        self.lexical_model: Any = None
+        self.lexical_curve: list[dict] = []
+        self._training_stack: np.ndarray | None = None
+        self.scale: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._context_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    # -- embeddings -------------------------------------------------------------------------------------
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        from synthgrade.embed import embed_texts
+
+        return embed_texts(list(texts), model=self.encoder, max_length=self.max_length)
+
+    def context_embeddings(self, contexts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(wording, reference) embeddings per row; each distinct item is embedded once per process."""
+        missing = sorted({c for c in contexts if c not in self._context_cache})
+        if missing:
+            wordings, references = zip(*(_parts(c) for c in missing), strict=True)
+            vectors = self.embed(list(wordings) + list(references))
+            for i, context in enumerate(missing):
+                self._context_cache[context] = (vectors[i], vectors[len(missing) + i])
+        wording = np.stack([self._context_cache[c][0] for c in contexts])
+        reference = np.stack([self._context_cache[c][1] for c in contexts])
+        return wording, reference
+
+    # -- fitting ----------------------------------------------------------------------------------------
+    def fit(self, first: Sequence[str], second: Sequence[str] | None, y: np.ndarray, seed: int = 0) -> HybridFeatures:
+        self.lexical.fit(first, second)
+        lexical = self.lexical.transform(first, second)
+        self.lexical_model, self.lexical_curve, _ = _cross_validated_fit(lexical, np.asarray(y), seed, None, LEXICAL_C_GRID)
+        self._training_stack = _out_of_fold_log_proba(self.lexical_model, lexical, np.asarray(y), seed, self.num_labels)
+        responses, contexts = (second, first) if second is not None else (first, None)
+        self.bank_embeddings = self.embed(responses)
+        self.bank_labels = np.asarray(y, dtype=np.int64)
+        self.bank_items = [self._key(c) for c in contexts] if contexts is not None else [""] * len(responses)
+        return self
+
+    def _key(self, context: str | None) -> str:
+        return item_key(context) if self.pair and context else ""
+
+    def seen(self, first: Sequence[str], second: Sequence[str] | None) -> np.ndarray:
+        """Which rows belong to an item that has labelled training rows (these use the ``seen`` head)."""
+        if second is None:
+            return np.ones(len(first), dtype=bool)
+        known = set(self.bank_items)
+        return np.array([self._key(c) in known for c in first], dtype=bool)
+
+    # -- features ---------------------------------------------------------------------------------------
+    def _neighbours(self, responses: np.ndarray, items: list[str], leave_out: bool) -> np.ndarray:
+        """Per label: max and top-k mean cosine to the same item's training rows of that label, and presence."""
+        out = np.zeros((len(items), 3 * self.num_labels), dtype=np.float64)
+        by_item: dict[str, list[int]] = {}
+        for index, key in enumerate(self.bank_items):
+            by_item.setdefault(key, []).append(index)
+        rows_by_item: dict[str, list[int]] = {}
+        for row, key in enumerate(items):
+            rows_by_item.setdefault(key, []).append(row)
+        for key, rows in rows_by_item.items():
+            bank = np.asarray(by_item.get(key, []), dtype=np.int64)
+            if not len(bank):
+                continue
+            similarity = responses[rows] @ self.bank_embeddings[bank].T
+            if leave_out:  # scoring the training rows themselves: rows == bank, so a row must not find itself
+                np.fill_diagonal(similarity, -np.inf)
+            labels = self.bank_labels[bank]
+            for label in range(self.num_labels):
+                columns = labels == label
+                if not columns.any():
+                    continue
+                values = np.sort(similarity[:, columns], axis=1)[:, ::-1]
+                finite = np.isfinite(values)
+                has = finite[:, 0]
+                top = np.where(finite[:, :TOP_K], values[:, :TOP_K], 0.0)
+                count = finite[:, :TOP_K].sum(axis=1)
+                out[rows, 3 * label] = np.where(has, values[:, 0], 0.0)
+                out[rows, 3 * label + 1] = np.where(count > 0, top.sum(axis=1) / np.maximum(count, 1), 0.0)
+                out[rows, 3 * label + 2] = has.astype(float)
+        return out
+
+    def blocks(self, first: Sequence[str], second: Sequence[str] | None, training: bool = False) -> dict[str, Any]:
+        """Raw feature blocks: ``agnostic`` scalars, ``vectors`` (interaction), ``neighbours``, ``lexical`` (sparse)."""
+        responses, contexts = (second, first) if second is not None else (first, None)
+        response_vectors = self.embed(responses)
+        lexical = self.lexical.transform(first, second)
+        if contexts is not None:
+            wording, reference = self.context_embeddings(contexts)
+            scalars = np.column_stack(
+                [
+                    (response_vectors * reference).sum(axis=1),
+                    (response_vectors * wording).sum(axis=1),
+                    lexical[:, -2:].toarray(),  # TF-IDF cosine and word overlap with the item (see TfidfFeatures)
+                ]
+            )
+            vectors = np.hstack([response_vectors * reference, np.abs(response_vectors - reference)])
+        else:
+            scalars = np.zeros((len(responses), 0))
+            vectors = response_vectors
+        items = [self._key(c) for c in contexts] if contexts is not None else [""] * len(responses)
+        neighbours = self._neighbours(response_vectors, items, leave_out=training)
+        if training and self._training_stack is not None:
+            stack = self._training_stack
+        else:
+            stack = _log_proba(self.lexical_model, lexical, self.num_labels)
+        return {"agnostic": scalars, "vectors": vectors, "neighbours": neighbours, "stack": stack}
+
+    def fit_scale(self, blocks: dict[str, Any]) -> None:
+        for name in SCALED_BLOCKS:
+            values = np.asarray(blocks[name], dtype=np.float64)
+            self.scale[name] = (values.mean(axis=0), values.std(axis=0) + 1e-6)
+
+    def matrices(self, blocks: dict[str, Any]) -> tuple[Any, Any]:
+        """(seen-head matrix, unseen-head matrix), standardised with the training statistics."""
+        from scipy.sparse import csr_matrix, hstack
+
+        def standard(name: str) -> np.ndarray:
+            mean, std = self.scale[name]
+            return (np.asarray(blocks[name], dtype=np.float64) - mean) / std
+
+        vectors = standard("vectors") * (self.weight / np.sqrt(max(1, blocks["vectors"].shape[1]) / 100))
+        agnostic = [csr_matrix(standard("agnostic")), csr_matrix(vectors)]
+        unseen = hstack(agnostic).tocsr()
+        seen = hstack(agnostic + [csr_matrix(standard("neighbours")), csr_matrix(standard("stack"))]).tocsr()
+        return seen, unseen
+
+    # -- persistence ------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "encoder": self.encoder,
+            "pair": self.pair,
+            "num_labels": self.num_labels,
+            "max_length": self.max_length,
+            "weight": self.weight,
+            "lexical": self.lexical.state(),
+            "bank_items": self.bank_items,
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"bank_embeddings": self.bank_embeddings.astype(np.float32), "bank_labels": self.bank_labels}
+        out |= _head_arrays("lexical", self.lexical_model)
+        for name, (mean, std) in self.scale.items():
+            out[f"{name}_mean"], out[f"{name}_std"] = mean, std
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], arrays: Any, encoder: str) -> HybridFeatures:
+        features = cls(encoder, bool(state["pair"]), int(state["num_labels"]), int(state["max_length"]), float(state["weight"]))
+        features.lexical = TfidfFeatures.from_state(state["lexical"])
+        features.bank_items = list(state["bank_items"])
+        features.bank_embeddings = np.asarray(arrays["bank_embeddings"], dtype=np.float32)
+        features.bank_labels = np.asarray(arrays["bank_labels"], dtype=np.int64)
+        for name in SCALED_BLOCKS:
+            features.scale[name] = (np.asarray(arrays[f"{name}_mean"]), np.asarray(arrays[f"{name}_std"]))
+        features.lexical_model = _head_from_arrays("lexical", arrays)
+        return features
+
+
+SCALED_BLOCKS = ("agnostic", "vectors", "neighbours", "stack")
+LEXICAL_C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
+
+
+def _head_arrays(name: str, head: Any) -> dict[str, np.ndarray]:
+    return {
+        f"{name}_coef": head.coef_,
+        f"{name}_intercept": head.intercept_,
+        f"{name}_classes": np.asarray(head.classes_, dtype=np.int64),
+    }
+
+
+def _head_from_arrays(name: str, arrays: Any) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    head = LogisticRegression()
+    head.coef_, head.intercept_ = arrays[f"{name}_coef"], arrays[f"{name}_intercept"]
+    head.classes_ = arrays[f"{name}_classes"]
+    return head
+
+
+def _log_proba(classifier: Any, matrix: Any, num_labels: int) -> np.ndarray:
+    return np.log(np.clip(_probabilities(classifier, matrix, num_labels), 1e-4, 1.0))
+
+
+def _folds(y: np.ndarray) -> int:
+    counts = np.bincount(y)
+    present = counts[counts > 0]
+    return int(min(5, present.min())) if len(present) > 1 else 0
+
+
+def _out_of_fold_log_proba(model: Any, matrix: Any, y: np.ndarray, seed: int, num_labels: int) -> np.ndarray:
+    """Each training row scored by a copy of ``model`` fitted without its fold (in-sample if too few rows)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = _folds(y)
+    if folds < 2:
+        return _log_proba(model, matrix, num_labels)
+    out = np.zeros((len(y), num_labels))
+    for train_index, test_index in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+        fold_model = clone(model).fit(matrix[train_index], y[train_index])
+        out[test_index] = _log_proba(fold_model, matrix[test_index], num_labels)
+    return out
+
+
+def _probabilities(classifier: Any, matrix: Any, num_labels: int) -> np.ndarray:
+    out = np.zeros((matrix.shape[0], num_labels))
+    if matrix.shape[0]:
+        out[:, classifier.classes_] = classifier.predict_proba(matrix)
+    return out
+
+
+class HybridScorer(Scorer):
+    """Frozen-encoder + lexical features with a ``seen``-item and an ``unseen``-item logistic regression head."""
+
+    def __init__(self, features: HybridFeatures, heads: dict[str, Any], info: ModelInfo) -> None:
+        self.features = features
+        self.heads = heads
+        self.info = info
+
+    def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
+        seen_matrix, unseen_matrix = self.features.matrices(self.features.blocks(first, second))
+        seen = self.features.seen(first, second)
+        out = _probabilities(self.heads["unseen"], unseen_matrix, len(self.labels))
+        if seen.any():
+            out[seen] = _probabilities(self.heads["seen"], seen_matrix[np.flatnonzero(seen)], len(self.labels))
+        return out
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        prefix, name = split_encoder(self.features.encoder)
+        source = Path(name).expanduser()
+        encoder = self.features.encoder
+        if name not in REGISTRY and source.is_dir():
+            # A local encoder folder travels with the model; registry names are installed by make setup.
+            if source.resolve() != (directory / "encoder").resolve():
+                shutil.copytree(source, directory / "encoder", dirs_exist_ok=True)
+            encoder = prefix + "encoder"
+        state = self.features.state() | {"encoder": encoder}
+        write_json(directory / "hybrid.json", state)
+        arrays = self.features.arrays()
+        for name, head in self.heads.items():
+            arrays |= _head_arrays(name, head)
+        np.savez(directory / "hybrid.npz", **arrays)
+        self.info.kind = KIND
+        self.info.save(directory)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> HybridScorer:
+        directory = Path(directory)
+        info = ModelInfo.load(directory)
+        try:
+            state = read_json(directory / "hybrid.json")
+            prefix, name = split_encoder(state["encoder"])
+            encoder = prefix + str(directory / "encoder") if name == "encoder" else state["encoder"]
+            with np.load(directory / "hybrid.npz", allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+            features = HybridFeatures.from_state(state, arrays, encoder)
+            heads = {name: _head_from_arrays(name, arrays) for name in ("seen", "unseen")}
+        except (OSError, KeyError, ValueError) as exc:
+            raise SynthgradeError(f"{directory}: damaged hybrid model files ({exc})") from None
+        return cls(features, heads, info)
+
+
+def _cross_validated_fit(
+    matrix: Any, y: np.ndarray, seed: int, class_weight: str | None, grid: Sequence[float] = C_GRID
+) -> tuple[Any, list[dict], float]:
+    """Pick C by stratified k-fold macro-F1 on the training rows, then refit on all of them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = _folds(y)
+    curve: list[dict] = []
+    best_c, best_score = 1.0, float("nan")
+    if folds >= 2:
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        splits = list(splitter.split(np.zeros(len(y)), y))
+        for c in grid:
+            predicted = np.zeros(len(y), dtype=np.int64)
+            for train_index, test_index in splits:
+                model = LogisticRegression(C=c, max_iter=3000, class_weight=class_weight)
+                model.fit(matrix[train_index], y[train_index])
+                predicted[test_index] = model.predict(matrix[test_index])
+            score = float(f1_score(y, predicted, average="macro"))
+            curve.append({"C": c, "cv_macro_f1": round(score, 4)})
+            if not score <= best_score:  # first C, or a strictly better one (ties keep the stronger regularisation)
+                best_c, best_score = c, score
+    model = LogisticRegression(C=best_c, max_iter=3000, class_weight=class_weight).fit(matrix, y)
+    return model, curve, best_score
+
+
+def train_hybrid(
+    train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any] | None = None
+) -> HybridScorer:
+    """Fit the hybrid scorer on ``train_df`` (C by cross-validation there); report on ``val_df`` (human rows)."""
+    from synthgrade.evaluate.metrics import point_metrics
+    from synthgrade.mix import is_synthetic
+    from synthgrade.train.data import label_indices
+
+    started = time.perf_counter()
+    encoder = parse_spec(args.model)
+    if not split_encoder(encoder)[0]:
+        resolve_model(encoder)  # a missing or corrupt encoder package fails here, with its one-line error
+    info = ModelInfo(
+        kind=KIND,
+        labels=labels,
+        input_mode=choose_input_mode(args.input, train_df),
+        max_length=args.max_length,
+        item_bank=item_bank_from(pd.concat([train_df[~is_synthetic(train_df)], val_df], ignore_index=True)),
+        base_model=f"{KIND}:{encoder}",
+        ordinal=args.ordinal,
+    )
+    inputs = {}
+    for name, frame in (("train", train_df), ("val", val_df)):
+        first, second, problems = build_inputs(frame, info)
+        if problems:
+            raise SynthgradeError(problems[0], problems)
+        inputs[name] = (first, second)
+    y_train = label_indices(train_df, labels)
+    y_val = label_indices(val_df, labels)
+    features = HybridFeatures(encoder, info.input_mode == "pair", len(labels), args.max_length)
+    features.fit(*inputs["train"], y_train, seed=args.seed)
+    train_blocks = features.blocks(*inputs["train"], training=True)
+    features.fit_scale(train_blocks)
+    seen_matrix, unseen_matrix = features.matrices(train_blocks)
+    class_weight = "balanced" if args.class_weights else None
+    heads, curves, scores = {}, {}, {}
+    for name, matrix in (("seen", seen_matrix), ("unseen", unseen_matrix)):
+        heads[name], curves[name], scores[name] = _cross_validated_fit(matrix, y_train, args.seed, class_weight)
+    scorer = HybridScorer(features, heads, info)
+    proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
+    info.parameters = int(sum(h.coef_.size + h.intercept_.size for h in heads.values()))
+    info.training = {
+        "arguments": args.to_dict(),
+        "encoder": encoder,
+        "curve": curves | {"lexical": features.lexical_curve},
+        "cv_macro_f1": scores["seen"] if np.isfinite(scores["seen"]) else None,
+        "cv_macro_f1_unseen_head": scores["unseen"] if np.isfinite(scores["unseen"]) else None,
+        "best": {name: {"C": float(head.C)} for name, head in heads.items()},
+        "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
+        "elapsed_s": round(time.perf_counter() - started, 2),
+    }
+    info.provenance = provenance or {}
+    return scorer

@@ -1,0 +1,160 @@
+"""Hybrid scorer (frozen encoder + lexical features) and ``--model auto`` on tiny random encoders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthgrade.errors import SynthgradeError
+from synthgrade.modeling import load_scorer
+from synthgrade.train import Trainer, TrainingArguments
+from synthgrade.train.auto import Candidate, choose
+from synthgrade.train.hybrid import HybridFeatures, HybridScorer, parse_spec
+
+GOOD = ["the water evaporates and leaves the salt", "heat it so the water evaporates", "evaporate the water, salt stays"]
+BAD = ["stir it with a spoon", "pour it through a filter", "i do not know"]
+
+
+def rows(prefix: str, n: int, start: int = 0, item: str = "q1") -> pd.DataFrame:
+    out = []
+    for i in range(start, start + n):
+        good = i % 2 == 0
+        out.append(
+            {
+                "id": f"{prefix}{i}",
+                "text": (GOOD if good else BAD)[i % 3] + f" ({i % 7})",
+                "label": "correct" if good else "incorrect",
+                "item_id": item,
+                "item_text": "How do you separate salt from water?",
+                "reference": "The water evaporates, leaving the salt.",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def args(model: str, **overrides) -> TrainingArguments:
+    return TrainingArguments(**({"model": model, "show_progress": False, "max_length": 32} | overrides))
+
+
+@pytest.fixture(scope="module")
+def hybrid(tiny_encoder: Path) -> HybridScorer:
+    scorer = Trainer(args(f"hybrid:{tiny_encoder}")).train(rows("t", 60), rows("v", 20, start=500))
+    assert isinstance(scorer, HybridScorer)
+    return scorer
+
+
+def test_hybrid_learns_and_records_cross_validation(hybrid: HybridScorer):
+    training = hybrid.info.training
+    assert hybrid.info.kind == "hybrid"
+    assert training["validation"]["macro_f1"] >= 0.9
+    assert 0.0 <= training["cv_macro_f1"] <= 1.0
+    assert {row["C"] for row in training["curve"]["seen"]}  # C was chosen by cross-validation on training rows
+
+
+def test_hybrid_round_trip_and_unseen_items(hybrid: HybridScorer, tmp_path: Path, tiny_encoder: Path):
+    hybrid.save_pretrained(tmp_path / "m")
+    assert (tmp_path / "m" / "encoder" / "config.json").exists()  # a local encoder folder travels with the model
+    assert not list((tmp_path / "m").glob("*.pkl"))
+    loaded = load_scorer(tmp_path / "m")
+    test = pd.concat([rows("x", 10, start=900), rows("u", 6, start=950, item="q-new")], ignore_index=True)
+    test.loc[test["item_id"] == "q-new", "item_text"] = "Why does ice float?"
+    np.testing.assert_allclose(loaded.predict_proba(test), hybrid.predict_proba(test), atol=1e-6)
+    seen = loaded.features.seen(*loaded.check_scorable(test))
+    assert seen.tolist() == [True] * 10 + [False] * 6  # new items go to the item-agnostic head
+    assert set(loaded.predict(test)) <= {"correct", "incorrect"}
+
+
+def test_neighbour_features_leave_the_row_itself_out(tiny_encoder: Path):
+    features = HybridFeatures(str(tiny_encoder), pair=True, labels=2, max_length=32)
+    contexts = ["Q Reference: A"] * 3
+    features.fit(contexts, ["alpha beta", "gamma delta", "epsilon"], np.array([0, 1, 1]))
+    training = features.blocks(contexts, ["alpha beta", "gamma delta", "epsilon"], training=True)["neighbours"]
+    # Row 0 is the only label-0 row: left out, it has no label-0 neighbour; scored as new data it finds itself.
+    assert training[0, 2] == 0.0 and training[1, 2] == 1.0 and training[0, 5] == 1.0
+    scored = features.blocks(contexts[:1], ["alpha beta"])["neighbours"]
+    assert scored[0, 2] == 1.0 and scored[0, 0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_hybrid_spec_errors():
+    with pytest.raises(SynthgradeError, match="hybrid:<encoder>"):
+        parse_spec("hybrid:")
+    assert parse_spec("hybrid:minilm-l6") == "minilm-l6"
+
+
+def test_choose_prefers_clear_validation_winner():
+    y = np.array([0, 1] * 50)
+    right = np.eye(2)[y]
+    wrong = np.eye(2)[1 - y]
+    candidates = [Candidate("tfidf", object(), wrong, cv_macro_f1=0.9), Candidate("hybrid", object(), right, cv_macro_f1=0.5)]
+    winner, record = choose(candidates, y, ["a", "b"], train_rows=400)
+    assert winner == 1 and record["chosen"] == "hybrid" and "clearly ahead" in record["reason"]
+    assert record["leaderboard"][0]["tied_with_best"] is False
+
+
+def test_choose_breaks_validation_ties_by_cross_validation():
+    y = np.array([0, 1, 0, 1, 0])
+    proba = np.eye(2)[y]
+    tie = proba.copy()
+    tie[0] = [0.4, 0.6]  # one of five validation rows differs: no bootstrap can separate them
+    candidates = [Candidate("tfidf", object(), proba, cv_macro_f1=0.55), Candidate("hybrid", object(), tie, cv_macro_f1=0.8)]
+    winner, record = choose(candidates, y, ["a", "b"], train_rows=40)
+    assert winner == 1 and "cannot separate" in record["reason"]
+
+
+def test_auto_trains_candidates_and_records_the_choice(tiny_encoder: Path, tmp_path: Path):
+    auto = args("auto", candidates=["tfidf", f"hybrid:{tiny_encoder}"], time_budget=600)
+    scorer = Trainer(auto).train(rows("t", 40), rows("v", 16, start=500))
+    record = scorer.info.training["auto"]
+    assert [row["model"] for row in record["leaderboard"]] == ["tfidf", f"hybrid:{tiny_encoder}"]
+    assert record["chosen"] in {"tfidf", f"hybrid:{tiny_encoder}"} and record["reason"]
+    scorer.save_pretrained(tmp_path / "auto")
+    card = (tmp_path / "auto" / "README.md").read_text()
+    assert "auto" in card and record["chosen"] in card
+    saved = json.loads((tmp_path / "auto" / "synthgrade.json").read_text())
+    assert saved["training"]["auto"]["chosen"] == record["chosen"]
+
+
+def test_auto_skips_candidates_over_the_time_budget(tiny_encoder: Path):
+    auto = args("auto", candidates=["tfidf", "mpnet-base"], time_budget=30)
+    scorer = Trainer(auto).train(rows("t", 40), rows("v", 16, start=500))
+    board = scorer.info.training["auto"]["leaderboard"]
+    assert board[1]["model"] == "mpnet-base" and "time budget" in board[1]["skipped"]
+    with pytest.raises(SynthgradeError, match="time budget"):
+        Trainer(args("auto", candidates=["mpnet-base"], time_budget=1)).train(rows("t", 40), rows("v", 16, start=500))
+
+
+def test_cli_train_defaults_to_auto_and_predict_takes_the_winner(cli, tmp_path: Path, tiny_encoder: Path):
+    rows("t", 40).to_csv(tmp_path / "train.csv", index=False)
+    rows("v", 16, start=500).to_csv(tmp_path / "val.csv", index=False)
+    result = cli(
+        "train", "--human", tmp_path / "train.csv", "--val", tmp_path / "val.csv", "--out", tmp_path / "m",
+        "--candidates", f"tfidf,hybrid:{tiny_encoder}", "--max-length", "32",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "auto: chose" in result.stderr + result.stdout
+    result = cli("predict", tmp_path / "m", tmp_path / "val.csv", "--out", tmp_path / "pred.csv")
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_csv(tmp_path / "pred.csv")) == 16
+
+
+def test_static_student_of_a_hybrid_teacher(hybrid: HybridScorer, tmp_path: Path, monkeypatch):
+    from synthgrade.distill import DistillationArguments, DistillationTrainer
+
+    monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "cache"))
+    unlabeled = rows("n", 30, start=700).drop(columns=["label"])
+    student = DistillationTrainer(hybrid, DistillationArguments(student="static", show_progress=False, speed_rows=16)).train(
+        rows("t", 60), rows("v", 20, start=500), unlabeled
+    )
+    summary = student.info.training["distillation"]
+    assert student.info.kind == "hybrid" and summary["student_encoder"].startswith("static:")
+    assert summary["transfer_rows"] == 60 and summary["unlabeled_rows"] == 30
+    assert 0.0 <= summary["agreement_val"] <= 1.0 and summary["speedup"] > 0
+    student.save_pretrained(tmp_path / "student")
+    assert (tmp_path / "student" / "encoder" / "config.json").exists()  # the static encoder travels with it
+    loaded = load_scorer(tmp_path / "student")
+    probe = rows("p", 6, start=800)
+    np.testing.assert_allclose(loaded.predict_proba(probe), student.predict_proba(probe), atol=1e-6)
