@@ -66,6 +66,11 @@ class SyntheticSpec:
     def params(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "seed": self.seed, "human_budget": self.human_budget, "filter": self.filter}
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Prefixes (relative to ``run_dir``) of the files making this set may read: the split and its raw set."""
+        return ("split/", f"synthetic/{self.generation_key}", f"synthetic/{self.key}")
+
 
 @dataclass(frozen=True)
 class TrialSpec:
@@ -81,6 +86,11 @@ class TrialSpec:
     synthetic_key: str | None
     run_dir: str = ""
     estimated_s: float = 0.0
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Prefixes (relative to ``run_dir``) of the files this trial reads: the split and its synthetic set."""
+        return ("split/", f"synthetic/{self.synthetic_key}") if self.synthetic_key else ("split/",)
 
 
 @dataclass
