@@ -123,8 +123,8 @@ def generate(
 
     if out.suffix.lower() not in {".jsonl", ".parquet", ".csv", ".tsv"}:
         raise SynthgradeError(f"{out}: --out must end in .jsonl or .parquet (or .csv/.tsv)")
-    if backend.startswith("openai") and model is None:
-        raise SynthgradeError(f"--backend {backend} needs --model (e.g. gpt-4o, or the model id your server serves)")
+    if backend == "openai" and model is None:
+        raise SynthgradeError("--backend openai needs --model (e.g. gpt-4o, or the model id your server serves)")
     try:
         config = GenerationConfig(
             batch={"fallback": fallback, "poll_interval": batch_poll, "max_wait": batch_wait},
@@ -151,6 +151,8 @@ def generate(
         )
     except ValidationError as exc:
         raise _config_error(exc) from None
+    if backend == "openai-batch" and model is None:
+        raise SynthgradeError("--backend openai-batch needs --model (e.g. gpt-4o)")
     declared = labels_option(labels)
     train_frame = load_responses(train, columns, declared)
     excluded = [load_responses(p, columns, None, require_label=False) for p in exclude or []]
