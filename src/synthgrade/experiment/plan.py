@@ -20,7 +20,8 @@ from synthgrade.io import stable_hash
 TRIAL_FORMAT = 1
 
 # Rough CPU throughput for --dry-run estimates (2 cores; see the guide): stated, not measured per run.
-GENERATION_TOKENS_PER_S = {"local": 60.0, "llamacpp": 180.0, "openai": 400.0}
+# openai-batch: the same rate once the batch runs; queueing (up to 24 h) comes on top.
+GENERATION_TOKENS_PER_S = {"local": 60.0, "llamacpp": 180.0, "openai": 400.0, "openai-batch": 400.0}
 TRAIN_SAMPLES_PER_S = 12.0
 DISTILL_SAMPLES_PER_S = {"static": 400.0}
 DEFAULT_DISTILL_SAMPLES_PER_S = 20.0
