@@ -128,8 +128,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def run_load(url: str, requests: list[dict], clients: int, total: int) -> dict:
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` (Linux /proc), to see how much of the machine the server got."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, TypeError):
+        return None
+
+
+def run_load(url: str, requests: list[dict], clients: int, total: int, server_pid: int | None = None) -> dict:
     """``total`` single-response requests spread over ``clients`` threads; wall-clock throughput and latencies."""
+    import resource
+
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -157,12 +168,19 @@ def run_load(url: str, requests: list[dict], clients: int, total: int) -> dict:
             connection.close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    load_average = os.getloadavg()[0]
+    server_cpu = process_cpu_seconds(server_pid)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
+    server_after = process_cpu_seconds(server_pid)
+    done = max(1, len(latencies))
     return {
         "clients": clients,
         "requests": per_client * clients,
@@ -171,6 +189,13 @@ def run_load(url: str, requests: list[dict], clients: int, total: int) -> dict:
         "latency_ms_p50": round(percentile(latencies, 0.50) * 1000, 1),
         "latency_ms_p95": round(percentile(latencies, 0.95) * 1000, 1),
         "latency_ms_mean": round(statistics.fmean(latencies) * 1000, 1),
+        # How much CPU the server got (in cores) and spent per request; other work on the machine competes for the rest.
+        "server_cores_used": round((server_after - server_cpu) / wall, 2) if server_cpu is not None and server_after else None,
+        "server_cpu_ms_per_request": round((server_after - server_cpu) / done * 1000, 2)
+        if server_cpu is not None and server_after
+        else None,
+        "client_cpu_ms_per_request": round(client_cpu / done * 1000, 2),
+        "load_average_1m_at_start": round(load_average, 2),
     }
 
 
@@ -246,7 +271,8 @@ def main() -> None:
             try:
                 run_load(url, requests, 1, args.warmup)
                 for clients in args.clients:
-                    loads.append(run_load(url, requests, clients, max(args.min_requests, clients * args.per_client)))
+                    total = max(args.min_requests, clients * args.per_client)
+                    loads.append(run_load(url, requests, clients, total, process.pid))
             finally:
                 process.terminate()
                 process.wait(timeout=30)
