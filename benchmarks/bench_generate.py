@@ -9,13 +9,24 @@ and the diversity diagnostics; writes ``benchmarks/results/generate.json``.
     .venv/bin/python benchmarks/bench_generate.py                          # 10 items, local SmolLM2
     .venv/bin/python benchmarks/bench_generate.py --items 4 --per-label 4  # quick look
     .venv/bin/python benchmarks/bench_generate.py --backend llamacpp       # llama-cpp-python, if installed
+
+Server mode (``--server``): live generation through the openai backend against an OpenAI-compatible
+server at each ``--concurrency`` level (fresh cache each time), plus the speedup of batched local
+generation (``--local-batch-sizes``, transformers backend); writes ``benchmarks/results/generate-server.json``.
+``--base-url`` names a running server (vLLM, llama.cpp's ``llama-server``); without it the script starts
+llama-cpp-python's server (``make test-setup`` installs it) on the GGUF of ``--model``.
+
+    .venv/bin/python benchmarks/bench_generate.py --server --items 2 --per-label 4
+    .venv/bin/python benchmarks/bench_generate.py --server --base-url http://gpu-box:8000/v1 --model MODEL_ID
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,17 +51,141 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--backend", default="local", choices=["local", "llamacpp"])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "generate.json")
-    return parser.parse_args()
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/generate[-server].json")
+    parser.add_argument("--server", action="store_true", help="measure live generation against a server (see above)")
+    parser.add_argument("--base-url", help="a running OpenAI-compatible server (default: start llama-cpp-python's)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--local-batch-sizes", type=int, nargs="*", default=[1, 8], help="none: skip the local comparison")
+    args = parser.parse_args()
+    if args.out is None:
+        args.out = ROOT / "benchmarks" / "results" / ("generate-server.json" if args.server else "generate.json")
+    return args
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def load_budget(args: argparse.Namespace) -> tuple[Any, list, list]:
+    import pandas as pd
+
+    from synthgrade.data import load_responses
+
+    train_all = load_responses(args.data / "train")
+    items = sorted(train_all["item_id"].unique())[: args.items]
+    train = train_all[train_all["item_id"].isin(items)].reset_index(drop=True)
+    train.attrs["labels"] = train_all.attrs.get("labels")
+    tests = [load_responses(p, require_label=False) for p in sorted((args.data / "test").iterdir()) if p.is_dir()]
+    return train, items, [pd.concat(tests, ignore_index=True)] if tests else []
+
+
+def start_llama_server(model: str) -> tuple[subprocess.Popen, str]:
+    """llama-cpp-python's OpenAI-compatible server on the GGUF of ``model``, on a free loopback port."""
+    import httpx
+
+    from synthgrade.registry import resolve_model
+    from synthgrade.serve.server import free_port
+
+    try:
+        import llama_cpp.server  # noqa: F401
+    except ImportError:
+        raise SystemExit("llama-cpp-python's server is not installed: make test-setup, or pass --base-url") from None
+    gguf = resolve_model(model).gguf_path
+    if not gguf:
+        raise SystemExit(f"{model} has no GGUF file for llama.cpp")
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    process.kill()
+    raise SystemExit("llama-cpp-python's server did not start")
+
+
+def run_server_mode(args: argparse.Namespace) -> None:
+    from synthgrade.generate import GenerationConfig, generate_synthetic
+    from synthgrade.io import write_json
+
+    train, items, exclude = load_budget(args)
+    process, url = (None, args.base_url) if args.base_url else start_llama_server(args.model)
+    base = {
+        "model": args.model,
+        "temperature": args.temperatures[0],
+        "per_label": args.per_label,
+        "per_call": args.per_call,
+        "examples": args.examples,
+        "max_tokens": args.max_tokens,
+        "max_rounds": args.max_rounds,
+        "seed": args.seed,
+        "embedder": None,
+    }
+
+    def measure(**settings: Any) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as cache:  # a fresh cache: every call really runs
+            started = time.perf_counter()
+            result = generate_synthetic(train, GenerationConfig(**base, **settings), exclude, Path(cache), show_progress=False)
+            wall = time.perf_counter() - started
+        calls = result.summary["calls"]
+        return {
+            "model_calls": result.summary["model_calls"],
+            "failed_calls": calls["failed"],
+            "generated": result.summary["generated"],
+            "wall_time_s": round(wall, 2),
+            "completion_tokens": calls["tokens"]["completion"],
+            "completion_tokens_per_wall_s": round(calls["tokens"]["completion"] / wall, 1),
+            "calls_per_s": round(result.summary["model_calls"] / wall, 2),
+        }
+
+    live = []
+    try:
+        for concurrency in args.concurrency:
+            row = {"concurrency": concurrency, **measure(backend="openai", base_url=url, concurrency=concurrency)}
+            live.append(row)
+            print(f"server, concurrency {concurrency}: {row['completion_tokens_per_wall_s']} completion tok/s", flush=True)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+    local = []
+    for batch_size in args.local_batch_sizes:
+        row = {"batch_size": batch_size, **measure(backend="local", batch_size=batch_size)}
+        local.append(row)
+        print(f"local, batch size {batch_size}: {row['completion_tokens_per_wall_s']} completion tok/s", flush=True)
+    first = lambda rows: rows[0]["completion_tokens_per_wall_s"] or None  # noqa: E731
+    write_json(
+        args.out,
+        {
+            "benchmark": "generate-server",
+            "command": " ".join(["benchmarks/bench_generate.py", *sys.argv[1:]]),
+            "server": args.base_url or "llama-cpp-python server started by the script (loopback)",
+            "model": args.model,
+            "budget": {"items": len(items), "training_rows_used": len(train), **{k: base[k] for k in ("per_label", "per_call")}},
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
+            "live": live,
+            "live_speedup_over_concurrency_1": {
+                str(r["concurrency"]): round(r["completion_tokens_per_wall_s"] / first(live), 2) for r in live if first(live)
+            },
+            "local": local,
+            "local_batching_speedup": {
+                str(r["batch_size"]): round(r["completion_tokens_per_wall_s"] / first(local), 2) for r in local if first(local)
+            },
+        },
+    )
+    print(f"wrote {args.out}")
+
+
 def main() -> None:
     args = parse()
     sys.path.insert(0, str(ROOT / "src"))
+    if args.server:
+        run_server_mode(args)
+        return
     import pandas as pd
 
     from synthgrade.data import load_responses

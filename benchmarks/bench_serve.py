@@ -1,8 +1,11 @@
 """Serving benchmark: responses/s and p50/p95 latency of `synthgrade serve` on loopback.
 
-Grid: teacher vs student x PyTorch vs ONNX fp32 vs ONNX int8, each with 1 client and with 16
-concurrent clients, one response per request (the tutoring-system case). Each server runs as a
-`synthgrade serve` subprocess (as users run it); the clients are threads in this process.
+Grid: teacher vs student x PyTorch vs ONNX fp32 vs ONNX int8, each at 1, 4, 16 and 64 concurrent
+clients, one response per request (the tutoring-system case). Each server runs as a `synthgrade serve`
+subprocess (as users run it, default batching settings); the clients are threads in this process, each
+with one keep-alive connection (plain http.client: a lighter client leaves more of the shared CPU to
+the server). Clients and server share the machine, and so does anything else running on it: the load
+average before and after is recorded next to the figures.
 
 Models: pass trained ones with --teacher/--student, or (default) the script builds an untrained
 MiniLM-L6 classifier (teacher, 6 layers) and a 3-layer truncated copy of it (student, like
@@ -10,12 +13,14 @@ MiniLM-L6 classifier (teacher, 6 layers) and a 3-layer truncated copy of it (stu
 Inputs are SciEntsBank (question, answer) pairs from ../shared when present, else built-in text.
 
     .venv/bin/python benchmarks/bench_serve.py            # writes benchmarks/results/serve.json
-    .venv/bin/python benchmarks/bench_serve.py --single 50 --concurrent 160   # quicker
+    .venv/bin/python benchmarks/bench_serve.py --per-client 10 --runtimes onnx-int8   # quicker
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import platform
 import statistics
@@ -92,12 +97,13 @@ def build_models(work: Path, bank_frame) -> tuple[Path, Path, str]:
     )
 
 
-def start_server(model: Path, threads: int | None) -> tuple[subprocess.Popen, str]:
+def start_server(model: Path, threads: int | None, extra: list[str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "SYNTHGRADE_TOKEN"}
     process = subprocess.Popen(
         [sys.executable, "-m", "synthgrade.cli", "serve", str(model), "--port", str(port), "--log-level", "warning"]
-        + (["--threads", str(threads)] if threads else []),
+        + (["--threads", str(threads)] if threads else [])
+        + (extra or []),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -122,34 +128,59 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def run_load(url: str, requests: list[dict], clients: int, total: int) -> dict:
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` (Linux /proc), to see how much of the machine the server got."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, TypeError):
+        return None
+
+
+def run_load(url: str, requests: list[dict], clients: int, total: int, server_pid: int | None = None) -> dict:
     """``total`` single-response requests spread over ``clients`` threads; wall-clock throughput and latencies."""
+    import resource
+
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
-    per_client = total // clients
+    per_client = max(1, total // clients)
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    headers = {"Content-Type": "application/json"}
 
     def worker(index: int) -> None:
         nonlocal errors
-        with httpx.Client(base_url=url, timeout=120) as client:
+        connection = http.client.HTTPConnection(host, int(port), timeout=300)
+        try:
             for k in range(per_client):
-                body = {"responses": [requests[(index * per_client + k) % len(requests)]]}
+                body = json.dumps({"responses": [requests[(index * per_client + k) % len(requests)]]})
                 started = time.perf_counter()
-                reply = client.post("/score", json=body)
+                connection.request("POST", "/score", body, headers)
+                reply = connection.getresponse()
+                reply.read()
                 elapsed = time.perf_counter() - started
                 with lock:
-                    if reply.status_code == 200:
+                    if reply.status == 200:
                         latencies.append(elapsed)
                     else:
                         errors += 1
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    load_average = os.getloadavg()[0]
+    server_cpu = process_cpu_seconds(server_pid)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    client_cpu = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
+    server_after = process_cpu_seconds(server_pid)
+    done = max(1, len(latencies))
     return {
         "clients": clients,
         "requests": per_client * clients,
@@ -158,6 +189,13 @@ def run_load(url: str, requests: list[dict], clients: int, total: int) -> dict:
         "latency_ms_p50": round(percentile(latencies, 0.50) * 1000, 1),
         "latency_ms_p95": round(percentile(latencies, 0.95) * 1000, 1),
         "latency_ms_mean": round(statistics.fmean(latencies) * 1000, 1),
+        # How much CPU the server got (in cores) and spent per request; other work on the machine competes for the rest.
+        "server_cores_used": round((server_after - server_cpu) / wall, 2) if server_cpu is not None and server_after else None,
+        "server_cpu_ms_per_request": round((server_after - server_cpu) / done * 1000, 2)
+        if server_cpu is not None and server_after
+        else None,
+        "client_cpu_ms_per_request": round(client_cpu / done * 1000, 2),
+        "load_average_1m_at_start": round(load_average, 2),
     }
 
 
@@ -189,8 +227,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", type=Path, help="trained teacher model directory (default: build an untrained MiniLM-L6)")
     parser.add_argument("--student", type=Path, help="trained student model directory (default: layers:3 copy of the teacher)")
-    parser.add_argument("--single", type=int, default=100, help="requests with one client")
-    parser.add_argument("--concurrent", type=int, default=320, help="requests over 16 concurrent clients")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16, 64], help="concurrent client counts")
+    parser.add_argument("--per-client", type=int, default=20, help="requests per client (at least --min-requests in all)")
+    parser.add_argument("--min-requests", type=int, default=100, help="fewest requests per client count")
+    parser.add_argument(
+        "--runtimes", nargs="+", default=["pytorch", "onnx", "onnx-int8"], choices=["pytorch", "onnx", "onnx-int8"]
+    )
+    parser.add_argument("--serve-args", default="", help="extra `synthgrade serve` options, e.g. '--workers 2'")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument(
         "--threads", type=int, default=1, help="server threads per model call (0: all cores); the clients share the machine"
@@ -213,40 +256,46 @@ def main() -> None:
             teacher, student, models = build_models(work, bank_frame)
         variants = []
         for role, source in (("teacher", teacher), ("student", student)):
-            variants.append((role, "pytorch", source, None))
+            if "pytorch" in args.runtimes:
+                variants.append((role, "pytorch", source, None))
             for int8 in (False, True):
+                if ("onnx-int8" if int8 else "onnx") not in args.runtimes:
+                    continue
                 target = work / f"{role}-onnx{'-int8' if int8 else ''}"
                 result = export_onnx(source, target, int8=int8)
                 variants.append((role, "onnx-int8" if int8 else "onnx", target, result))
         rows = []
         for role, runtime, directory, export in variants:
-            process, url = start_server(directory, args.threads)
+            process, url = start_server(directory, args.threads, args.serve_args.split())
+            loads = []
             try:
                 run_load(url, requests, 1, args.warmup)
-                single = run_load(url, requests, 1, args.single)
-                concurrent = run_load(url, requests, 16, args.concurrent)
+                for clients in args.clients:
+                    total = max(args.min_requests, clients * args.per_client)
+                    loads.append(run_load(url, requests, clients, total, process.pid))
             finally:
                 process.terminate()
                 process.wait(timeout=30)
-            direct = direct_latency(directory, requests, args.single, args.threads)
+            direct = direct_latency(directory, requests, args.min_requests, args.threads)
+            single = next((x for x in loads if x["clients"] == 1), loads[0])
             row = {
                 "model": role,
                 "runtime": runtime,
                 "parity_max_abs_diff": export["parity"]["max_abs_diff"] if export else None,
                 "model_bytes": export["onnx_bytes"] if export else None,
-                "one_client": single,
-                "sixteen_clients": concurrent,
+                "load": loads,
+                "speedup_over_one_client": {
+                    str(x["clients"]): round(x["responses_per_s"] / single["responses_per_s"], 2) for x in loads
+                },
                 "in_process_no_http": direct,
             }
             rows.append(row)
-            print(
-                f"{role:8s} {runtime:10s} 1 client: {single['responses_per_s']:7.1f} resp/s "
-                f"p50 {single['latency_ms_p50']:6.1f} ms "
-                f"p95 {single['latency_ms_p95']:6.1f} ms | 16 clients: {concurrent['responses_per_s']:7.1f} resp/s "
-                f"p50 {concurrent['latency_ms_p50']:6.1f} ms p95 {concurrent['latency_ms_p95']:6.1f} ms | "
-                f"no HTTP p50 {direct['latency_ms_p50']:6.1f} ms",
-                flush=True,
+            figures = " | ".join(
+                f"{x['clients']:2d}: {x['responses_per_s']:6.1f}/s p50 {x['latency_ms_p50']:6.1f} "
+                f"p95 {x['latency_ms_p95']:6.1f} ms"
+                for x in loads
             )
+            print(f"{role:8s} {runtime:10s} {figures} | no HTTP p50 {direct['latency_ms_p50']:6.1f} ms", flush=True)
     import torch
 
     write_json(
@@ -257,7 +306,10 @@ def main() -> None:
             "models": models,
             "inputs": "SciEntsBank test-unseen-answers (item_id, answer) pairs" if SHARED.exists() else "built-in pairs",
             "request": "one response per POST /score, JSON over HTTP/1.1 keep-alive on 127.0.0.1",
+            "clients": "threads in the benchmark process, one http.client connection each, on the same machine",
             "server_threads": args.threads or "all cores",
+            "server_options": args.serve_args
+            or "defaults (1 process; batching: up to 64 rows, 3 ms wait, one model call per core)",
             "machine": {
                 "cpus": os.cpu_count(),
                 "platform": platform.platform(),

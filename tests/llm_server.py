@@ -4,16 +4,26 @@
 requests with those faults (in arrival order) and every later one normally. Normal answers are a
 numbered list of responses derived from a hash of the request, or, for grading prompts (a system
 message mentioning "scores"), a JSON {"rationale", "label"} from ``grade``.
+
+It also serves OpenAI's Batch API (``/v1/files``, ``/v1/batches``) with the real object and line
+shapes. ``batch_script=["partial", "expire"]`` decides how successive batches end: ``complete``
+(every line answered), ``partial`` (every third line a 500 in the error file), ``rejected`` (every
+third line a 400), ``expire`` (status expired; the second half of the lines ``batch_expired``),
+``fail`` (status failed with a validation error, no files). A batch stays ``in_progress`` for
+``batch_polls`` status checks, and indefinitely while ``hold_batches`` is set.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import threading
 import time
 from collections.abc import Callable
+from email.parser import BytesParser
+from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WORDS = (
@@ -52,6 +62,8 @@ class FakeChatServer:
         timeout_sleep: float = 3.0,
         delay: float = 0.0,
         grade: Callable[[list[dict]], str] = default_grade,
+        batch_script: list[str] | None = None,
+        batch_polls: int = 2,
     ) -> None:
         self.script = list(script or [])
         self.retry_after = retry_after
@@ -62,7 +74,14 @@ class FakeChatServer:
         self.answered = 0
         self.answered_bodies: list[dict] = []
         self.faults: list[str] = []
-        self._lock = threading.Lock()
+        self.batch_script = list(batch_script or [])
+        self.batch_polls = batch_polls
+        self.hold_batches = False
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.batch_lines_answered = 0
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -81,9 +100,45 @@ class FakeChatServer:
                 self.wfile.write(body)
                 self.wfile.flush()
 
+            def _json(self, status: int, payload: dict) -> None:
+                self._send(status, json.dumps(payload).encode())
+
+            def do_GET(self) -> None:  # noqa: N802
+                path = self.path.split("?")[0]
+                match = re.fullmatch(r"/v1/files/([\w-]+)/content", path)
+                if match and match.group(1) in server.files:
+                    self.send_response(200)
+                    data = server.files[match.group(1)]
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                match = re.fullmatch(r"/v1/batches/([\w-]+)", path)
+                if match and match.group(1) in server.batches:
+                    self._json(200, server.poll_batch(match.group(1)))
+                    return
+                self._json(404, {"error": {"message": f"No such object: {path}", "type": "invalid_request_error"}})
+
             def do_POST(self) -> None:  # noqa: N802
                 size = int(self.headers.get("Content-Length") or 0)
-                request = json.loads(self.rfile.read(size) or b"{}")
+                raw = self.rfile.read(size)
+                if self.path == "/v1/files":
+                    form = BytesParser(policy=default_policy).parsebytes(
+                        b"Content-Type: " + self.headers["Content-Type"].encode() + b"\r\n\r\n" + raw
+                    )
+                    parts = {p.get_param("name", header="content-disposition"): p for p in form.iter_parts()}
+                    data = parts["file"].get_payload(decode=True)
+                    self._json(200, server.add_file(data, parts["file"].get_filename(), parts["purpose"].get_content().strip()))
+                    return
+                if self.path == "/v1/batches":
+                    body = json.loads(raw)
+                    if body.get("input_file_id") not in server.files:
+                        self._json(404, {"error": {"message": "No such File object", "type": "invalid_request_error"}})
+                        return
+                    self._json(200, server.create_batch(body))
+                    return
+                request = json.loads(raw or b"{}")
                 with server._lock:
                     server.requests += 1
                     action = server.script.pop(0) if server.script else "ok"
@@ -134,25 +189,7 @@ class FakeChatServer:
                     server.answered_bodies.append(request)
 
             def _body(self, request: dict, finish: str, content: str | None = None) -> bytes:
-                messages = request.get("messages", [])
-                if content is None:
-                    if any("scores student responses" in m.get("content", "") for m in messages if m.get("role") == "system"):
-                        content = server.grade(messages)
-                    else:
-                        wanted = re.search(r"Write exactly (\d+)", messages[-1]["content"] if messages else "")
-                        n = int(wanted.group(1)) if wanted else 3
-                        content = "Here are the responses:\n" + "\n".join(
-                            f"{i + 1}. {t}" for i, t in enumerate(fake_responses(messages, n))
-                        )
-                payload = {
-                    "id": "chatcmpl-test",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": request.get("model", "fake"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
-                    "usage": {"prompt_tokens": 50, "completion_tokens": 40, "total_tokens": 90},
-                }
-                return json.dumps(payload).encode()
+                return json.dumps(server.chat_completion(request, finish, content)).encode()
 
         class QuietServer(ThreadingHTTPServer):
             def handle_error(self, request: object, client_address: object) -> None:
@@ -163,6 +200,126 @@ class FakeChatServer:
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def chat_completion(self, request: dict, finish: str = "stop", content: str | None = None) -> dict:
+        """The chat.completion object a normal call gets."""
+        messages = request.get("messages", [])
+        if content is None:
+            if any("scores student responses" in m.get("content", "") for m in messages if m.get("role") == "system"):
+                content = self.grade(messages)
+            else:
+                wanted = re.search(r"Write exactly (\d+)", messages[-1]["content"] if messages else "")
+                n = int(wanted.group(1)) if wanted else 3
+                content = "Here are the responses:\n" + "\n".join(
+                    f"{i + 1}. {t}" for i, t in enumerate(fake_responses(messages, n))
+                )
+        payload = {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": 0,
+            "model": request.get("model", "fake"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 40, "total_tokens": 90},
+        }
+        return payload
+
+    # --- Batch API ---------------------------------------------------------------------------------
+
+    def add_file(self, data: bytes, filename: str | None, purpose: str) -> dict:
+        with self._lock:
+            file_id = f"file-{next(self._ids):06d}"
+            self.files[file_id] = data
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": int(time.time()),
+            "filename": filename or "upload.jsonl",
+            "purpose": purpose,
+            "status": "processed",
+        }
+
+    def create_batch(self, body: dict) -> dict:
+        lines = [json.loads(line) for line in self.files[body["input_file_id"]].decode().splitlines() if line.strip()]
+        with self._lock:
+            batch_id = f"batch_{next(self._ids):06d}"
+            mode = self.batch_script.pop(0) if self.batch_script else "complete"
+            self.batches[batch_id] = {
+                "object": {
+                    "id": batch_id,
+                    "object": "batch",
+                    "endpoint": body["endpoint"],
+                    "errors": None,
+                    "input_file_id": body["input_file_id"],
+                    "completion_window": body["completion_window"],
+                    "status": "validating",
+                    "output_file_id": None,
+                    "error_file_id": None,
+                    "created_at": int(time.time()),
+                    "in_progress_at": None,
+                    "expires_at": int(time.time()) + 86400,
+                    "finalizing_at": None,
+                    "completed_at": None,
+                    "failed_at": None,
+                    "expired_at": None,
+                    "cancelling_at": None,
+                    "cancelled_at": None,
+                    "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                    "metadata": body.get("metadata"),
+                },
+                "lines": lines,
+                "mode": mode,
+                "polls": 0,
+            }
+            return dict(self.batches[batch_id]["object"])
+
+    def poll_batch(self, batch_id: str) -> dict:
+        with self._lock:
+            state = self.batches[batch_id]
+            batch = state["object"]
+            if batch["status"] in {"completed", "failed", "expired", "cancelled"}:
+                return dict(batch)
+            state["polls"] += 1
+            if batch["status"] == "validating":
+                if state["mode"] == "fail":
+                    message = "Model 'fake-model' is not supported in the Batch API."
+                    error = {"code": "invalid_request", "message": message, "line": 1}
+                    batch.update(status="failed", failed_at=int(time.time()), errors={"object": "list", "data": [error]})
+                    return dict(batch)
+                batch.update(status="in_progress", in_progress_at=int(time.time()))
+            if self.hold_batches or state["polls"] < self.batch_polls:
+                return dict(batch)
+            self._finish(state)
+            return dict(batch)
+
+    def _finish(self, state: dict) -> None:
+        batch, lines, mode = state["object"], state["lines"], state["mode"]
+        output, errors = [], []
+        for index, line in enumerate(lines):
+            request_id = f"req_{next(self._ids):06d}"
+            record = {"id": f"batch_req_{next(self._ids):06d}", "custom_id": line["custom_id"]}
+            if mode == "expire" and index >= len(lines) // 2:
+                message = "This request could not be executed before the completion window expired."
+                errors.append({**record, "response": None, "error": {"code": "batch_expired", "message": message}})
+            elif mode in {"partial", "rejected"} and index % 3 == 1:
+                status = 500 if mode == "partial" else 400
+                body = {"error": {"message": ERROR_TEXT, "type": "server_error" if status == 500 else "invalid_request_error"}}
+                response = {"status_code": status, "request_id": request_id, "body": body}
+                errors.append({**record, "response": response, "error": None})
+            else:
+                body = self.chat_completion(line["body"])
+                output.append({**record, "response": {"status_code": 200, "request_id": request_id, "body": body}, "error": None})
+                self.batch_lines_answered += 1
+        now = int(time.time())
+        for lines_out, field, name in ((output, "output_file_id", "out.jsonl"), (errors, "error_file_id", "err.jsonl")):
+            if lines_out:
+                data = "".join(json.dumps(x) + "\n" for x in lines_out).encode()
+                batch[field] = self.add_file(data, name, "batch_output")["id"]
+        batch["request_counts"] = {"total": len(lines), "completed": len(output), "failed": len(errors)}
+        if mode == "expire":
+            batch.update(status="expired", expired_at=now)
+        else:
+            batch.update(status="completed", finalizing_at=now, completed_at=now)
 
     def __enter__(self) -> FakeChatServer:
         self._thread.start()

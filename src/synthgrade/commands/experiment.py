@@ -82,19 +82,30 @@ def sweep(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the trials and their estimated cost; run nothing.")] = False,
     workers: Annotated[int, typer.Option(help="Trials run in parallel local processes (1 = in this process).")] = 1,
+    executor_name: Annotated[
+        str, typer.Option("--executor", help="Where trials run: local (this machine; see --workers), process or ray.")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster for --executor ray: auto or ray://HEAD:10001 (default: start a local one)."),
+    ] = None,
+    cpus_per_trial: Annotated[float, typer.Option("--cpus-per-trial", help="CPUs each Ray task reserves.")] = 1.0,
+    gpus_per_trial: Annotated[
+        float | None, typer.Option("--gpus-per-trial", help="GPUs each Ray task reserves (default: 1 when the cluster has GPUs).")
+    ] = None,
     max_trials: Annotated[int | None, typer.Option("--max-trials", help="Run at most this many of the missing trials.")] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the HTML report when the sweep ends.")] = True,
 ) -> None:
     """Run a sweep (the cross product of its axes) as resumable trials, then write its report."""
-    from synthgrade.experiment import LocalExecutor, ProcessExecutor, plan_sweep, run_sweep
+    from synthgrade.experiment import plan_sweep, run_sweep
+    from synthgrade.experiment.engines import ExecutorOptions, make_executor
     from synthgrade.presets import load_config_or_preset
 
+    executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_trial, gpus_per_trial))
     sweep_config = load_config_or_preset(config, data)
     if dry_run:
         print_plan(plan_sweep(sweep_config, out), out)
         return
-    # spawn, not fork: forking a process that has started torch threads can hang.
-    executor = ProcessExecutor(workers, "spawn") if workers > 1 else LocalExecutor()
     result = run_sweep(sweep_config, out, executor=executor, max_trials=max_trials)
     from synthgrade.experiment.sweep import format_seconds
 

@@ -14,7 +14,25 @@ from synthgrade.console import stdout
 from synthgrade.data import ColumnMap, load_responses
 from synthgrade.errors import SynthgradeError
 
-Backend = Annotated[str, typer.Option("--backend", help="local (embedded SmolLM2), openai (any compatible server) or llamacpp.")]
+Backend = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="local (embedded SmolLM2), openai (any compatible server), openai-batch (OpenAI's Batch API: half price, "
+        "answers within 24 h) or llamacpp.",
+    ),
+]
+Fallback = Annotated[
+    str,
+    typer.Option(
+        "--fallback", help="openai-batch: requests a batch misses go to a follow-up batch (batch), live calls (live) or none."
+    ),
+]
+BatchPoll = Annotated[float, typer.Option("--batch-poll", help="openai-batch: seconds between status checks.")]
+BatchWait = Annotated[
+    float | None,
+    typer.Option("--batch-wait", help="openai-batch: stop waiting after this many seconds; rerun to resume the same batch."),
+]
 BaseUrl = Annotated[
     str | None, typer.Option("--base-url", help="OpenAI-compatible server URL (vLLM, Ollama, llama.cpp server, Azure...).")
 ]
@@ -28,10 +46,30 @@ MaxRequests = Annotated[
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bars.")]
 
 
+#: Config fields whose option name is not the field name.
+OPTION_NAMES = {"batch.fallback": "fallback", "batch.poll_interval": "batch-poll", "batch.max_wait": "batch-wait"}
+
+
 def _config_error(exc: ValidationError) -> SynthgradeError:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "option"
-    return SynthgradeError(f"--{where.replace('_', '-')}: {first['msg']}")
+    return SynthgradeError(f"--{OPTION_NAMES.get(where, where.replace('_', '-'))}: {first['msg']}")
+
+
+def print_batch_summary(calls: dict) -> None:
+    """Batch jobs and what they cost (at batch prices), for the openai-batch backend."""
+    batch = calls.get("batch")
+    if not batch:
+        return
+    for job in batch["jobs"]:
+        stdout.print(
+            f"batch {job['id']}: {job['status']}, {job.get('answered', 0)} of {job['requests']} answered", highlight=False
+        )
+    if batch["live_fallback_calls"]:
+        stdout.print(f"{batch['live_fallback_calls']} requests answered by live calls (--fallback live)", highlight=False)
+    cost = calls["cost"]["usd_this_run"]
+    if cost is not None:
+        stdout.print(f"cost this run: ${cost:.4f} (batch price, half the list price; live fallback calls at list price)")
 
 
 @column_options()
@@ -52,6 +90,9 @@ def generate(
     concurrency: Concurrency = 4,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts generated together by the local backend.")] = 8,
     max_requests: MaxRequests = None,
+    fallback: Fallback = "batch",
+    batch_poll: BatchPoll = 30.0,
+    batch_wait: BatchWait = None,
     max_rounds: Annotated[
         int, typer.Option("--max-rounds", help="Call rounds; later ones top up groups short of --per-label.")
     ] = 3,
@@ -86,6 +127,7 @@ def generate(
         raise SynthgradeError("--backend openai needs --model (e.g. gpt-4o, or the model id your server serves)")
     try:
         config = GenerationConfig(
+            batch={"fallback": fallback, "poll_interval": batch_poll, "max_wait": batch_wait},
             backend=backend,
             model=model or DEFAULT_GENERATOR,
             base_url=base_url,
@@ -109,6 +151,8 @@ def generate(
         )
     except ValidationError as exc:
         raise _config_error(exc) from None
+    if backend == "openai-batch" and model is None:
+        raise SynthgradeError("--backend openai-batch needs --model (e.g. gpt-4o)")
     declared = labels_option(labels)
     train_frame = load_responses(train, columns, declared)
     excluded = [load_responses(p, columns, None, require_label=False) for p in exclude or []]
@@ -131,6 +175,7 @@ def generate(
     reasons = ", ".join(f"{k} {v}" for k, v in summary["removed"].items() if v)
     if reasons:
         stdout.print(f"removed: {reasons}", highlight=False)
+    print_batch_summary(calls)
     if summary["budget_exhausted"]:
         stdout.print(f"[yellow]--max-requests reached: {calls['skipped_budget']} calls not made[/yellow]")
     stdout.print(f"wrote {out} and {summary_path(out)}", highlight=False)
@@ -166,6 +211,9 @@ def filter_command(
     prompt: Annotated[Path | None, typer.Option("--prompt", help="Grading prompt template overriding the default.")] = None,
     concurrency: Concurrency = 4,
     max_requests: MaxRequests = None,
+    fallback: Fallback = "batch",
+    batch_poll: BatchPoll = 30.0,
+    batch_wait: BatchWait = None,
     cache: CacheDir = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     no_progress: NoProgress = False,
@@ -177,6 +225,7 @@ def filter_command(
     methods = method or ["llm"]
     try:
         config = FilterConfig(
+            batch={"fallback": fallback, "poll_interval": batch_poll, "max_wait": batch_wait},
             method=methods,
             votes=votes,
             keep=keep,

@@ -126,11 +126,22 @@ def serve(
     max_batch: Annotated[int, typer.Option(help="Most responses per request (422 above it).")] = 256,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     threads: Threads = None,
+    workers: Annotated[int, typer.Option(help="Server processes, each with its own copy of the model.")] = 1,
+    batch_rows: Annotated[int, typer.Option(help="Most rows scored in one model call (merged requests).")] = 64,
+    batch_wait_ms: Annotated[
+        float, typer.Option(help="Longest wait for more requests to join a model call (only while more are arriving).")
+    ] = 3.0,
+    parallel_calls: Annotated[
+        int,
+        typer.Option(help="Model calls running at once per process (0: one per core when --threads is 1, else one)."),
+    ] = 0,
 ) -> None:
-    """Serve the model over HTTP: POST /score, GET /health, GET /model."""
+    """Serve the model over HTTP: POST /score, GET /health, GET /model, GET /metrics (Prometheus)."""
     from synthgrade.serve import check_binding, run_server
 
     check_binding(host, token)  # before the (slow) model load
+    if batch_rows < 1 or batch_wait_ms < 0 or parallel_calls < 0 or workers < 1:
+        raise SynthgradeError("--batch-rows and --workers must be at least 1, --parallel-calls and --batch-wait-ms not negative")
     _quiet_loading()
     run_server(
         model,
@@ -141,6 +152,8 @@ def serve(
         max_batch=max_batch,
         log_level=log_level,
         threads=threads,
+        workers=workers,
+        batching={"max_rows_per_call": batch_rows, "max_wait_s": batch_wait_ms / 1000, "parallel_calls": parallel_calls},
     )
 
 

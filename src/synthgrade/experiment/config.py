@@ -71,7 +71,7 @@ class GenerationSweep(_Strict):
     ``GenerationConfig`` field (``per_call``, ``batch_size``, cleaning thresholds, ...).
     """
 
-    backend: Literal["local", "openai", "llamacpp"] = "local"
+    backend: Literal["local", "openai", "openai-batch", "llamacpp"] = "local"
     model: str = "smollm2-135m"
     base_url: str | None = None
     temperatures: list[float] = Field(default_factory=lambda: [0.3], min_length=1)

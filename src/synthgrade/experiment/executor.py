@@ -2,22 +2,10 @@
 
 An executor only needs :meth:`Executor.map`: apply ``fn`` to each task and yield an :class:`Outcome`
 as each finishes, in any order. Trial code never sees the executor, so a distributed engine fits
-without touching it; a Ray executor is a few lines::
-
-    class RayExecutor(Executor):
-        def map(self, fn, tasks):
-            remote = ray.remote(fn)
-            pending = {remote.remote(t): t for t in tasks}
-            while pending:
-                [ref], _ = ray.wait(list(pending))
-                task = pending.pop(ref)
-                try:
-                    yield Outcome(task, ray.get(ref), None, 0.0)
-                except Exception as exc:
-                    yield Outcome(task, None, f"{type(exc).__name__}: {exc}", 0.0)
-
-(the run directory must then be on storage every worker can read, since trials read the split and the
-shared synthetic sets from it). :class:`ProcessExecutor` does the same with local worker processes.
+without touching it: :class:`ProcessExecutor` runs tasks in local worker processes, and
+:class:`~synthgrade.experiment.ray_executor.RayExecutor` on a Ray cluster (shipping each task's input
+files through Ray's object store, so no shared disk is needed). Commands pick one by name from
+:data:`synthgrade.experiment.engines.EXECUTORS`.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from synthgrade.io import stable_hash
 TRIAL_FORMAT = 1
 
 # Rough CPU throughput for --dry-run estimates (2 cores; see the guide): stated, not measured per run.
-GENERATION_TOKENS_PER_S = {"local": 60.0, "llamacpp": 180.0, "openai": 400.0}
+# openai-batch: the same rate once the batch runs; queueing (up to 24 h) comes on top.
+GENERATION_TOKENS_PER_S = {"local": 60.0, "llamacpp": 180.0, "openai": 400.0, "openai-batch": 400.0}
 TRAIN_SAMPLES_PER_S = 12.0
 DISTILL_SAMPLES_PER_S = {"static": 400.0}
 DEFAULT_DISTILL_SAMPLES_PER_S = 20.0
@@ -66,6 +67,11 @@ class SyntheticSpec:
     def params(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "seed": self.seed, "human_budget": self.human_budget, "filter": self.filter}
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Prefixes (relative to ``run_dir``) of the files making this set may read: the split and its raw set."""
+        return ("split/", f"synthetic/{self.generation_key}", f"synthetic/{self.key}")
+
 
 @dataclass(frozen=True)
 class TrialSpec:
@@ -81,6 +87,11 @@ class TrialSpec:
     synthetic_key: str | None
     run_dir: str = ""
     estimated_s: float = 0.0
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Prefixes (relative to ``run_dir``) of the files this trial reads: the split and its synthetic set."""
+        return ("split/", f"synthetic/{self.synthetic_key}") if self.synthetic_key else ("split/",)
 
 
 @dataclass

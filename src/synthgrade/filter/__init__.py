@@ -78,6 +78,7 @@ def _step_llm(frame: pd.DataFrame, config: FilterConfig, human: pd.DataFrame | N
         seed=config.seed,
         retry=config.retry,
         cache_dir=cache_dir,
+        batch=config.batch,
     )
     tasks, items = grader.frame_inputs(frame)
     votes = grader.grade(tasks, items, [str(t) for t in frame[TEXT]], show_progress)

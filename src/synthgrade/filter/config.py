@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from synthgrade.generate.config import BackendName, RetryPolicy
+from synthgrade.generate.config import BackendName, BatchPolicy, RetryPolicy
 from synthgrade.registry import DEFAULT_ENCODER
 
 METHODS = ("llm", "neighbours", "classifier")
@@ -35,6 +35,7 @@ class FilterConfig(BaseModel):
     max_requests: int | None = Field(None, ge=0)
     seed: int = 0
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    batch: BatchPolicy = Field(default_factory=BatchPolicy)
     # neighbours
     k: int = Field(5, ge=1)
     embedder: str = DEFAULT_ENCODER

@@ -20,7 +20,7 @@ from synthgrade.data.schema import ID, ITEM_ID, ITEM_TEXT, LABEL, REFERENCE, TEX
 from synthgrade.errors import SynthgradeError
 from synthgrade.generate.backends import ChatRequest, make_backend
 from synthgrade.generate.cache import CallCache, call_key
-from synthgrade.generate.config import RetryPolicy, default_cache_dir
+from synthgrade.generate.config import BatchPolicy, RetryPolicy, default_cache_dir
 from synthgrade.generate.prompting import load_template, task_block
 from synthgrade.io import stable_hash
 from synthgrade.modeling import ModelInfo, Scorer, item_bank_from
@@ -91,13 +91,14 @@ class LLMGrader:
         seed: int = 0,
         retry: RetryPolicy | None = None,
         cache_dir: str | Path | None = None,
+        batch: BatchPolicy | None = None,
     ) -> None:
         if not labels:
             raise SynthgradeError("the LLM grader needs the label list")
         self.labels = [str(x) for x in labels]
         self.examples = examples
         self.backend_name = backend
-        self.model = model or (DEFAULT_GENERATOR if backend != "openai" else "")
+        self.model = model or (DEFAULT_GENERATOR if not backend.startswith("openai") else "")
         if not self.model:
             raise SynthgradeError("the openai grader needs a model name (e.g. llm:openai:gpt-4o)")
         self.base_url = base_url
@@ -112,6 +113,7 @@ class LLMGrader:
         self.max_requests = max_requests
         self.seed = seed
         self.retry = retry or RetryPolicy()
+        self.batch = batch or BatchPolicy()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.last_stats: dict[str, Any] = {}
 
@@ -162,7 +164,7 @@ class LLMGrader:
         from synthgrade.generate.runner import Budget, CallRunner
 
         per_row = self.requests(tasks, items, responses)
-        backend = make_backend(self.backend_name, self.model, self.base_url, self.batch_size, self.retry.timeout)
+        backend = make_backend(self.backend_name, self.model, self.base_url, self.batch_size, self.retry.timeout, self.batch)
         cache = CallCache(self.cache_dir)
         runner = CallRunner(backend, cache, self.retry, self.concurrency, Budget(self.max_requests))
         try:
@@ -289,8 +291,8 @@ def grader_from_spec(spec: str, labels: Sequence[str], examples: pd.DataFrame | 
     ``options`` are :class:`LLMGrader` arguments (base_url, votes, temperature, cache_dir, ...).
     """
     parts = spec.split(":", 2)
-    if len(parts) < 2 or parts[0] != "llm" or parts[1] not in {"local", "openai", "llamacpp"}:
-        raise SynthgradeError(f"bad grader spec '{spec}': use llm:<local|openai|llamacpp>[:<model>]")
+    if len(parts) < 2 or parts[0] != "llm" or parts[1] not in {"local", "openai", "openai-batch", "llamacpp"}:
+        raise SynthgradeError(f"bad grader spec '{spec}': use llm:<local|openai|openai-batch|llamacpp>[:<model>]")
     backend = parts[1]
     model = parts[2] if len(parts) == 3 and parts[2] else None
     show_progress = bool(options.pop("show_progress", False))

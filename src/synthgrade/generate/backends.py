@@ -90,6 +90,8 @@ class Backend:
     in_process: bool = False
     #: (input, output) US dollars per million tokens, when known
     price: tuple[float, float] | None = None
+    #: True when calls are submitted together as one job and answered later (``complete_deferred``)
+    deferred: bool = False
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -360,13 +362,28 @@ class LlamaCppBackend(Backend):
         return results
 
 
-def make_backend(name: str, model: str, base_url: str | None = None, batch_size: int = 8, timeout: float = 120.0) -> Backend:
-    if name == "openai":
-        return OpenAIBackend(model, base_url, timeout)
-    if base_url:
-        raise SynthgradeError(f"--base-url applies to the openai backend only, not '{name}'")
-    if name == "local":
-        return TransformersBackend(model, batch_size)
-    if name == "llamacpp":
-        return LlamaCppBackend(model)
-    raise SynthgradeError(f"unknown backend '{name}': use local, openai or llamacpp")
+def _openai_batch(model: str, base_url: str | None, batch_size: int, timeout: float, batch: Any) -> Backend:
+    from synthgrade.generate.batch import OpenAIBatchBackend
+
+    return OpenAIBatchBackend(model, base_url, timeout, batch)
+
+
+#: Backends by name: (factory(model, base_url, batch_size, timeout, batch policy), takes a server URL).
+BACKENDS: dict[str, tuple[Any, bool]] = {
+    "local": (lambda model, base_url, batch_size, timeout, batch: TransformersBackend(model, batch_size), False),
+    "openai": (lambda model, base_url, batch_size, timeout, batch: OpenAIBackend(model, base_url, timeout), True),
+    "openai-batch": (_openai_batch, True),
+    "llamacpp": (lambda model, base_url, batch_size, timeout, batch: LlamaCppBackend(model), False),
+}
+
+
+def make_backend(
+    name: str, model: str, base_url: str | None = None, batch_size: int = 8, timeout: float = 120.0, batch: Any = None
+) -> Backend:
+    """The backend registered as ``name`` in :data:`BACKENDS`; ``batch`` is the openai-batch BatchPolicy."""
+    if name not in BACKENDS:
+        raise SynthgradeError(f"unknown backend '{name}': use {', '.join(BACKENDS)}")
+    factory, takes_url = BACKENDS[name]
+    if base_url and not takes_url:
+        raise SynthgradeError(f"--base-url applies to the openai backends only, not '{name}'")
+    return factory(model, base_url, batch_size, timeout, batch)

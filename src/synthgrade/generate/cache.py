@@ -31,6 +31,15 @@ CREATE TABLE IF NOT EXISTS calls (
 """
 
 
+BATCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batch_requests (
+    key TEXT PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
 def call_key(backend: str, model: str, messages: list[dict], sampling: dict[str, Any], call_index: int) -> str:
     return stable_hash(
         {"backend": backend, "model": model, "messages": messages, "sampling": sampling, "call_index": call_index}, length=32
@@ -55,6 +64,7 @@ class CallCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives kill -9
             self._db.execute(SCHEMA)
+            self._db.execute(BATCH_SCHEMA)
             self._db.commit()
         except sqlite3.DatabaseError as exc:
             raise SynthgradeError(f"{target}: cannot open the call cache ({exc})") from None
@@ -75,6 +85,30 @@ class CallCache:
         )
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO calls VALUES (?, ?, ?, ?, ?, ?)", payload)
+            self._db.commit()
+
+    def record_batch(self, batch_id: str, keys: list[str]) -> None:
+        """Remember that ``keys`` were submitted in ``batch_id``, so a killed run resumes it instead of paying twice."""
+        now = time.time()
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO batch_requests VALUES (?, ?, ?)", [(k, batch_id, now) for k in keys])
+            self._db.commit()
+
+    def batches_for(self, keys: list[str]) -> dict[str, str]:
+        """The open batch id of each key that has one."""
+        found: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(f"SELECT key, batch_id FROM batch_requests WHERE key IN ({marks})", chunk).fetchall()
+                found.update(dict(rows))
+        return found
+
+    def forget_batch(self, batch_id: str) -> None:
+        """A batch is over: its answers are in the cache, and what it missed goes to a new batch or live calls."""
+        with self._lock:
+            self._db.execute("DELETE FROM batch_requests WHERE batch_id = ?", (batch_id,))
             self._db.commit()
 
     def __len__(self) -> int:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from synthgrade.registry import DEFAULT_ENCODER, DEFAULT_GENERATOR
 
-BackendName = Literal["local", "openai", "llamacpp"]
+BackendName = Literal["local", "openai", "openai-batch", "llamacpp"]
 
 
 class RetryPolicy(BaseModel):
@@ -22,6 +22,22 @@ class RetryPolicy(BaseModel):
     base_delay: float = Field(1.0, ge=0, description="seconds; attempt k waits up to base_delay * 2**k")
     max_delay: float = Field(60.0, ge=0, description="cap on one wait, Retry-After included")
     timeout: float = Field(120.0, gt=0, description="seconds per request")
+
+
+class BatchPolicy(BaseModel):
+    """How the ``openai-batch`` backend waits for OpenAI's Batch API and what it does with requests a batch misses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fallback: Literal["batch", "live", "none"] = Field(
+        "batch", description="requests a batch misses (expired, failed, 5xx): a follow-up batch, live calls, or none"
+    )
+    follow_ups: int = Field(2, ge=0, description="follow-up batches at most, with fallback 'batch'")
+    poll_interval: float = Field(30.0, gt=0, description="seconds between status checks")
+    max_wait: float | None = Field(
+        None, gt=0, description="stop waiting after this many seconds (the batch goes on; a rerun resumes it)"
+    )
+    max_per_batch: int = Field(50_000, ge=1, description="requests per batch file (the API's limit is 50,000)")
 
 
 class GenerationConfig(BaseModel):
@@ -45,6 +61,7 @@ class GenerationConfig(BaseModel):
     seed: int = 0
     prompt: Path | None = None
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    batch: BatchPolicy = Field(default_factory=BatchPolicy)
     # Cleaning thresholds
     embedder: str | None = Field(DEFAULT_ENCODER, description="sentence encoder for similarity checks; None = exact only")
     near_duplicate: float = Field(0.92, gt=0, le=1, description="cosine at or above which two synthetic rows are duplicates")

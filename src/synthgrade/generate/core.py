@@ -202,7 +202,7 @@ def generate_synthetic(
     groups = plan_groups(train, labels)
     group_order = {g.name: n for n, g in enumerate(groups)}
     cache = CallCache(cache_dir if cache_dir is not None else default_cache_dir())
-    backend = make_backend(config.backend, config.model, config.base_url, config.batch_size, config.retry.timeout)
+    backend = make_backend(config.backend, config.model, config.base_url, config.batch_size, config.retry.timeout, config.batch)
     from synthgrade.generate.runner import Budget, CallRunner
 
     runner = CallRunner(backend, cache, config.retry, config.concurrency, Budget(config.max_requests))

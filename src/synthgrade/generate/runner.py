@@ -43,6 +43,13 @@ class CallStats:
     cached_completion_tokens: int = 0
     model_seconds: float = 0.0
     load_seconds: float = 0.0
+    #: Batch API jobs (openai-batch): id, status and request counts of each, and calls that fell back to live.
+    batches: list[dict[str, Any]] = field(default_factory=list)
+    live_fallback_calls: int = 0
+    live_prompt_tokens: int = 0
+    live_completion_tokens: int = 0
+    #: Price of the live fallback calls (the batch ones cost ``price``, half the list price).
+    live_price: tuple[float, float] | None = None
 
     def count_result(self, result: dict, cached: bool) -> None:
         if cached:
@@ -64,11 +71,21 @@ class CallStats:
         if price is None:
             return {"usd_this_run": None, "usd_including_cached": None}
         this_run = (self.prompt_tokens * price[0] + self.completion_tokens * price[1]) / 1e6
+        if self.live_fallback_calls and self.live_price is not None:
+            # Fallback calls were paid at the live price, not the batch price the rest of the tokens had.
+            extra = (self.live_price[0] - price[0], self.live_price[1] - price[1])
+            this_run += (self.live_prompt_tokens * extra[0] + self.live_completion_tokens * extra[1]) / 1e6
         cached = (self.cached_prompt_tokens * price[0] + self.cached_completion_tokens * price[1]) / 1e6
         return {"usd_this_run": round(this_run, 6), "usd_including_cached": round(this_run + cached, 6)}
 
     def as_dict(self, price: tuple[float, float] | None = None) -> dict[str, Any]:
+        batch = (
+            {"batch": {"jobs": self.batches, "live_fallback_calls": self.live_fallback_calls, "price_per_mtok": price}}
+            if self.batches
+            else {}
+        )
         return {
+            **batch,
             "requested": self.requested,
             "cache_hits": self.cache_hits,
             "model_calls": self.model_calls,
@@ -169,7 +186,56 @@ class CallRunner:
             return result
         return None
 
+    async def _run_deferred(self, pending: list[ChatRequest], results: dict[str, dict], advance) -> None:
+        """A backend that answers a whole job later (the Batch API): submit, wait, then settle what it missed."""
+        submitted = []
+        for request in pending:
+            if self.budget.take():
+                submitted.append(request)
+            else:
+                self.stats.skipped_budget += 1
+                advance(1)
+        if not submitted:
+            return
+        self.stats.model_calls += len(submitted)
+
+        def deliver(request: ChatRequest, result: dict) -> None:
+            self._store(request, result)
+            results[request.key] = result
+
+        try:
+            started = time.perf_counter()
+            missed = await self.backend.complete_deferred(submitted, deliver, self.cache, self.stats, advance)
+            self.stats.model_seconds += time.perf_counter() - started
+            live = [request for request, _, retryable in missed if retryable and self.backend.fallback == "live"]
+            for _request, kind, retryable in missed:
+                if not (retryable and self.backend.fallback == "live"):
+                    self.stats.failed += 1
+                    self.stats.failures[kind] += 1
+            if live:
+                console.print(f"{len(live)} requests the batch missed go out as live calls (--fallback live)", highlight=False)
+                before = (self.stats.prompt_tokens, self.stats.completion_tokens)
+                self.stats.live_fallback_calls += len(live)
+                self.stats.model_calls += len(live)
+                self.stats.live_price = self.backend.live_price
+                semaphore = asyncio.Semaphore(self.concurrency)
+
+                async def live_call(request: ChatRequest) -> None:
+                    async with semaphore:
+                        result = await self._one(request)
+                        if result is not None:
+                            results[request.key] = result
+
+                await asyncio.gather(*(live_call(r) for r in live))
+                self.stats.live_prompt_tokens += self.stats.prompt_tokens - before[0]
+                self.stats.live_completion_tokens += self.stats.completion_tokens - before[1]
+        finally:
+            await self.backend.aclose()
+
     async def _run_async(self, pending: list[ChatRequest], results: dict[str, dict], advance) -> None:
+        if self.backend.deferred:
+            await self._run_deferred(pending, results, advance)
+            return
         if self.backend.in_process:
             if not self.budget.exhausted:
                 started = time.perf_counter()

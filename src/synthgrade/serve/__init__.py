@@ -4,19 +4,19 @@ from synthgrade.serve.app import (
     DEFAULT_MAX_BATCH,
     DEFAULT_MAX_BODY_BYTES,
     BodyLimitMiddleware,
-    MicroBatcher,
     ScoreRequest,
     ScoreResponse,
     create_app,
     model_description,
 )
+from synthgrade.serve.batching import DynamicBatcher
 from synthgrade.serve.server import check_binding, is_loopback, run_server
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_BODY_BYTES",
     "BodyLimitMiddleware",
-    "MicroBatcher",
+    "DynamicBatcher",
     "ScoreRequest",
     "ScoreResponse",
     "check_binding",

@@ -6,37 +6,37 @@ Endpoints: ``POST /score`` (a batch of responses -> label and probabilities each
 Protection, in the order a request meets it: the body size limit (checked on Content-Length and again
 while the body streams in, so chunked bodies cannot get round it; 413 before any JSON is parsed), the
 bearer token (401; compared in constant time), pydantic validation and the batch length limit (422).
-Concurrent requests are scored together: a single worker takes everything queued, runs one model call
-in a thread, and hands each request its rows, so 16 clients cost about one batch, not 16 model calls.
+Concurrent requests are scored together (:mod:`synthgrade.serve.batching`): requests arriving within
+a few milliseconds share one model call, run in a thread off the event loop. ``GET /metrics``
+(Prometheus text; needs the token when one is set) counts requests, latencies and batch sizes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthgrade.data.schema import ITEM_ID, ITEM_TEXT, REFERENCE, TEXT, WHERE
 from synthgrade.modelcard import redact
 from synthgrade.modeling import Scorer, build_inputs
+from synthgrade.serve.batching import DEFAULT_CHUNK_ROWS, DEFAULT_MAX_WAIT_S, DynamicBatcher
+from synthgrade.serve.metrics import MetricsMiddleware, ServiceMetrics
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_MAX_BATCH = 256
 #: Rows per model call when several requests are merged.
-DEFAULT_MAX_ROWS_PER_CALL = 256
+DEFAULT_MAX_ROWS_PER_CALL = 64
 MAX_TEXT_CHARS = 20_000
 
 Scope = MutableMapping[str, Any]
@@ -140,68 +140,6 @@ class BodyLimitMiddleware:
                 await self._reject(send)
 
 
-@dataclass
-class _Job:
-    first: list[str]
-    second: list[str] | None
-    future: asyncio.Future = field(repr=False)
-
-
-class MicroBatcher:
-    """Merge concurrent scoring requests into shared model calls (no waiting: whatever is queued goes next)."""
-
-    def __init__(self, scorer: Scorer, max_rows: int = DEFAULT_MAX_ROWS_PER_CALL) -> None:
-        self.scorer = scorer
-        self.max_rows = max_rows
-        self.queue: asyncio.Queue[_Job] | None = None
-        self.worker: asyncio.Task | None = None
-        self.calls = 0
-
-    async def start(self) -> None:
-        self.queue = asyncio.Queue()
-        self.worker = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
-            try:
-                await self.worker
-            except asyncio.CancelledError:
-                pass
-
-    async def score(self, first: list[str], second: list[str] | None) -> np.ndarray:
-        if self.queue is None:  # app used without its lifespan (e.g. a bare TestClient): score inline
-            return await run_in_threadpool(self.scorer.predict_proba_inputs, first, second)
-        future = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Job(first, second, future))
-        return await future
-
-    async def _run(self) -> None:
-        assert self.queue is not None
-        while True:
-            jobs = [await self.queue.get()]
-            rows = len(jobs[0].first)
-            pair = jobs[0].second is not None
-            while rows < self.max_rows and not self.queue.empty():
-                jobs.append(self.queue.get_nowait())
-                rows += len(jobs[-1].first)
-            first = [text for job in jobs for text in job.first]
-            second = [text for job in jobs for text in job.second] if pair else None
-            try:
-                proba = await run_in_threadpool(self.scorer.predict_proba_inputs, first, second)
-                self.calls += 1
-            except Exception as exc:  # hand the failure to every waiting request instead of killing the worker
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            start = 0
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_result(proba[start : start + len(job.first)])
-                start += len(job.first)
-
-
 def model_description(scorer: Scorer) -> dict[str, Any]:
     """What ``GET /model`` shows: enough to check the deployed model, nothing secret."""
     info = scorer.info
@@ -230,11 +168,28 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_batch: int = DEFAULT_MAX_BATCH,
     max_rows_per_call: int = DEFAULT_MAX_ROWS_PER_CALL,
+    max_wait_s: float = DEFAULT_MAX_WAIT_S,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    parallel_calls: int = 1,
 ) -> FastAPI:
-    """The scoring app. With ``token`` set, ``/score`` and ``/model`` need ``Authorization: Bearer <token>``."""
+    """The scoring app. With ``token`` set, ``/score``, ``/model`` and ``/metrics`` need ``Authorization: Bearer <token>``.
+
+    Batching: requests arriving within ``max_wait_s`` of each other share a model call of at most
+    ``max_rows_per_call`` rows, scored in length-sorted chunks of ``chunk_rows``; ``parallel_calls``
+    model calls may run at once.
+    """
     if max_body_bytes < 1 or max_batch < 1:
         raise ValueError("max_body_bytes and max_batch must be positive")
-    batcher = MicroBatcher(scorer, max_rows_per_call)
+    metrics = ServiceMetrics()
+    batcher = DynamicBatcher(
+        scorer,
+        max_rows_per_call,
+        max_wait_s,
+        chunk_rows,
+        parallel_calls,
+        in_flight=metrics.in_flight,
+        observer=metrics.observe_batch,
+    )
     expected = token.encode("utf-8") if token else None
     description = model_description(scorer)
     labels = list(scorer.labels)
@@ -247,6 +202,7 @@ def create_app(
 
     app = FastAPI(title="synthgrade scorer", version="1", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.batcher = batcher
+    app.state.metrics = metrics
     app.state.started = time.time()
 
     def authorize(request: Request) -> None:
@@ -264,6 +220,11 @@ def create_app(
     @app.get("/model", dependencies=[Depends(authorize)])
     async def model() -> dict[str, Any]:
         return description
+
+    @app.get("/metrics", dependencies=[Depends(authorize)])
+    async def prometheus_metrics() -> Response:
+        body, content_type = metrics.render()
+        return Response(content=body, media_type=content_type)
 
     @app.post("/score", dependencies=[Depends(authorize)], response_model=ScoreResponse)
     async def score(request: ScoreRequest) -> ScoreResponse:
@@ -301,4 +262,5 @@ def create_app(
         return JSONResponse(status_code=500, content={"detail": f"internal error while scoring ({type(exc).__name__})"})
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the 413s too
     return app

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import socket
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from synthgrade.console import console
 from synthgrade.errors import SynthgradeError
@@ -12,6 +16,8 @@ from synthgrade.modeling import Scorer, load_scorer
 from synthgrade.serve.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, create_app
 
 MIN_TOKEN_CHARS = 16
+#: How ``serve --workers N`` hands its settings to the worker processes (the token travels as SYNTHGRADE_TOKEN).
+WORKER_SETTINGS_ENV = "SYNTHGRADE_SERVE_SETTINGS"
 
 
 def is_loopback(host: str) -> bool:
@@ -38,6 +44,12 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
+def default_parallel_calls(threads: int | None) -> int:
+    """One model call per core when each call is held to ``threads`` threads; one at a time when calls use every core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // threads) if threads else 1
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that is free right now (for tests and benchmarks)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
@@ -54,16 +66,33 @@ def run_server(
     max_batch: int = DEFAULT_MAX_BATCH,
     log_level: str = "info",
     threads: int | None = None,
+    workers: int = 1,
+    batching: dict[str, Any] | None = None,
 ) -> None:
-    """Load the model and serve it until interrupted (blocking)."""
+    """Load the model and serve it until interrupted (blocking).
+
+    ``workers > 1`` runs that many processes (uvicorn's supervisor), each with its own copy of the
+    model, sharing the port; ``model`` must then be a directory. ``batching`` holds create_app's
+    ``max_rows_per_call``, ``max_wait_s``, ``chunk_rows`` and ``parallel_calls``.
+    """
     import uvicorn
 
     from synthgrade.export import set_inference_threads
 
     check_binding(host, token)
+    batching = dict(batching or {})
+    if not batching.get("parallel_calls"):
+        batching["parallel_calls"] = default_parallel_calls(threads)
+    if workers < 1:
+        raise SynthgradeError(f"--workers must be at least 1, got {workers}")
+    if workers > 1:
+        if isinstance(model, Scorer):
+            raise SynthgradeError("serving with several workers needs a model directory, not a loaded scorer")
+        _run_workers(Path(model), host, port, token, max_body_bytes, max_batch, log_level, threads, workers, batching)
+        return
     set_inference_threads(threads)
     scorer = model if isinstance(model, Scorer) else load_scorer(model)
-    app = create_app(scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch)
+    app = create_app(scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch, **batching)
     where = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     console.print(
         f"serving the {scorer.info.kind} model (labels {', '.join(scorer.labels)}) on {where} "
@@ -71,3 +100,69 @@ def run_server(
         highlight=False,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, date_header=False)
+
+
+def _run_workers(
+    model: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    max_body_bytes: int,
+    max_batch: int,
+    log_level: str,
+    threads: int | None,
+    workers: int,
+    batching: dict[str, Any],
+) -> None:
+    import uvicorn
+
+    from synthgrade.modeling import load_scorer
+    from synthgrade.serve.metrics import MULTIPROC_ENV
+
+    if not model.is_dir():
+        raise SynthgradeError(f"{model}: not a model directory")
+    load_scorer(model)  # fail here, once, with a clear message, not in every worker
+    settings = {
+        "model": str(model.resolve()),
+        "max_body_bytes": max_body_bytes,
+        "max_batch": max_batch,
+        "threads": threads,
+        "batching": batching,
+    }
+    with tempfile.TemporaryDirectory(prefix="synthgrade-metrics-") as metrics_dir:
+        os.environ[WORKER_SETTINGS_ENV] = json.dumps(settings)
+        os.environ[MULTIPROC_ENV] = metrics_dir  # workers write their metrics here; /metrics sums them
+        if token:
+            os.environ["SYNTHGRADE_TOKEN"] = token
+        where = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        console.print(
+            f"serving {model} with {workers} worker processes on {where} "
+            f"({'bearer token required' if token else 'no token: loopback only'}); Ctrl+C stops",
+            highlight=False,
+        )
+        uvicorn.run(
+            "synthgrade.serve.server:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            server_header=False,
+            date_header=False,
+        )
+
+
+def worker_app():
+    """The app of one ``--workers`` process, built from the settings the parent left in the environment."""
+    from synthgrade.export import set_inference_threads
+    from synthgrade.modeling import load_scorer
+
+    settings = json.loads(os.environ[WORKER_SETTINGS_ENV])
+    set_inference_threads(settings["threads"])
+    return create_app(
+        load_scorer(settings["model"]),
+        token=os.environ.get("SYNTHGRADE_TOKEN") or None,
+        max_body_bytes=settings["max_body_bytes"],
+        max_batch=settings["max_batch"],
+        **settings["batching"],
+    )
