@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from synthgrade.commands.options import column_options
+from synthgrade.commands.options import Overwrite, column_options
 from synthgrade.console import console, stdout
 from synthgrade.data import ColumnMap
 from synthgrade.errors import SynthgradeError
+from synthgrade.io import check_outputs
 
 
 def _quiet_loading() -> None:
@@ -47,11 +48,13 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Rows per model call.")] = 64,
     show: Annotated[int, typer.Option(help="How many unscorable rows to list on stderr.")] = 10,
     threads: Threads = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Score a file: writes every input row plus pred_label, prob_<label> per label and pred_problem."""
     from synthgrade.export import set_inference_threads
     from synthgrade.predict import predict_file
 
+    check_outputs([out], [data, model], overwrite)
     _quiet_loading()
     set_inference_threads(threads)
     summary = predict_file(model, data, out, columns, chunk_size=chunk_size, batch_size=batch_size, on_unscorable=on_unscorable)  # type: ignore[arg-type]
@@ -89,6 +92,7 @@ def export(
 
     if fmt != "onnx":
         raise SynthgradeError(f"--format must be onnx, got {fmt!r}")
+    check_outputs([out], [model, sample], overwrite=True)  # replacing a model folder is new_model_directory's call
     sample_frame = None
     if sample is not None:
         from synthgrade.data.stream import open_stream
@@ -126,11 +130,14 @@ def serve(
     max_batch: Annotated[int, typer.Option(help="Most responses per request (422 above it).")] = 256,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     threads: Threads = None,
+    timeout: Annotated[float, typer.Option(help="Seconds a request may wait for scoring (503 after it).")] = 120.0,
 ) -> None:
     """Serve the model over HTTP: POST /score, GET /health, GET /model."""
     from synthgrade.serve import check_binding, run_server
 
     check_binding(host, token)  # before the (slow) model load
+    if not timeout > 0:
+        raise SynthgradeError(f"--timeout must be positive, got {timeout}")
     _quiet_loading()
     run_server(
         model,
@@ -141,6 +148,7 @@ def serve(
         max_batch=max_batch,
         log_level=log_level,
         threads=threads,
+        timeout_s=timeout,
     )
 
 
