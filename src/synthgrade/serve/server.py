@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from pathlib import Path
 
 from synthgrade.console import console
 from synthgrade.errors import SynthgradeError
 from synthgrade.modeling import Scorer, load_scorer
-from synthgrade.serve.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, create_app
+from synthgrade.serve.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_S, create_app
 
 MIN_TOKEN_CHARS = 16
 
@@ -38,6 +39,16 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
+class QueryRedactingFilter(logging.Filter):
+    """Drop query strings from uvicorn's access log lines: a client may put a token in ``?token=...``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?<redacted>", *args[3:])
+        return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that is free right now (for tests and benchmarks)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
@@ -54,6 +65,7 @@ def run_server(
     max_batch: int = DEFAULT_MAX_BATCH,
     log_level: str = "info",
     threads: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Load the model and serve it until interrupted (blocking)."""
     import uvicorn
@@ -63,11 +75,13 @@ def run_server(
     check_binding(host, token)
     set_inference_threads(threads)
     scorer = model if isinstance(model, Scorer) else load_scorer(model)
-    app = create_app(scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch)
+    app = create_app(scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch, timeout_s=timeout_s)
     where = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     console.print(
         f"serving the {scorer.info.kind} model (labels {', '.join(scorer.labels)}) on {where} "
         f"({'bearer token required' if token else 'no token: loopback only'}); Ctrl+C stops",
         highlight=False,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, date_header=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False, date_header=False)
+    logging.getLogger("uvicorn.access").addFilter(QueryRedactingFilter())  # after Config, which sets up logging
+    uvicorn.Server(config).run()
