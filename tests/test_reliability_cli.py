@@ -22,8 +22,6 @@ from test_predict import build_tiny_scorer
 sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import FakeChatServer  # noqa: E402
 
-from synthgrade.io import atomic_directory, atomic_path, remove_stale_temporaries  # noqa: E402
-
 
 def fails_cleanly(result: subprocess.CompletedProcess, *needles: str) -> None:
     assert result.returncode == 2, result.stderr[-2000:]
@@ -106,6 +104,8 @@ KILLED_WRITER = textwrap.dedent(
 
 
 def test_kill_9_leftovers_are_removed_by_the_next_writer(tmp_path: Path) -> None:
+    from synthgrade.io import atomic_directory, atomic_path
+
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], stdout=subprocess.PIPE, env=env, text=True)
     assert writer.stdout.readline().strip() == "ready"
@@ -121,6 +121,8 @@ def test_kill_9_leftovers_are_removed_by_the_next_writer(tmp_path: Path) -> None
 
 
 def test_stale_temporaries_of_live_writers_are_kept(tmp_path: Path) -> None:
+    from synthgrade.io import remove_stale_temporaries
+
     live = tmp_path / f".out.csv.{os.getpid()}.abc123.tmp"
     live.write_text("in progress")
     sleeper = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -159,7 +161,7 @@ def test_base_url_credentials_never_reach_summary_or_messages(fixtures: Path, tm
 COMMANDS = "validate split generate filter train distill evaluate predict export serve sweep report presets demo".split()
 
 
-def _help_words(command: str, width: int) -> set[str]:
+def _help(command: str, width: int) -> str:
     from typer.testing import CliRunner
 
     from synthgrade.cli import app
@@ -167,11 +169,26 @@ def _help_words(command: str, width: int) -> set[str]:
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": str(width)}, terminal_width=width)
     assert result.exit_code == 0, result.output
     assert max(len(line) for line in result.output.splitlines()) <= width
-    return set(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())
+    return result.output
+
+
+def _words(text: str) -> set[str]:
+    return set(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+
+
+def _description_width(text: str) -> int | None:
+    """Characters left for option descriptions: from the end of the metavar column (``<int>``) to the box edge."""
+    starts = [m.end() for line in text.splitlines() if (m := re.match(r"│.*?--[\w-]+.*?<[^>]+>\s+", line))]
+    edge = max((len(line) for line in text.splitlines() if line.startswith("│")), default=0)
+    return edge - 2 - max(starts) if starts else None
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_help_at_80_columns_breaks_no_word(command: str) -> None:
+def test_help_at_80_columns_breaks_no_word_and_leaves_room_to_read(command: str) -> None:
+    narrow = _help(command, 80)
     # A word seen at 80 columns but not in the unwrapped help is a fragment of a word broken mid-way.
-    fragments = _help_words(command, 80) - _help_words(command, 300)
+    fragments = _words(narrow) - _words(_help(command, 300))
     assert not fragments, f"{command} --help breaks words at 80 columns: {sorted(fragments)}"
+    width = _description_width(narrow)
+    # train's --class-weights/--no-class-weights pair squeezed its descriptions into 19 columns
+    assert width is None or width >= 28, f"{command} --help leaves {width} columns for option descriptions"
