@@ -45,9 +45,13 @@ def model(tiny_encoder: Path, tmp_path_factory) -> Path:
 # -- items 1-3: one output guard for every command ---------------------------------------------------
 
 
-def test_generate_refuses_to_write_over_its_own_input(civics: Path, cli) -> None:
+def test_generate_refuses_to_write_over_its_own_input(civics: Path, tmp_path: Path, cli) -> None:
     before = civics.read_bytes()
-    result = cli("generate", civics, "--out", civics, "--embedder", "none", "--overwrite")
+    with FakeChatServer() as server:  # a fast generator, so that before the fix the overwrite really happened
+        result = cli(
+            "generate", civics, "--out", civics, "--backend", "openai", "--model", "fake-model", "--base-url",
+            server.base_url, "--per-label", "2", "--embedder", "none", "--no-progress", "--cache", tmp_path / "cache",
+        )  # fmt: skip
     fails_cleanly(result, "would overwrite the input")
     assert civics.read_bytes() == before
 
@@ -56,7 +60,7 @@ def test_split_refuses_a_folder_whose_output_names_the_input(civics: Path, cli) 
     data = civics.with_name("train.csv")
     civics.rename(data)
     before = data.read_bytes()
-    result = cli("split", data, "--out", data.parent, "--overwrite")
+    result = cli("split", data, "--out", data.parent)
     fails_cleanly(result, "would overwrite the input")
     assert data.read_bytes() == before and not (data.parent / "manifest.json").exists()
 
