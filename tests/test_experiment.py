@@ -425,3 +425,23 @@ def test_shared_sets_across_seeds_fix_the_human_rows(fixtures):
     assert {s.seed for s in plan.synthetic} == {0} and {s.budget_seed for s in plan.synthetic} == {0}
     assert {t.config["budget_seed"] for t in plan.trials} == {0}
     assert len(plan.trials) == 3 * (1 + 2 * 2)
+
+
+def test_rerun_after_kill_9_removes_leftover_temporaries_and_keeps_secrets_out(tmp_path, fixtures):
+    """Issue 13 items 9 and 11: a killed run's hidden temporaries are cleared, URL credentials never written."""
+    generation = {"backend": "openai", "model": "m", "base_url": "https://user:sk-URL-SECRET@llm.example/v1"}
+    config = sweep_config_from_dict(config_dict(fixtures, filter={"modes": ["off"]}, seeds=[0], generation=generation))
+    run_dir = tmp_path / "run"
+    dead_pid = subprocess.Popen([sys.executable, "-c", "pass"])  # a writer that no longer runs
+    dead_pid.wait()
+    leftovers = [run_dir / f".trials.jsonl.{dead_pid.pid}.k1ll3d.tmp", run_dir / "split" / f".train.csv.{dead_pid.pid}.abc.tmp"]
+    for leftover in leftovers:
+        leftover.parent.mkdir(parents=True, exist_ok=True)
+        leftover.write_text("half written")
+    run_sweep(config, run_dir, trial_fn=fake_trial, synthetic_fn=fake_synthetic, show_progress=False)
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert not list(run_dir.rglob("*.tmp"))
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert b"sk-URL-SECRET" not in path.read_bytes(), path
+    assert "https://***@llm.example/v1" in (run_dir / "sweep.yaml").read_text()

@@ -114,9 +114,9 @@ def test_token_is_required_and_compared_exactly(server: str) -> None:
 
 def test_validation_errors_are_422_with_clear_messages(client: httpx.Client) -> None:
     unknown = client.post("/score", json={"responses": [{"text": "ok", "item_id": "q1"}, {"text": "hm", "item_id": "nope"}]})
-    assert unknown.status_code == 422 and "responses[1]: unknown item_id 'nope'" in unknown.json()["detail"][0]
+    assert unknown.status_code == 422 and "responses[1]: unknown item_id 'nope'" in unknown.json()["detail"][0]["msg"]
     empty = client.post("/score", json={"responses": [{"text": "   ", "item_id": "q1"}]})
-    assert empty.status_code == 422 and "responses[0]: empty" in empty.json()["detail"][0]
+    assert empty.status_code == 422 and "responses[0]: empty" in empty.json()["detail"][0]["msg"]
     too_many = client.post("/score", json={"responses": [{"text": "a", "item_id": "q1"}] * (MAX_BATCH + 1)})
     assert too_many.status_code == 422 and f"over the limit of {MAX_BATCH}" in too_many.json()["detail"]
     for bad in ({"responses": []}, {"responses": [{"item_id": "q1"}]}, {"responses": [{"text": "a", "colour": "red"}]}, [1, 2]):

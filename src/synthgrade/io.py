@@ -2,26 +2,75 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from synthgrade.errors import SynthgradeError
+
+#: Temporary siblings are named ``.<target>.<pid>.<random>.tmp``: the pid tells a later run whether the
+#: writer is still alive, so leftovers of a killed run (``kill -9`` skips every ``finally``) can be removed.
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | Path, target: str | None = None, recursive: bool = False) -> list[Path]:
+    """Delete temporary files and folders left in ``folder`` by writers that no longer run; return them.
+
+    Only names made by :func:`atomic_path` / :func:`atomic_directory` whose process is gone are touched
+    (``target`` limits it to the temporaries of one output name), so a concurrent live writer is safe.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed: list[Path] = []
+    entries = folder.rglob(".*.tmp") if recursive else folder.glob(f".{glob.escape(target)}.*.tmp" if target else ".*.tmp")
+    for entry in list(entries):
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or (target is not None and match["target"] != target) or _pid_alive(int(match["pid"])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
 
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` and move it into place only on success.
 
-    A crash or an exception never leaves a half-written output file behind.
+    A crash or an exception never leaves a half-written output file behind; the leftovers of a killed
+    earlier writer of the same output are removed first.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -36,11 +85,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path`` that replaces ``path`` only when the block succeeds.
 
-    A failure or a kill leaves no half-written model directory (only a hidden temporary folder at worst).
+    A failure leaves no half-written model directory; a kill leaves a hidden temporary folder that the
+    next writer of the same output removes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    remove_stale_temporaries(path.parent, path.name)
+    staging = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield staging
         if path.exists():
@@ -51,15 +102,57 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when both name the same file or folder (links and relative paths included)."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_outputs(
+    outputs: Iterable[str | Path], inputs: Iterable[str | Path | None] = (), overwrite: bool = False, option: str = "--out"
+) -> None:
+    """The one guard every command runs before writing: an output is never one of its inputs, and an
+    existing output is replaced only with ``--overwrite``. Raises before anything is read or written."""
+    sources = [Path(p) for p in inputs if p is not None]
+    for output in map(Path, outputs):
+        for source in sources:
+            if same_file(output, source):
+                raise SynthgradeError(f"{output}: {option} would overwrite the input {source}; choose another {option}")
+        if output.exists() and not overwrite:
+            raise SynthgradeError(f"{output}: already exists; choose another {option} or pass --overwrite")
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
+#: ``scheme://user:password@host``: credentials a user may paste into a URL (``--base-url``).
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]+@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***``."""
+    if "@" not in text or "://" not in text:
+        return text
+    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
 def to_jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays and paths so ``json.dumps`` accepts them."""
+    """Convert numpy scalars/arrays and paths so ``json.dumps`` accepts them; credentials in URLs are redacted.
+
+    Every JSON file and JSONL line the tool writes goes through here, so a key pasted into ``--base-url``
+    never reaches a summary, plan or results file.
+    """
     import numpy as np
 
+    if isinstance(value, str):
+        return redact_url(value)
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

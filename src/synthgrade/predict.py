@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.console import console, progress
+from synthgrade.data.readers import CSV_LINE_END
 from synthgrade.data.schema import WHERE, ColumnMap
 from synthgrade.data.stream import DEFAULT_CHUNK_SIZE, open_stream
 from synthgrade.errors import SynthgradeError
-from synthgrade.io import atomic_path
+from synthgrade.io import atomic_path, check_outputs
 from synthgrade.modeling import Scorer, build_inputs, load_scorer
 
 PRED_LABEL = "pred_label"
@@ -136,9 +137,8 @@ class _TableWriter:
     def write(self, frame: pd.DataFrame) -> None:
         frame = frame[self.columns]
         if self.fmt in {"csv", "tsv"}:
-            frame.to_csv(
-                self.handle, index=False, header=not self.started, sep="," if self.fmt == "csv" else "\t", lineterminator="\n"
-            )
+            sep = "," if self.fmt == "csv" else "\t"
+            frame.to_csv(self.handle, index=False, header=not self.started, sep=sep, lineterminator=CSV_LINE_END)
         elif self.fmt == "jsonl":
             for record in frame.to_dict(orient="records"):
                 self.handle.write(
@@ -219,8 +219,7 @@ def predict_file(
         raise SynthgradeError(
             f"{out}: cannot write {out.suffix or 'a file without extension'}; use .csv, .tsv, .jsonl or .parquet"
         )
-    if Path(data).resolve() == out.resolve():
-        raise SynthgradeError(f"{out}: the output would overwrite the input; choose another --out")
+    check_outputs([out], [data], overwrite=True)  # the library replaces outputs; the CLI asks for --overwrite
     columns = columns or ColumnMap()
     stream = open_stream(data, chunk_size, columns)
     scorer = model if isinstance(model, Scorer) else load_scorer(model)
@@ -245,13 +244,13 @@ def predict_file(
         )
         try:
             for chunk in stream:
+                frame = chunk.canonical(columns) if len(chunk.rows) else None  # adds rows whose text is not text
                 read_failures += len(chunk.problems)
                 read_problems.extend(str(p) for p in chunk.problems[: max(0, MAX_LISTED_PROBLEMS - len(read_problems))])
                 rows = chunk.rows
                 summary.rows += len(rows)
-                if not len(rows):
+                if frame is None:
                     continue
-                frame = chunk.canonical(columns)
                 failing = read_problems or (on_unscorable == "fail" and summary.unscorable)
                 if failing:  # the output will be discarded: only find the remaining problems, skip the model
                     _, _, problems = build_inputs(frame, scorer.info)

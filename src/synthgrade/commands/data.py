@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from synthgrade.commands.options import Labels, column_options, labels_option
+from synthgrade.commands.options import Labels, Overwrite, column_options, labels_option
 from synthgrade.console import console, stdout
 from synthgrade.data import DEFAULT_MAX_CHARS, ColumnMap, load_responses, split_responses, validate_file, write_splits
 from synthgrade.errors import SynthgradeError
+from synthgrade.io import check_outputs
 
 
 @column_options()
@@ -63,10 +64,12 @@ def split(
     columns: ColumnMap = ColumnMap(),
     labels: Labels = None,
     max_chars: Annotated[int, typer.Option(help="Texts longer than this are a problem.")] = DEFAULT_MAX_CHARS,
+    overwrite: Overwrite = False,
 ) -> None:
     """Deterministic stratified train / val / test split; the test split holds human rows only."""
     if fmt not in {"csv", "tsv", "jsonl", "parquet"}:
         raise SynthgradeError(f"--format must be csv, tsv, jsonl or parquet, got {fmt!r}")
+    check_outputs([out / f"{name}.{fmt}" for name in ("train", "val", "test")] + [out / "manifest.json"], [path], overwrite)
     declared = labels_option(labels)
     frame = load_responses(path, columns, declared, max_chars)
     fractions = (1.0 - val - test, val, test)

@@ -9,10 +9,11 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from synthgrade.commands.options import Labels, column_options, labels_option
+from synthgrade.commands.options import Labels, Overwrite, column_options, labels_option
 from synthgrade.console import stdout
 from synthgrade.data import ColumnMap, load_responses
 from synthgrade.errors import SynthgradeError
+from synthgrade.io import check_outputs
 
 Backend = Annotated[
     str,
@@ -44,6 +45,9 @@ MaxRequests = Annotated[
     int | None, typer.Option("--max-requests", help="Hard budget of model calls; stops cleanly when reached.")
 ]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bars.")]
+RequestTimeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds one model request may take before it is retried (openai backend).")
+]
 
 
 #: Config fields whose option name is not the field name.
@@ -116,15 +120,19 @@ def generate(
     columns: ColumnMap = ColumnMap(),
     labels: Labels = None,
     no_progress: NoProgress = False,
+    timeout: RequestTimeout = 120.0,
+    overwrite: Overwrite = False,
 ) -> None:
     """Write synthetic responses per label (and item) with provenance, cached and resumable."""
     from synthgrade.generate import GenerationConfig, generate_synthetic, summary_path, write_synthetic
+    from synthgrade.generate.config import RetryPolicy
     from synthgrade.registry import DEFAULT_GENERATOR
 
     if out.suffix.lower() not in {".jsonl", ".parquet", ".csv", ".tsv"}:
         raise SynthgradeError(f"{out}: --out must end in .jsonl or .parquet (or .csv/.tsv)")
     if backend == "openai" and model is None:
         raise SynthgradeError("--backend openai needs --model (e.g. gpt-4o, or the model id your server serves)")
+    check_outputs([out, summary_path(out)], [train, *(exclude or []), prompt], overwrite)
     try:
         config = GenerationConfig(
             batch={"fallback": fallback, "poll_interval": batch_poll, "max_wait": batch_wait},
@@ -148,6 +156,7 @@ def generate(
             leakage_threshold=leakage_threshold,
             min_chars=min_chars,
             max_chars=max_chars,
+            retry=RetryPolicy(timeout=timeout),
         )
     except ValidationError as exc:
         raise _config_error(exc) from None
@@ -217,11 +226,15 @@ def filter_command(
     cache: CacheDir = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     no_progress: NoProgress = False,
+    timeout: RequestTimeout = 120.0,
+    overwrite: Overwrite = False,
 ) -> None:
     """Keep synthetic rows whose label an LLM re-grader, human neighbours or a classifier agree with."""
     from synthgrade.filter import FilterConfig, filter_synthetic
     from synthgrade.generate import summary_path
+    from synthgrade.generate.config import RetryPolicy
 
+    check_outputs([out, summary_path(out)], [synthetic, human, classifier, prompt], overwrite)
     methods = method or ["llm"]
     try:
         config = FilterConfig(
@@ -242,6 +255,7 @@ def filter_command(
             concurrency=concurrency,
             max_requests=max_requests,
             seed=seed,
+            retry=RetryPolicy(timeout=timeout),
         )
     except ValidationError as exc:
         raise _config_error(exc) from None

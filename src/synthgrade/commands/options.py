@@ -18,6 +18,9 @@ ItemCol = Annotated[str, typer.Option("--item-col", help="Column holding the ite
 ItemTextCol = Annotated[str, typer.Option("--item-text-col", help="Column holding the item's wording.")]
 ReferenceCol = Annotated[str, typer.Option("--reference-col", help="Column holding the reference answer or rubric.")]
 IdCol = Annotated[str, typer.Option("--id-col", help="Column holding a row id.")]
+Overwrite = Annotated[
+    bool, typer.Option("--overwrite", help="Replace existing outputs (an output may never be an input).")
+]
 Labels = Annotated[
     str | None,
     typer.Option("--labels", help="Allowed labels, comma-separated, in order (the order is the ordinal scale)."),

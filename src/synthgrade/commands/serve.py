@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from synthgrade.commands.options import column_options
+from synthgrade.commands.options import Overwrite, column_options
 from synthgrade.console import console, stdout
 from synthgrade.data import ColumnMap
 from synthgrade.errors import SynthgradeError
+from synthgrade.io import check_outputs
 
 
 def _quiet_loading() -> None:
@@ -47,11 +48,13 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Rows per model call.")] = 64,
     show: Annotated[int, typer.Option(help="How many unscorable rows to list on stderr.")] = 10,
     threads: Threads = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Score a file: writes every input row plus pred_label, prob_<label> per label and pred_problem."""
     from synthgrade.export import set_inference_threads
     from synthgrade.predict import predict_file
 
+    check_outputs([out], [data, model], overwrite)
     _quiet_loading()
     set_inference_threads(threads)
     summary = predict_file(model, data, out, columns, chunk_size=chunk_size, batch_size=batch_size, on_unscorable=on_unscorable)  # type: ignore[arg-type]
@@ -89,6 +92,7 @@ def export(
 
     if fmt != "onnx":
         raise SynthgradeError(f"--format must be onnx, got {fmt!r}")
+    check_outputs([out], [model, sample], overwrite=True)  # replacing a model folder is new_model_directory's call
     sample_frame = None
     if sample is not None:
         from synthgrade.data.stream import open_stream
@@ -135,6 +139,7 @@ def serve(
         int,
         typer.Option(help="Model calls running at once per process (0: one per core when --threads is 1, else one)."),
     ] = 0,
+    timeout: Annotated[float, typer.Option(help="Seconds a request may wait for scoring (503 after it).")] = 120.0,
 ) -> None:
     """Serve the model over HTTP: POST /score, GET /health, GET /model, GET /metrics (Prometheus)."""
     from synthgrade.serve import check_binding, run_server
@@ -142,6 +147,8 @@ def serve(
     check_binding(host, token)  # before the (slow) model load
     if batch_rows < 1 or batch_wait_ms < 0 or parallel_calls < 0 or workers < 1:
         raise SynthgradeError("--batch-rows and --workers must be at least 1, --parallel-calls and --batch-wait-ms not negative")
+    if not timeout > 0:
+        raise SynthgradeError(f"--timeout must be positive, got {timeout}")
     _quiet_loading()
     run_server(
         model,
@@ -154,6 +161,7 @@ def serve(
         threads=threads,
         workers=workers,
         batching={"max_rows_per_call": batch_rows, "max_wait_s": batch_wait_ms / 1000, "parallel_calls": parallel_calls},
+        timeout_s=timeout,
     )
 
 

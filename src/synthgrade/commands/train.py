@@ -8,14 +8,13 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from synthgrade.commands.options import Labels, column_options, labels_option
+from synthgrade.commands.options import Labels, Overwrite, column_options, labels_option
 from synthgrade.console import console, stdout
 from synthgrade.data import ColumnMap, load_responses
-from synthgrade.io import write_json
+from synthgrade.io import check_outputs, write_json
 from synthgrade.modeling import new_model_directory
 
 Seed = Annotated[int, typer.Option(help="Random seed (mixing, initialisation, batch order, bootstrap).")]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing model directory.")]
 
 
 def _quiet_transformers() -> None:
@@ -66,7 +65,7 @@ def train(
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, linear warm-up and decay).")] = 5e-5,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per optimiser step.")] = 16,
     class_weights: Annotated[
-        bool, typer.Option("--class-weights/--no-class-weights", help="Weight the loss by inverse label frequency.")
+        bool, typer.Option("--class-weights", help="Weight the loss by inverse label frequency.")
     ] = False,
     patience: Annotated[int, typer.Option(help="Validation checks without gain before stopping (0 = never).")] = 2,
     eval_steps: Annotated[int | None, typer.Option("--eval-steps", help="Also validate every N steps.")] = None,
@@ -81,6 +80,7 @@ def train(
     from synthgrade.mix import mix_training_set
     from synthgrade.train import Trainer, TrainingArguments
 
+    check_outputs([out], [human, val, *(synthetic or [])], overwrite=True)  # new_model_directory decides on replacing
     _quiet_transformers()
     declared = labels_option(labels)
     args = TrainingArguments(
@@ -147,6 +147,7 @@ def distill(
     from synthgrade.distill import DistillationArguments, DistillationTrainer
     from synthgrade.modeling import load_scorer
 
+    check_outputs([out], [teacher, *train_files, val, unlabeled], overwrite=True)  # new_model_directory decides on replacing
     _quiet_transformers()
     teacher_scorer = load_scorer(teacher)
     labels = teacher_scorer.labels
@@ -203,6 +204,7 @@ def evaluate(
         bool, typer.Option("--record/--no-record", help="Add the result to the model directory's synthgrade.json.")
     ] = True,
     seed: Seed = 0,
+    overwrite: Overwrite = False,
     columns: ColumnMap = ColumnMap(),
     labels: Labels = None,
 ) -> None:
@@ -210,6 +212,7 @@ def evaluate(
     from synthgrade.evaluate import confusion_table, evaluate_scorer, metrics_table, record_evaluation
     from synthgrade.modeling import load_scorer
 
+    check_outputs([out], [test, train_examples], overwrite)
     _quiet_transformers()
     declared = labels_option(labels)
     test_df = load_responses(test, columns, declared)

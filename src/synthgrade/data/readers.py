@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +23,13 @@ from synthgrade.errors import SynthgradeError
 from synthgrade.io import atomic_path
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".parquet", ".xml"}
+
+# The csv module refuses fields over 131,072 characters by default, yet pandas writes them (a long essay,
+# a predict output): lift the limit once for every reader (C long, hence not sys.maxsize on every platform).
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+#: Rows end in CRLF as RFC 4180 says: the csv writer quotes only fields holding a line-end character, so with
+#: "\n" a field holding a bare "\r" would be written unquoted and read back as a different row.
+CSV_LINE_END = "\r\n"
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,52 @@ class RawTable:
     frame: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
     columns_present: list[str] = field(default_factory=list)
+    #: the file's name, for problems about the whole table (a missing column, no rows)
+    source: str = "input"
+
+
+def check_header(columns: Iterable[str], where: str) -> None:
+    """Refuse ambiguous column names: with two ``text`` columns no reader can tell which one is meant."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(columns, start=1):
+        if name in seen:
+            shown = f"'{name}'" if name else "(blank)"
+            raise SynthgradeError(
+                f"{where}: column name {shown} is used twice (columns {seen[name]} and {position}); rename one of them"
+            )
+        seen[name] = position
+
+
+def csv_rows(reader, name: str) -> Iterator[list[str]]:
+    """The rows of a ``csv.reader``; a malformed-CSV error becomes a one-line error with the line number."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SynthgradeError(f"{name} line {reader.line_num}: cannot read as CSV ({exc})") from None
+        yield row
+
+
+#: JSON may spell half of a UTF-16 pair (``"\\ud800"``); Python then holds a string no file can be written with.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _encodable(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        twice = next(key for key in keys if keys.count(key) > 1)
+        raise ValueError(f"key '{twice}' appears twice in the object")
+    return dict(pairs)
 
 
 def decoded_lines(path: Path, problems: list[Problem]) -> Iterator[str]:
@@ -54,13 +109,23 @@ def decoded_lines(path: Path, problems: list[Problem]) -> Iterator[str]:
                 yield chunk.decode("utf-8", errors="replace")
 
 
+def read_header(reader, path: Path) -> list[str]:
+    """The stripped column names of a csv reader's first row, checked for ambiguity."""
+    header = next(csv_rows(reader, path.name), None)
+    if header is None or not any(h.strip() for h in header):
+        raise SynthgradeError(f"{path}: the file is empty (no header row)")
+    header = [h.strip() for h in header]
+    check_header(header, f"{path} line 1")
+    return header
+
+
 def delimited_records(reader, name: str, width: int, problems: list[Problem]) -> Iterator[tuple[str, list[str]]]:
     """(location, fields) for each row of a csv reader positioned after the header; blank lines are skipped.
 
     The location is the row's first physical line, so quoted multi-line fields keep exact numbers.
     """
     previous_end = reader.line_num
-    for row in reader:
+    for row in csv_rows(reader, name):
         start_line, previous_end = previous_end + 1, reader.line_num
         if not row or all(not cell.strip() for cell in row):
             continue  # a blank line is not a row
@@ -78,12 +143,18 @@ def json_records(lines: Iterable[str], name: str, problems: list[Problem]) -> It
             continue
         where = f"{name} line {number}"
         try:
-            value = json.loads(line)
+            value = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             problems.append(Problem(where, f"not valid JSON ({exc.msg})"))
             continue
+        except (ValueError, RecursionError) as exc:  # a repeated key (ambiguous), or absurd nesting
+            problems.append(Problem(where, str(exc) if isinstance(exc, ValueError) else "nested too deeply"))
+            continue
         if not isinstance(value, dict):
             problems.append(Problem(where, "is not a JSON object"))
+            continue
+        if _SURROGATE_ESCAPE.search(line) and not _encodable(value):
+            problems.append(Problem(where, "holds a lone surrogate escape (e.g. \\ud800), which is not text"))
             continue
         yield where, value
 
@@ -91,11 +162,7 @@ def json_records(lines: Iterable[str], name: str, problems: list[Problem]) -> It
 def _read_delimited(path: Path, delimiter: str) -> RawTable:
     problems: list[Problem] = []
     reader = csv.reader(decoded_lines(path, problems), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise SynthgradeError(f"{path}: the file is empty (no header row)") from None
-    header = [h.strip() for h in header]
+    header = read_header(reader, path)
     records, wheres = [], []
     for where, row in delimited_records(reader, path.name, len(header), problems):
         records.append(dict(zip(header, row, strict=True)))
@@ -103,7 +170,7 @@ def _read_delimited(path: Path, delimiter: str) -> RawTable:
     frame = pd.DataFrame.from_records(records, columns=header) if records else pd.DataFrame(columns=header)
     frame = frame.astype(object)
     frame[WHERE] = wheres
-    return RawTable(frame, problems, header)
+    return RawTable(frame, problems, header, path.name)
 
 
 def _read_jsonl(path: Path) -> RawTable:
@@ -115,18 +182,29 @@ def _read_jsonl(path: Path) -> RawTable:
         wheres.append(where)
     frame = pd.DataFrame.from_records(records, columns=list(columns)).astype(object)
     frame[WHERE] = wheres
-    return RawTable(frame, problems, list(columns))
+    return RawTable(frame, problems, list(columns), path.name)
+
+
+def parquet_error(path: Path, exc: Exception) -> SynthgradeError:
+    """pyarrow raises several types for a bad file, some with multi-line messages: one line each."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return SynthgradeError(f"{path}: cannot read as Parquet ({first})")
 
 
 def _read_parquet(path: Path) -> RawTable:
+    import pyarrow.parquet as pq
+
     try:
+        check_header([str(name) for name in pq.ParquetFile(path).schema_arrow.names], str(path))
         frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a bad file
-        raise SynthgradeError(f"{path}: cannot read as Parquet ({exc})") from None
+    except SynthgradeError:
+        raise
+    except Exception as exc:
+        raise parquet_error(path, exc) from None
     columns = [str(c) for c in frame.columns]
     frame = frame.astype(object)
     frame[WHERE] = [f"{path.name} row {i}" for i in range(1, len(frame) + 1)]
-    return RawTable(frame, [], columns)
+    return RawTable(frame, [], columns, path.name)
 
 
 def _read_semeval_xml(path: Path) -> RawTable:
@@ -167,7 +245,7 @@ def _read_semeval_xml(path: Path) -> RawTable:
     columns = ["id", "text", "label", "item_id", "item_text", "reference", "module"]
     frame = pd.DataFrame.from_records(records, columns=columns).astype(object)
     frame[WHERE] = wheres
-    return RawTable(frame, problems, columns)
+    return RawTable(frame, problems, columns, path.name)
 
 
 def read_raw(path: str | Path) -> RawTable:
@@ -203,9 +281,9 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         raise SynthgradeError(f"{path}: cannot write {suffix or 'a file without extension'}; use .csv, .tsv, .jsonl or .parquet")
     with atomic_path(path) as tmp:
         if suffix == ".csv":
-            frame.to_csv(tmp, index=False, lineterminator="\n")
+            frame.to_csv(tmp, index=False, lineterminator=CSV_LINE_END)
         elif suffix == ".tsv":
-            frame.to_csv(tmp, index=False, sep="\t", lineterminator="\n")
+            frame.to_csv(tmp, index=False, sep="\t", lineterminator=CSV_LINE_END)
         elif suffix == ".jsonl":
             frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
         else:

@@ -19,7 +19,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthgrade.data.readers import Problem, RawTable, decoded_lines, delimited_records, json_records, read_raw
+from synthgrade.data.readers import (
+    Problem,
+    RawTable,
+    check_header,
+    decoded_lines,
+    delimited_records,
+    json_records,
+    parquet_error,
+    read_header,
+    read_raw,
+)
 from synthgrade.data.schema import WHERE, ColumnMap
 from synthgrade.data.validate import canonicalise
 from synthgrade.errors import SynthgradeError
@@ -36,11 +46,15 @@ class StreamChunk:
     problems: list[Problem] = field(default_factory=list)
 
     def canonical(self, columns: ColumnMap) -> pd.DataFrame:
-        """The rows with mapped columns renamed to the canonical names (``text``, ``item_id``, ...), same index."""
+        """The rows with mapped columns renamed to the canonical names (``text``, ``item_id``, ...), same index.
+
+        A row whose text is not a string (a JSON number or list) is added to ``problems``, like a broken line.
+        """
         rows = self.rows
         if columns.text not in rows.columns:  # a JSONL chunk where no row has the text key
             rows = rows.assign(**{columns.text: None})
-        frame, _ = canonicalise(RawTable(rows, [], [str(c) for c in rows.columns]), columns, require_label=False)
+        frame, problems = canonicalise(RawTable(rows, [], [str(c) for c in rows.columns]), columns, require_label=False)
+        self.problems.extend(problems)
         return frame
 
 
@@ -114,8 +128,15 @@ class ResponseStream:
 
         handle = pq.ParquetFile(self.path)
         row = 0
-        for batch in handle.iter_batches(batch_size=self.chunk_size):
-            frame = batch.to_pandas()
+        batches = handle.iter_batches(batch_size=self.chunk_size)
+        while True:
+            try:
+                batch = next(batches, None)
+                if batch is None:
+                    return
+                frame = batch.to_pandas()
+            except Exception as exc:  # a corrupt page part-way through the file
+                raise parquet_error(self.path, exc) from None
             frame[WHERE] = [f"{self.path.name} row {i}" for i in range(row + 1, row + len(frame) + 1)]
             row += len(frame)
             yield StreamChunk(frame, [])
@@ -139,7 +160,7 @@ def _jsonl_columns(path: Path) -> tuple[list[str], int]:
                 continue
             try:
                 value = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # JSON, UTF-8 and nesting errors alike
                 continue  # reported with its line number by the real pass
             if isinstance(value, dict):
                 columns.update(dict.fromkeys(value))
@@ -176,7 +197,7 @@ def open_stream(path: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE, columns:
             header_line = first.decode("utf-8")
         except UnicodeDecodeError:
             raise SynthgradeError(f"{path} line 1: undecodable bytes (not UTF-8) in the header") from None
-        header = [h.strip() for h in next(csv.reader([header_line], delimiter="," if fmt == "csv" else "\t"))]
+        header = read_header(csv.reader([header_line], delimiter="," if fmt == "csv" else "\t"), path)
         total = max(0, _count_lines(path) - 1)
     elif fmt == "jsonl":
         header, total = _jsonl_columns(path)
@@ -185,10 +206,11 @@ def open_stream(path: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE, columns:
 
         try:
             handle = pq.ParquetFile(path)
-        except Exception as exc:  # pyarrow raises several types for a bad file
-            raise SynthgradeError(f"{path}: cannot read as Parquet ({exc})") from None
+        except Exception as exc:
+            raise parquet_error(path, exc) from None
         arrow_schema = handle.schema_arrow
         header = [str(name) for name in arrow_schema.names]
+        check_header(header, str(path))
         total = handle.metadata.num_rows
     if columns.text not in header and (fmt != "jsonl" or total > 0):
         have = ", ".join(header) or "none"

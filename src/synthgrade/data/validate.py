@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from synthgrade.data.readers import Problem, RawTable, read_raw
@@ -63,7 +64,7 @@ class ValidationReport:
 
 
 def _is_missing(value: object) -> bool:
-    if value is None:
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float) and value != value:
         return True
@@ -81,7 +82,7 @@ def _as_text(value: object) -> str | None:
 def canonicalise(raw: RawTable, columns: ColumnMap, require_label: bool = True) -> tuple[pd.DataFrame, list[Problem]]:
     """Rename mapped columns to the canonical names; missing required columns are problems."""
     source = raw.frame
-    name = source[WHERE].iloc[0].split(" ")[0] if len(source) else "input"
+    name = raw.source
     problems = []
     required = [(columns.text, "text", "--text-col")]
     if require_label:
@@ -94,14 +95,31 @@ def canonicalise(raw: RawTable, columns: ColumnMap, require_label: bool = True) 
     # A metadata column that happens to carry a canonical name would collide after renaming.
     clashes = [c for c in source.columns if c in rename.values() and c not in rename]
     frame = source.drop(columns=clashes).rename(columns=rename)
-    for column in (TEXT, LABEL, ID, ITEM_ID, ITEM_TEXT, REFERENCE):
+    if TEXT in frame.columns:
+        texts = []
+        for where, value in zip(frame[WHERE], frame[TEXT], strict=True):
+            if isinstance(value, str) or (_is_missing(value) and not isinstance(value, list | dict)):
+                texts.append(value if isinstance(value, str) else None)
+            else:  # str() would score "[1, 2]" or "42" as if someone had written it
+                texts.append(None)
+                problems.append(Problem(where, f"text is {_kind(value)}, not a string"))
+        frame[TEXT] = pd.Series(texts, index=frame.index, dtype=object)
+    for column in (LABEL, ID, ITEM_ID, ITEM_TEXT, REFERENCE):
         if column in frame.columns:
-            values = [
-                _as_text(v) if column != TEXT else (None if _is_missing(v) and not isinstance(v, str) else str(v))
-                for v in frame[column]
-            ]
-            frame[column] = pd.Series(values, index=frame.index, dtype=object)
+            frame[column] = pd.Series([_as_text(v) for v in frame[column]], index=frame.index, dtype=object)
     return frame, problems
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "a boolean"
+    if isinstance(value, int | float | np.number):
+        return f"a number ({value})"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
 
 
 def validate_table(
@@ -115,10 +133,14 @@ def validate_table(
     """Check rows; return the canonical frame with every problem and warning located."""
     columns = columns or ColumnMap()
     frame, errors = canonicalise(raw, columns, require_label)
-    errors = list(raw.problems) + errors
     warnings: list[Problem] = []
+    if not len(frame):  # a header alone (or an empty JSONL file) is not a usable table, whatever its columns
+        errors = [*raw.problems, Problem(raw.source, "no data rows (a header or nothing at all); there is nothing to use")]
+        return ValidationReport(str(path), frame, errors, warnings, [])
+    errors = list(raw.problems) + errors
     if errors and TEXT not in frame.columns:
         return ValidationReport(str(path), frame, errors, warnings, [])
+    not_text = {p.where for p in errors}
     allowed = set(labels) if labels else None
     for where, text, label in zip(
         frame[WHERE],
@@ -127,7 +149,8 @@ def validate_table(
         strict=True,
     ):
         if _is_missing(text):
-            errors.append(Problem(where, "empty or whitespace-only text"))
+            if where not in not_text:
+                errors.append(Problem(where, "empty or whitespace-only text"))
         elif len(text) > max_chars:
             errors.append(Problem(where, f"text has {len(text)} characters, over the bound of {max_chars} (raise --max-chars)"))
         if LABEL in frame.columns:

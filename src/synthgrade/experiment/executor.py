@@ -11,10 +11,14 @@ files through Ray's object store, so no shared disk is needed). Commands pick on
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,11 +75,59 @@ class ProcessExecutor(Executor):
 
     def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Outcome]:
         context = multiprocessing.get_context(self.start_method) if self.start_method else None
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
-            futures: dict[Future, Any] = {pool.submit(_timed_call, fn, task): task for task in tasks}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    result, error, seconds = future.result()
-                    yield Outcome(futures[future], result, error, seconds)
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
+        )
+        finished = False
+        try:
+            with _sigterm_as_exit():
+                futures: dict[Future, Any] = {pool.submit(_timed_call, fn, task): task for task in tasks}
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        result, error, seconds = future.result()
+                        yield Outcome(futures[future], result, error, seconds)
+            finished = True
+        finally:
+            if not finished:  # interrupted, killed or abandoned: running trials must not outlive the sweep
+                _kill_workers(pool)
+            pool.shutdown(wait=finished, cancel_futures=True)
+
+
+def _exit_with_parent(parent: int, interval: float = 0.5) -> None:
+    """Worker initializer: end this worker as soon as the sweep process is gone (even after ``kill -9``,
+    which gives the parent no chance to clean up), instead of running on as an orphan."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    # The pool has no public way to stop running tasks (Python < 3.14), and shutdown() would wait for them.
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.kill()
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.join(timeout=5)
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's stop) raises SystemExit(143) so the pool's workers are stopped too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

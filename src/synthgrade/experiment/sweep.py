@@ -24,7 +24,7 @@ from synthgrade.experiment.data import load_and_split, prepare_split, summarise
 from synthgrade.experiment.executor import Executor, LocalExecutor
 from synthgrade.experiment.plan import SweepPlan, SyntheticSpec, TrialSpec, plan_trials
 from synthgrade.experiment.store import FAILURES_FILE, TRIALS_FILE, ResultsStore
-from synthgrade.io import write_json, write_text_atomic
+from synthgrade.io import remove_stale_temporaries, to_jsonable, write_json, write_text_atomic
 
 TrialFunction = Callable[[TrialSpec], dict[str, Any]]
 SyntheticFunction = Callable[[SyntheticSpec], dict[str, Any]]
@@ -87,7 +87,7 @@ def _write_config(config: SweepConfig, run_dir: Path) -> None:
     data["data"]["path"] = str(config.resolve_path(config.data.path))
     if config.data.test_path:
         data["data"]["test_path"] = str(config.resolve_path(config.data.test_path))
-    write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(to_jsonable(data), sort_keys=False, allow_unicode=True))
 
 
 def run_sweep(
@@ -108,6 +108,9 @@ def run_sweep(
     start = time.perf_counter()
     run_dir = Path(out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # A killed earlier run (kill -9 runs no cleanup) may have left half-written temporaries anywhere in the run.
+    for leftover in remove_stale_temporaries(run_dir, recursive=True):
+        console.print(f"removed {leftover.relative_to(run_dir)} left by an interrupted run", highlight=False)
     executor = executor or LocalExecutor()
     trial_fn = trial_fn or _default_trial()
     synthetic_fn = synthetic_fn or _default_synthetic()

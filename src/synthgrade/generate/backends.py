@@ -9,13 +9,16 @@ call, so a run answered entirely from the cache loads nothing.
 from __future__ import annotations
 
 import email.utils
+import math
 import os
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from synthgrade.errors import SynthgradeError
+from synthgrade.io import redact_url
 from synthgrade.registry import offline_error, resolve_model
 
 REFUSAL = re.compile(
@@ -129,24 +132,36 @@ def price_for(model: str) -> tuple[float, float] | None:
     return PRICES.get(dated)
 
 
+def _seconds(value: str, scale: float = 1.0) -> float | None:
+    try:
+        seconds = float(value) * scale
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
 def parse_retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (delay-seconds or an HTTP date, RFC 9110).
+
+    Anything else (``soon``, a garbled date) is None: the caller then backs off on its own schedule.
+    """
     if headers is None:
         return None
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
+    value = (headers.get("retry-after-ms") or "").strip()
+    if value and (seconds := _seconds(value, 1 / 1000)) is not None:
+        return seconds
+    value = (headers.get("retry-after") or "").strip()
     if not value:
         return None
+    if (seconds := _seconds(value)) is not None:
+        return seconds
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - time.time())
 
 
 class OpenAIBackend(Backend):
@@ -158,6 +173,11 @@ class OpenAIBackend(Backend):
         self.timeout = timeout
         self.price = price_for(model) if base_url is None or "api.openai.com" in (base_url or "") else None
         self._client: Any = None
+
+    @property
+    def server(self) -> str:
+        """The server as messages name it: never with the credentials a URL may carry."""
+        return redact_url(self.base_url) if self.base_url else "OpenAI"
 
     def client(self) -> Any:
         if self._client is None:
@@ -195,12 +215,12 @@ class OpenAIBackend(Backend):
             raise RetryableError("connection_error") from None
         except openai.AuthenticationError:
             raise SynthgradeError(
-                f"{self.base_url or 'OpenAI'}: authentication failed (HTTP 401); check OPENAI_API_KEY"
+                f"{self.server}: authentication failed (HTTP 401); check OPENAI_API_KEY"
             ) from None
         except openai.PermissionDeniedError:
-            raise SynthgradeError(f"{self.base_url or 'OpenAI'}: permission denied (HTTP 403) for model '{self.model}'") from None
+            raise SynthgradeError(f"{self.server}: permission denied (HTTP 403) for model '{self.model}'") from None
         except openai.NotFoundError:
-            raise SynthgradeError(f"{self.base_url or 'OpenAI'}: model '{self.model}' or endpoint not found (HTTP 404)") from None
+            raise SynthgradeError(f"{self.server}: model '{self.model}' or endpoint not found (HTTP 404)") from None
         except openai.APIStatusError as exc:
             status = exc.status_code
             if status == 429 or status >= 500 or status == 408:

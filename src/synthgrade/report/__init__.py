@@ -19,7 +19,7 @@ import pandas as pd
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.experiment.store import FAILURES_FILE, TRIALS_FILE, ResultsStore
-from synthgrade.io import read_json, write_json, write_text_atomic
+from synthgrade.io import atomic_path, read_json, write_json, write_text_atomic
 from synthgrade.report.plots import (
     PRETTY,
     plot_metric_vs_share,
@@ -183,8 +183,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, metric:
 
     export = cells.copy()
     export.insert(0, "setting", [describe_cell(r) for r in export.to_dict("records")])
-    export.to_csv(out / "results.csv.tmp", index=False)
-    (out / "results.csv.tmp").replace(out / "results.csv")
+    with atomic_path(out / "results.csv") as tmp:
+        export.to_csv(tmp, index=False)
     write_json(
         out / "summary.json",
         {

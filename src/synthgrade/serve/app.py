@@ -5,7 +5,9 @@ Endpoints: ``POST /score`` (a batch of responses -> label and probabilities each
 
 Protection, in the order a request meets it: the body size limit (checked on Content-Length and again
 while the body streams in, so chunked bodies cannot get round it; 413 before any JSON is parsed), the
-bearer token (401; compared in constant time), pydantic validation and the batch length limit (422).
+bearer token (401 before the body is even parsed; compared in constant time), pydantic validation and the
+batch length limit (422), the scoring timeout (503). Every error is ``{"detail": <text or list of issues>}``
+and never echoes the request back.
 Concurrent requests are scored together (:mod:`synthgrade.serve.batching`): requests arriving within
 a few milliseconds share one model call, run in a thread off the event loop. ``GET /metrics``
 (Prometheus text; needs the token when one is set) counts requests, latencies and batch sizes.
@@ -13,8 +15,10 @@ a few milliseconds share one model call, run in a thread off the event loop. ``G
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -22,8 +26,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,6 +42,8 @@ DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_MAX_BATCH = 256
 #: Rows per model call when several requests are merged.
 DEFAULT_MAX_ROWS_PER_CALL = 64
+#: Seconds a /score request may wait for its model call before it gets 503.
+DEFAULT_TIMEOUT_S = 120.0
 MAX_TEXT_CHARS = 20_000
 
 Scope = MutableMapping[str, Any]
@@ -72,6 +79,78 @@ class ScoreResult(BaseModel):
 class ScoreResponse(BaseModel):
     labels: list[str]
     results: list[ScoreResult]
+
+
+class Issue(BaseModel):
+    """One problem with a request: where (``loc``), what (``msg``), and its kind (``type``)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response (400, 401, 404, 405, 413, 422, 500, 503)."""
+
+    detail: str | list[Issue]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        400: "the body could not be decoded (not UTF-8)",
+        401: "missing or wrong bearer token",
+        413: "request body over the size limit",
+        422: "invalid request (each issue located, the input never echoed)",
+        503: "scoring took longer than the server's timeout",
+    }.items()
+}
+_PROBLEM_INDEX = re.compile(r"^responses\[(\d+)\]")
+
+
+def _issues(problems: list[str]) -> list[dict[str, Any]]:
+    """``build_inputs`` problems ("responses[2]: unknown item_id ...") as located issues."""
+    issues = []
+    for problem in problems:
+        index = _PROBLEM_INDEX.match(problem)
+        loc: list[str | int] = ["body", "responses", int(index[1])] if index else ["body"]
+        issues.append({"loc": loc, "msg": problem, "type": "unscorable"})
+    return issues
+
+
+def _shown(part: object, limit: int = 80) -> str | int:
+    """A location part or message safe to send back: bounded, and encodable (a key may hold a lone surrogate)."""
+    if isinstance(part, int):
+        return part
+    text = str(part)
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _error(status: int, detail: str | list[dict[str, Any]], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
+
+
+class TokenMiddleware:
+    """Check the bearer token before anything reads the body, so an unauthenticated client learns nothing
+    about the request format (401, not 422, for a malformed body)."""
+
+    def __init__(self, app: Callable, expected: bytes, open_paths: frozenset[str] = frozenset({"/health"})) -> None:
+        self.app = app
+        self.expected = expected
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        header = next((value for name, value in scope.get("headers", []) if name == b"authorization"), b"")
+        scheme, _, given = header.partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.expected):
+            response = _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def _too_large_message(max_bytes: int) -> str:
@@ -171,6 +250,7 @@ def create_app(
     max_wait_s: float = DEFAULT_MAX_WAIT_S,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     parallel_calls: int = 1,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> FastAPI:
     """The scoring app. With ``token`` set, ``/score``, ``/model`` and ``/metrics`` need ``Authorization: Bearer <token>``.
 
@@ -178,8 +258,8 @@ def create_app(
     ``max_rows_per_call`` rows, scored in length-sorted chunks of ``chunk_rows``; ``parallel_calls``
     model calls may run at once.
     """
-    if max_body_bytes < 1 or max_batch < 1:
-        raise ValueError("max_body_bytes and max_batch must be positive")
+    if max_body_bytes < 1 or max_batch < 1 or not timeout_s > 0:
+        raise ValueError("max_body_bytes, max_batch and timeout_s must be positive")
     metrics = ServiceMetrics()
     batcher = DynamicBatcher(
         scorer,
@@ -205,28 +285,20 @@ def create_app(
     app.state.metrics = metrics
     app.state.started = time.time()
 
-    def authorize(request: Request) -> None:
-        if expected is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), expected):
-            raise HTTPException(status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "kind": description["kind"], "uptime_s": round(time.time() - app.state.started, 1)}
 
-    @app.get("/model", dependencies=[Depends(authorize)])
+    @app.get("/model", responses={401: ERROR_RESPONSES[401]})
     async def model() -> dict[str, Any]:
         return description
 
-    @app.get("/metrics", dependencies=[Depends(authorize)])
+    @app.get("/metrics", response_class=PlainTextResponse, responses=ERROR_RESPONSES)
     async def prometheus_metrics() -> Response:
         body, content_type = metrics.render()
         return Response(content=body, media_type=content_type)
 
-    @app.post("/score", dependencies=[Depends(authorize)], response_model=ScoreResponse)
+    @app.post("/score", response_model=ScoreResponse, responses=ERROR_RESPONSES)
     async def score(request: ScoreRequest) -> ScoreResponse:
         if len(request.responses) > max_batch:
             raise HTTPException(
@@ -244,8 +316,13 @@ def create_app(
         )
         first, second, problems = build_inputs(frame, scorer.info)
         if problems:
-            raise HTTPException(status_code=422, detail=problems)
-        proba = await batcher.score(first, second)
+            raise HTTPException(status_code=422, detail=_issues(problems))
+        try:
+            proba = await asyncio.wait_for(batcher.score(first, second), timeout_s)
+        except TimeoutError:
+            raise HTTPException(
+                status_code=503, detail=f"scoring took longer than {timeout_s:g} s; retry later or send fewer responses"
+            ) from None
         results = [
             ScoreResult(
                 id=r.id,
@@ -256,11 +333,22 @@ def create_app(
         ]
         return ScoreResponse(labels=labels, results=results)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Located messages only: pydantic's "input" would echo up to the whole body (1 MB) back.
+        issues = [
+            {"loc": [_shown(part) for part in e.get("loc", ())], "msg": _shown(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        return _error(422, issues)
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Never echo internals (paths, headers) to the caller; the server log has the type.
         return JSONResponse(status_code=500, content={"detail": f"internal error while scoring ({type(exc).__name__})"})
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the 413s too
+    if expected is not None:
+        app.add_middleware(TokenMiddleware, expected=expected)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)  # runs before the token check
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the 413s and 401s too
     return app

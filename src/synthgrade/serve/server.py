@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -13,7 +14,7 @@ from typing import Any
 from synthgrade.console import console
 from synthgrade.errors import SynthgradeError
 from synthgrade.modeling import Scorer, load_scorer
-from synthgrade.serve.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, create_app
+from synthgrade.serve.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_S, create_app
 
 MIN_TOKEN_CHARS = 16
 #: How ``serve --workers N`` hands its settings to the worker processes (the token travels as SYNTHGRADE_TOKEN).
@@ -50,6 +51,16 @@ def default_parallel_calls(threads: int | None) -> int:
     return max(1, cores // threads) if threads else 1
 
 
+class QueryRedactingFilter(logging.Filter):
+    """Drop query strings from uvicorn's access log lines: a client may put a token in ``?token=...``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?<redacted>", *args[3:])
+        return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that is free right now (for tests and benchmarks)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
@@ -68,6 +79,7 @@ def run_server(
     threads: int | None = None,
     workers: int = 1,
     batching: dict[str, Any] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> None:
     """Load the model and serve it until interrupted (blocking).
 
@@ -88,18 +100,22 @@ def run_server(
     if workers > 1:
         if isinstance(model, Scorer):
             raise SynthgradeError("serving with several workers needs a model directory, not a loaded scorer")
-        _run_workers(Path(model), host, port, token, max_body_bytes, max_batch, log_level, threads, workers, batching)
+        _run_workers(Path(model), host, port, token, max_body_bytes, max_batch, log_level, threads, workers, batching, timeout_s)
         return
     set_inference_threads(threads)
     scorer = model if isinstance(model, Scorer) else load_scorer(model)
-    app = create_app(scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch, **batching)
+    app = create_app(
+        scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch, timeout_s=timeout_s, **batching
+    )
     where = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     console.print(
         f"serving the {scorer.info.kind} model (labels {', '.join(scorer.labels)}) on {where} "
         f"({'bearer token required' if token else 'no token: loopback only'}); Ctrl+C stops",
         highlight=False,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, date_header=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, server_header=False, date_header=False)
+    logging.getLogger("uvicorn.access").addFilter(QueryRedactingFilter())  # after Config, which sets up logging
+    uvicorn.Server(config).run()
 
 
 def _run_workers(
@@ -113,6 +129,7 @@ def _run_workers(
     threads: int | None,
     workers: int,
     batching: dict[str, Any],
+    timeout_s: float,
 ) -> None:
     import uvicorn
 
@@ -128,6 +145,7 @@ def _run_workers(
         "max_batch": max_batch,
         "threads": threads,
         "batching": batching,
+        "timeout_s": timeout_s,
     }
     with tempfile.TemporaryDirectory(prefix="synthgrade-metrics-") as metrics_dir:
         os.environ[WORKER_SETTINGS_ENV] = json.dumps(settings)
@@ -159,10 +177,12 @@ def worker_app():
 
     settings = json.loads(os.environ[WORKER_SETTINGS_ENV])
     set_inference_threads(settings["threads"])
+    logging.getLogger("uvicorn.access").addFilter(QueryRedactingFilter())  # each worker sets up its own logging
     return create_app(
         load_scorer(settings["model"]),
         token=os.environ.get("SYNTHGRADE_TOKEN") or None,
         max_body_bytes=settings["max_body_bytes"],
         max_batch=settings["max_batch"],
+        timeout_s=settings["timeout_s"],
         **settings["batching"],
     )
