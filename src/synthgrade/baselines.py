@@ -145,6 +145,26 @@ class TfidfScorer(Scorer):
         return cls(features, classifier, info)
 
 
+def cross_validated_macro_f1(classifier: Any, matrix: Any, y: np.ndarray, seed: int) -> float | None:
+    """Stratified k-fold macro-F1 of ``classifier``'s settings on the training rows (None with too few rows).
+
+    ``auto`` compares candidates on it when validation is too small to separate them.
+    """
+    from sklearn.base import clone
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    counts = np.bincount(y)
+    present = counts[counts > 0]
+    folds = int(min(5, present.min())) if len(present) > 1 else 0
+    if folds < 2:
+        return None
+    predicted = np.zeros(len(y), dtype=np.int64)
+    for train_index, test_index in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+        predicted[test_index] = clone(classifier).fit(matrix[train_index], y[train_index]).predict(matrix[test_index])
+    return float(f1_score(y, predicted, average="macro"))
+
+
 def train_tfidf(
     train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any] | None = None
 ) -> TfidfScorer:
@@ -195,11 +215,13 @@ def train_tfidf(
     assert chosen is not None
     c, classifier, proba = chosen
     scorer = TfidfScorer(features, classifier, info)
+    cv = cross_validated_macro_f1(classifier, x_train, y_train, args.seed)
     info.parameters = int(classifier.coef_.size + classifier.intercept_.size)
     info.training = {
         "arguments": args.to_dict(),
         "curve": curve,
         "best": {"C": c},
+        "cv_macro_f1": cv,
         "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
         "elapsed_s": round(time.perf_counter() - started, 2),
     }

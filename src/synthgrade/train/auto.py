@@ -6,9 +6,9 @@ listed with the reason). The choice uses human-coded rows only:
 1. every candidate's validation macro-F1;
 2. the candidates that a paired bootstrap over the validation rows cannot tell from the best (the 95 %
    interval of the difference includes 0) are a tie: small validation sets tie often;
-3. within a tie, the cross-validated macro-F1 on the training rows decides where a candidate has one
-   (pooled with its validation score by row count); the others keep their validation score; equal
-   scores go to the cheaper candidate.
+3. within a tie, the candidates with a cross-validated macro-F1 on the training rows (tfidf, hybrids)
+   are compared on it, pooled with their validation score by row count; candidates without one
+   (fine-tuned encoders) win a tie only when none of the tied has one. Equal scores go to the cheaper.
 
 The leaderboard and the reason are recorded in ``synthgrade.json`` (``training.auto``) and the model card.
 """
@@ -79,7 +79,9 @@ def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], tr
             return val_f1[i]
         return (cv * train_rows + val_f1[i] * n_val) / (train_rows + n_val)
 
-    winner = max(tied, key=lambda i: (pooled(i), -i)) if len(tied) > 1 else best
+    with_cv = [i for i in tied if candidates[i].cv_macro_f1 is not None and np.isfinite(candidates[i].cv_macro_f1)]
+    contenders = with_cv or tied
+    winner = max(contenders, key=lambda i: (pooled(i), -i)) if len(tied) > 1 else best
     if winner == best and len(tied) == 1:
         reason = f"{candidates[best].spec} has the best validation macro-F1 ({val_f1[best]:.3f}), clearly ahead of the others"
     elif winner == best:

@@ -96,6 +96,8 @@ class HybridFeatures:
         self.bank_labels = np.zeros(0, dtype=np.int64)
         self.bank_items: list[str] = []
         self.lexical_model: Any = None
+        self.words_model: Any = None
+        self._training_words_stack: np.ndarray | None = None
         self.lexical_curve: list[dict] = []
         self._training_stack: np.ndarray | None = None
         self.scale: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -126,6 +128,13 @@ class HybridFeatures:
         self.lexical_model, self.lexical_curve, _ = _cross_validated_fit(lexical, np.asarray(y), seed, None, LEXICAL_C_GRID)
         self._training_stack = _out_of_fold_log_proba(self.lexical_model, lexical, np.asarray(y), seed, self.num_labels)
         responses, contexts = (second, first) if second is not None else (first, None)
+        # Words only, out of item: what the n-grams say about a response to a question never seen in training.
+        words = self.lexical.words.transform(responses)
+        items = [self._key(c) for c in contexts] if contexts is not None else None
+        self.words_model, _, _ = _cross_validated_fit(words, np.asarray(y), seed, None, LEXICAL_C_GRID, groups=items)
+        self._training_words_stack = _out_of_fold_log_proba(
+            self.words_model, words, np.asarray(y), seed, self.num_labels, groups=items
+        )
         self.bank_embeddings = self.embed(responses)
         self.bank_labels = np.asarray(y, dtype=np.int64)
         self.bank_items = [self._key(c) for c in contexts] if contexts is not None else [""] * len(responses)
@@ -193,11 +202,12 @@ class HybridFeatures:
             vectors = response_vectors
         items = [self._key(c) for c in contexts] if contexts is not None else [""] * len(responses)
         neighbours = self._neighbours(response_vectors, items, leave_out=training)
-        if training and self._training_stack is not None:
-            stack = self._training_stack
+        if training and self._training_stack is not None and self._training_words_stack is not None:
+            stack, words_stack = self._training_stack, self._training_words_stack
         else:
             stack = _log_proba(self.lexical_model, lexical, self.num_labels)
-        return {"agnostic": scalars, "vectors": vectors, "neighbours": neighbours, "stack": stack}
+            words_stack = _log_proba(self.words_model, self.lexical.words.transform(responses), self.num_labels)
+        return {"agnostic": scalars, "vectors": vectors, "neighbours": neighbours, "stack": stack, "words_stack": words_stack}
 
     def fit_scale(self, blocks: dict[str, Any]) -> None:
         for name in SCALED_BLOCKS:
@@ -213,7 +223,7 @@ class HybridFeatures:
             return (np.asarray(blocks[name], dtype=np.float64) - mean) / std
 
         vectors = standard("vectors") * (self.weight / np.sqrt(max(1, blocks["vectors"].shape[1]) / 100))
-        agnostic = [csr_matrix(standard("agnostic")), csr_matrix(vectors)]
+        agnostic = [csr_matrix(standard("agnostic")), csr_matrix(vectors), csr_matrix(standard("words_stack"))]
         unseen = hstack(agnostic).tocsr()
         seen = hstack(agnostic + [csr_matrix(standard("neighbours")), csr_matrix(standard("stack"))]).tocsr()
         return seen, unseen
@@ -232,7 +242,7 @@ class HybridFeatures:
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"bank_embeddings": self.bank_embeddings.astype(np.float32), "bank_labels": self.bank_labels}
-        out |= _head_arrays("lexical", self.lexical_model)
+        out |= _head_arrays("lexical", self.lexical_model) | _head_arrays("words", self.words_model)
         for name, (mean, std) in self.scale.items():
             out[f"{name}_mean"], out[f"{name}_std"] = mean, std
         return out
@@ -247,10 +257,11 @@ class HybridFeatures:
         for name in SCALED_BLOCKS:
             features.scale[name] = (np.asarray(arrays[f"{name}_mean"]), np.asarray(arrays[f"{name}_std"]))
         features.lexical_model = _head_from_arrays("lexical", arrays)
+        features.words_model = _head_from_arrays("words", arrays)
         return features
 
 
-SCALED_BLOCKS = ("agnostic", "vectors", "neighbours", "stack")
+SCALED_BLOCKS = ("agnostic", "vectors", "neighbours", "stack", "words_stack")
 LEXICAL_C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 
@@ -281,16 +292,31 @@ def _folds(y: np.ndarray) -> int:
     return int(min(5, present.min())) if len(present) > 1 else 0
 
 
-def _out_of_fold_log_proba(model: Any, matrix: Any, y: np.ndarray, seed: int, num_labels: int) -> np.ndarray:
-    """Each training row scored by a copy of ``model`` fitted without its fold (in-sample if too few rows)."""
-    from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold
+def _splits(y: np.ndarray, seed: int, groups: Sequence[str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds; with ``groups`` (items) and at least 5 of them, whole items per fold (unseen-item estimate)."""
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
 
+    if groups is not None and len(set(groups)) >= 5:
+        grouped = list(GroupKFold(5).split(np.zeros(len(y)), y, groups=list(groups)))
+        if all(len(np.unique(y[train_index])) == len(np.unique(y)) for train_index, _ in grouped):
+            return grouped
     folds = _folds(y)
     if folds < 2:
+        return []
+    return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
+def _out_of_fold_log_proba(
+    model: Any, matrix: Any, y: np.ndarray, seed: int, num_labels: int, groups: Sequence[str] | None = None
+) -> np.ndarray:
+    """Each training row scored by a copy of ``model`` fitted without its fold (in-sample if too few rows)."""
+    from sklearn.base import clone
+
+    splits = _splits(y, seed, groups)
+    if not splits:
         return _log_proba(model, matrix, num_labels)
     out = np.zeros((len(y), num_labels))
-    for train_index, test_index in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+    for train_index, test_index in splits:
         fold_model = clone(model).fit(matrix[train_index], y[train_index])
         out[test_index] = _log_proba(fold_model, matrix[test_index], num_labels)
     return out
@@ -358,19 +384,21 @@ class HybridScorer(Scorer):
 
 
 def _cross_validated_fit(
-    matrix: Any, y: np.ndarray, seed: int, class_weight: str | None, grid: Sequence[float] = C_GRID
+    matrix: Any,
+    y: np.ndarray,
+    seed: int,
+    class_weight: str | None,
+    grid: Sequence[float] = C_GRID,
+    groups: Sequence[str] | None = None,
 ) -> tuple[Any, list[dict], float]:
-    """Pick C by stratified k-fold macro-F1 on the training rows, then refit on all of them."""
+    """Pick C by k-fold macro-F1 on the training rows (folds of whole items with ``groups``), then refit on all."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
 
-    folds = _folds(y)
+    splits = _splits(y, seed, groups)
     curve: list[dict] = []
     best_c, best_score = 1.0, float("nan")
-    if folds >= 2:
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        splits = list(splitter.split(np.zeros(len(y)), y))
+    if splits:
         for c in grid:
             predicted = np.zeros(len(y), dtype=np.int64)
             for train_index, test_index in splits:
@@ -421,8 +449,9 @@ def train_hybrid(
     seen_matrix, unseen_matrix = features.matrices(train_blocks)
     class_weight = "balanced" if args.class_weights else None
     heads, curves, scores = {}, {}, {}
-    for name, matrix in (("seen", seen_matrix), ("unseen", unseen_matrix)):
-        heads[name], curves[name], scores[name] = _cross_validated_fit(matrix, y_train, args.seed, class_weight)
+    items = features.bank_items if features.pair else None
+    for name, matrix, groups in (("seen", seen_matrix, None), ("unseen", unseen_matrix, items)):
+        heads[name], curves[name], scores[name] = _cross_validated_fit(matrix, y_train, args.seed, class_weight, groups=groups)
     scorer = HybridScorer(features, heads, info)
     proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
     info.parameters = int(sum(h.coef_.size + h.intercept_.size for h in heads.values()))
