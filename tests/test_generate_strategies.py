@@ -18,6 +18,7 @@ from synthgrade.generate.cache import CACHE_FILE, call_key
 from synthgrade.generate.cleaning import normalise
 from synthgrade.generate.prompting import load_template
 from synthgrade.io import stable_hash
+from synthgrade.mix import synthetic_sources
 
 sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import FakeChatServer, fake_responses  # noqa: E402
@@ -88,6 +89,9 @@ def test_each_strategy_gives_rows_with_the_right_labels_and_provenance(civics: p
     assert sum(c["removed_total"] for c in by.values()) == result.summary["removed_total"]
     assert len({c["prompt_hash"] for c in by.values()}) == 3
     assert set(frame.groupby("strategy")["prompt_hash"].first()) == {c["prompt_hash"] for c in by.values()}
+    # A training mix's manifest names the strategy of each synthetic source.
+    sources = synthetic_sources(frame)
+    assert {s["strategy"]: s["rows"] for s in sources} == {"generate": 6, "paraphrase": 6, "contrast": 6}
 
 
 def test_a_paraphrase_identical_to_its_source_is_dropped_and_counted(civics: pd.DataFrame, tmp_path: Path) -> None:
