@@ -189,3 +189,22 @@ def test_base_model_gets_a_few_shot_continuation_prompt(civics: pd.DataFrame, tm
     chat_template.write_text("### user\nWrite $n $label answers.\n", encoding="utf-8")
     with pytest.raises(SynthgradeError, match="base model without a chat template"):
         generate_synthetic(civics, cfg.model_copy(update={"prompt": chat_template, "strategy": ["generate"]}), cache_dir=tmp_path)
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("### prompt\n$examples\n### user\nWrite.\n", encoding="utf-8")
+    with pytest.raises(SynthgradeError, match="continuation\\) template has no other sections"):
+        load_template(mixed, "generate.txt")
+
+
+def test_a_rewriting_prompt_without_its_source_is_an_error(civics: pd.DataFrame, tmp_path: Path) -> None:
+    template = tmp_path / "p.txt"
+    template.write_text("### user\nRewrite this $source_label answer as $label: $examples\n", encoding="utf-8")
+    server_url = "http://127.0.0.1:9/v1"
+    cfg = GenerationConfig(backend="openai", model="m", base_url=server_url, strategy=["paraphrase"], prompt=template)
+    with pytest.raises(SynthgradeError, match=r"p.txt: the paraphrase strategy rewrites one response; .* needs \$source"):
+        generate_synthetic(civics, cfg, cache_dir=tmp_path)
+    template.write_text("### user\nRewrite: ${source}\n", encoding="utf-8")
+    with FakeChatServer() as server:
+        result = generate_synthetic(
+            civics, config(server, ["paraphrase"], prompt=template), cache_dir=tmp_path / "c", show_progress=False
+        )
+    assert result.summary["kept"] == 6 and result.frame["source_id"].notna().all()

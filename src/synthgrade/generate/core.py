@@ -226,6 +226,9 @@ def _candidates(requests: list[ChatRequest], results: dict[str, dict], group_ord
     return rows
 
 
+SOURCE_PLACEHOLDER = re.compile(r"\$(?:source\b|\{source\})")
+
+
 def choose_templates(config: GenerationConfig, continues_text: bool) -> dict[str, PromptTemplate]:
     """Each strategy's template: ``--prompt``, else its chat file, or its continuation file for a base model."""
     entry = REGISTRY.get(config.model)
@@ -243,6 +246,8 @@ def choose_templates(config: GenerationConfig, continues_text: bool) -> dict[str
             raise SynthgradeError(
                 f"{template.source}: a '### prompt' continuation template needs --backend local or llamacpp, not {config.backend}"
             )
+        if strategy.rewrites and not SOURCE_PLACEHOLDER.search(template.system + template.user):
+            raise SynthgradeError(f"{template.source}: the {name} strategy rewrites one response; its template needs $source")
         if base_model and not template.continuation:
             raise SynthgradeError(
                 f"{template.source}: model '{config.model}' is a base model without a chat template; "
