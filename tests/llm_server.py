@@ -2,8 +2,9 @@
 
 ``FakeChatServer(script=["429", "500", "timeout", "malformed", "truncated"])`` answers the first
 requests with those faults (in arrival order) and every later one normally. Normal answers are a
-numbered list of responses derived from a hash of the request, or, for grading prompts (a system
-message mentioning "scores"), a JSON {"rationale", "label"} from ``grade``.
+numbered list of responses derived from a hash of the request (or whatever ``answer(messages)``
+returns), or, for grading prompts (a system message mentioning "scores"), a JSON {"rationale", "label"}
+from ``grade``.
 
 It also serves OpenAI's Batch API (``/v1/files``, ``/v1/batches``) with the real object and line
 shapes. ``batch_script=["partial", "expire"]`` decides how successive batches end: ``complete``
@@ -64,12 +65,14 @@ class FakeChatServer:
         grade: Callable[[list[dict]], str] = default_grade,
         batch_script: list[str] | None = None,
         batch_polls: int = 2,
+        answer: Callable[[list[dict]], str] | None = None,
     ) -> None:
         self.script = list(script or [])
         self.retry_after = retry_after
         self.timeout_sleep = timeout_sleep
         self.delay = delay
         self.grade = grade
+        self.answer = answer
         self.requests = 0
         self.answered = 0
         self.answered_bodies: list[dict] = []
@@ -207,6 +210,8 @@ class FakeChatServer:
         if content is None:
             if any("scores student responses" in m.get("content", "") for m in messages if m.get("role") == "system"):
                 content = self.grade(messages)
+            elif self.answer is not None:
+                content = self.answer(messages)
             else:
                 wanted = re.search(r"Write exactly (\d+)", messages[-1]["content"] if messages else "")
                 n = int(wanted.group(1)) if wanted else 3

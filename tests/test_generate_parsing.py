@@ -95,6 +95,7 @@ def test_cleaning_counts_every_reason() -> None:
         "Firms compete for customers",  # kept
         "Sellers adjust prices to demand",  # over target (per_label 2)
         "Markets are where the sel",  # last response of a completion cut off by max_tokens
+        "Demand decides, what things cost",  # a paraphrase identical to the response it rewrote
     ]
     candidates = pd.DataFrame(
         {
@@ -106,7 +107,8 @@ def test_cleaning_counts_every_reason() -> None:
             "_shown": [["A shown example text"]] * len(texts),
             "_group": ["correct"] * len(texts),
             "_order": [(0, 0, i) for i in range(len(texts))],
-            "_truncated": [False] * (len(texts) - 1) + [True],
+            "_truncated": [False] * (len(texts) - 2) + [True, False],
+            "_source": [None] * (len(texts) - 1) + ["demand decides what things cost"],
         }
     )
     exclude = pd.DataFrame({"text": ["test answer leaked here"]})
@@ -121,6 +123,7 @@ def test_cleaning_counts_every_reason() -> None:
         "echo": 1,
         "leakage": 1,
         "example_copy": 1,
+        "source_copy": 1,
         "over_target": 1,
         "near_duplicate": 0,
         "truncated": 1,

@@ -28,7 +28,7 @@ from synthgrade.io import stable_hash
 MixMode = Literal["addon", "fixed-total"]
 SYNTHETIC = "synthetic"
 #: Provenance columns that synthetic rows carry (generation, then filtering); summarised per source.
-SOURCE_COLUMNS = ("backend", "model", "temperature", "top_p", "prompt_hash", "filter_method")
+SOURCE_COLUMNS = ("backend", "model", "temperature", "top_p", "prompt_hash", "strategy", "filter_method")
 
 
 @dataclass

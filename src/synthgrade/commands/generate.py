@@ -82,6 +82,14 @@ def generate(
     out: Annotated[Path, typer.Option("--out", help="Output .jsonl or .parquet; the summary goes to <name>.summary.json.")],
     backend: Backend = "local",
     model: Annotated[str | None, typer.Option("--model", help="Generator: registry name, GGUF path or server model id.")] = None,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategy",
+            help="generate (new responses from examples), paraphrase (reword one human response, label kept) or "
+            "contrast (rewrite a human response so it earns another label); repeat for several, --per-label rows each.",
+        ),
+    ] = None,
     base_url: BaseUrl = None,
     temperature: Annotated[
         float, typer.Option("--temperature", help="Sampling temperature (the paper found 0.3 most stable).")
@@ -126,10 +134,14 @@ def generate(
     """Write synthetic responses per label (and item) with provenance, cached and resumable."""
     from synthgrade.generate import GenerationConfig, generate_synthetic, summary_path, write_synthetic
     from synthgrade.generate.config import RetryPolicy
+    from synthgrade.generate.strategies import DEFAULT_STRATEGY, check_strategy_names
     from synthgrade.registry import DEFAULT_GENERATOR
 
     if out.suffix.lower() not in {".jsonl", ".parquet", ".csv", ".tsv"}:
         raise SynthgradeError(f"{out}: --out must end in .jsonl or .parquet (or .csv/.tsv)")
+    strategies = check_strategy_names(strategy or [DEFAULT_STRATEGY])
+    if prompt is not None and len(strategies) > 1:
+        raise SynthgradeError("--prompt replaces one strategy's template: give a single --strategy with it")
     if backend == "openai" and model is None:
         raise SynthgradeError("--backend openai needs --model (e.g. gpt-4o, or the model id your server serves)")
     check_outputs([out, summary_path(out)], [train, *(exclude or []), prompt], overwrite)
@@ -138,6 +150,7 @@ def generate(
             batch={"fallback": fallback, "poll_interval": batch_poll, "max_wait": batch_wait},
             backend=backend,
             model=model or DEFAULT_GENERATOR,
+            strategy=strategies,
             base_url=base_url,
             temperature=temperature,
             top_p=top_p,
@@ -181,6 +194,11 @@ def generate(
         f"{calls['tokens']['prompt'] + calls['tokens']['completion']:,}",
     )
     stdout.print(table)
+    if len(summary["by_strategy"]) > 1:
+        by_strategy = Table("strategy", "requested", "generated", "kept", "removed")
+        for name, counts in summary["by_strategy"].items():
+            by_strategy.add_row(name, *(str(counts[k]) for k in ("requested", "generated", "kept", "removed_total")))
+        stdout.print(by_strategy)
     reasons = ", ".join(f"{k} {v}" for k, v in summary["removed"].items() if v)
     if reasons:
         stdout.print(f"removed: {reasons}", highlight=False)

@@ -39,16 +39,21 @@ class ChatRequest:
     max_tokens: int
     seed: int
     meta: dict[str, Any] = field(default_factory=dict)
+    #: True when the one message's text is to be continued as it is (a base model), not chat-formatted.
+    continuation: bool = False
 
     def record(self) -> dict[str, Any]:
         """What the cache stores about the request (no credentials, no base URL)."""
-        return {
+        record = {
             "messages": self.messages,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
             "seed": self.seed,
         }
+        if self.continuation:
+            record["continuation"] = True
+        return record
 
 
 def completion(
@@ -95,6 +100,8 @@ class Backend:
     price: tuple[float, float] | None = None
     #: True when calls are submitted together as one job and answered later (``complete_deferred``)
     deferred: bool = False
+    #: True when the backend can continue raw text (continuation prompts for base models), not only chat
+    continues_text: bool = False
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -261,6 +268,7 @@ class TransformersBackend(Backend):
     name = "local"
     in_process = True
     price = (0.0, 0.0)
+    continues_text = True
 
     def __init__(self, model: str, batch_size: int = 8) -> None:
         super().__init__(model)
@@ -291,13 +299,23 @@ class TransformersBackend(Backend):
         _LOADED[("local", self.model)] = (self._tokenizer, self._model)
         self.loaded = True
 
+    def _prompt_text(self, request: ChatRequest) -> str:
+        tokenizer = self._tokenizer
+        if not request.continuation:
+            return tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
+        # Prompts are tokenised without special tokens (chat templates carry their own), so a raw
+        # continuation gets the BOS a base model was trained to see here.
+        text = request.messages[-1]["content"]
+        bos = tokenizer.bos_token
+        return text if not bos or text.startswith(bos) else bos + text
+
     def complete_batch(self, requests: list[ChatRequest]) -> list[dict]:
         import torch
 
         self.load()
         tokenizer, model = self._tokenizer, self._model
         first = requests[0]
-        prompts = [tokenizer.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True) for r in requests]
+        prompts = [self._prompt_text(r) for r in requests]
         batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         sampling: dict[str, Any] = {"do_sample": False}
         if first.temperature > 0:
@@ -334,6 +352,7 @@ class LlamaCppBackend(Backend):
     name = "llamacpp"
     in_process = True
     price = (0.0, 0.0)
+    continues_text = True
 
     def __init__(self, model: str, n_ctx: int = 4096) -> None:
         super().__init__(model)
@@ -362,18 +381,24 @@ class LlamaCppBackend(Backend):
         self.load()
         results = []
         for request in requests:
-            response = self._llm.create_chat_completion(
-                messages=request.messages,
-                temperature=request.temperature,
-                top_p=request.top_p,
-                max_tokens=request.max_tokens,
-                seed=request.seed,
-            )
-            choice = response["choices"][0]
+            sampling = {
+                "temperature": request.temperature,
+                "top_p": request.top_p,
+                "max_tokens": request.max_tokens,
+                "seed": request.seed,
+            }
+            if request.continuation:
+                response = self._llm.create_completion(prompt=request.messages[-1]["content"], **sampling)
+                choice = response["choices"][0]
+                text = choice.get("text")
+            else:
+                response = self._llm.create_chat_completion(messages=request.messages, **sampling)
+                choice = response["choices"][0]
+                text = choice["message"].get("content")
             usage = response.get("usage") or {}
             results.append(
                 completion(
-                    choice["message"].get("content"),
+                    text,
                     choice.get("finish_reason"),
                     usage.get("prompt_tokens", 0),
                     usage.get("completion_tokens", 0),

@@ -40,10 +40,27 @@ CREATE TABLE IF NOT EXISTS batch_requests (
 """
 
 
-def call_key(backend: str, model: str, messages: list[dict], sampling: dict[str, Any], call_index: int) -> str:
-    return stable_hash(
-        {"backend": backend, "model": model, "messages": messages, "sampling": sampling, "call_index": call_index}, length=32
-    )
+def call_key(
+    backend: str,
+    model: str,
+    messages: list[dict],
+    sampling: dict[str, Any],
+    call_index: int,
+    strategy: str = "generate",
+    continuation: bool = False,
+) -> str:
+    """The cache address of one call; strategies never share answers, even for identical prompts.
+
+    ``generate`` calls (and chat prompts) hash exactly what they hashed before strategies and
+    continuation prompts existed, so caches written then stay valid.
+    """
+    parts: dict[str, Any] = {"backend": backend, "model": model, "messages": messages, "sampling": sampling}
+    parts["call_index"] = call_index
+    if strategy != "generate":
+        parts["strategy"] = strategy
+    if continuation:
+        parts["continuation"] = True
+    return stable_hash(parts, length=32)
 
 
 class CallCache:

@@ -1,10 +1,10 @@
 """Cleaning parsed candidates: every removed row gets exactly one reason, and every reason is counted.
 
 Order: the cut-off last response of a completion that hit max_tokens, echoes of the prompt, length
-bounds, copies of the shown examples, label conflicts with human rows, exact leakage into --exclude
-rows, copies of human training rows, exact duplicates; then, with sentence embeddings, near leakage,
-near copies of shown examples and near duplicates; finally rows
-beyond the wanted number per group.
+bounds, copies of the response a paraphrase or contrast call rewrote, copies of the shown examples,
+label conflicts with human rows, exact leakage into --exclude rows, copies of human training rows,
+exact duplicates; then, with sentence embeddings, near leakage, near copies of shown examples and
+near duplicates; finally rows beyond the wanted number per group.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ REASONS = (
     "truncated",
     "echo",
     "length",
+    "source_copy",
     "example_copy",
     "label_conflict",
     "leakage",
@@ -115,13 +116,15 @@ def clean_candidates(
     """(kept rows, removal counts by reason, removed rows with a ``reason`` column).
 
     ``candidates`` needs text, label, item_id, ``_key`` (call key), ``_shown`` (texts of the examples
-    shown), ``_group`` and ``_order``; ``prompts`` maps call keys to :func:`prompt_lines`.
+    shown), ``_group`` and ``_order``, and may have ``_source`` (the response a call rewrote);
+    ``prompts`` maps call keys to :func:`prompt_lines`.
     """
     frame = candidates.sort_values("_order", kind="stable").reset_index(drop=True)
     reason = pd.Series([None] * len(frame), dtype=object)
     norms = [normalise(t) for t in frame[TEXT]]
     items = frame[ITEM_ID].tolist() if ITEM_ID in frame.columns else [None] * len(frame)
     truncated = frame["_truncated"].fillna(False).astype(bool).tolist() if "_truncated" in frame.columns else [False] * len(frame)
+    sources = [normalise(t) if isinstance(t, str) else None for t in frame["_source"]] if "_source" in frame.columns else []
 
     def mark(i: int, why: str) -> None:
         if reason[i] is None:
@@ -144,6 +147,8 @@ def clean_candidates(
             mark(i, "echo")
         elif len(text) < config.min_chars or len(text) > config.max_chars or words < config.min_words:
             mark(i, "length")
+        elif sources and norm == sources[i]:
+            mark(i, "source_copy")
         elif norm in {normalise(s) for s in shown}:
             mark(i, "example_copy")
         elif (human_by_norm.get((item, norm), set()) - {label}) or (

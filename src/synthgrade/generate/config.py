@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from synthgrade.errors import SynthgradeError
+from synthgrade.generate.strategies import DEFAULT_STRATEGY, check_strategy_names
 from synthgrade.registry import DEFAULT_ENCODER, DEFAULT_GENERATOR
 
 BackendName = Literal["local", "openai", "openai-batch", "llamacpp"]
@@ -47,6 +49,10 @@ class GenerationConfig(BaseModel):
 
     backend: BackendName = "local"
     model: str = DEFAULT_GENERATOR
+    strategy: list[str] = Field(
+        default_factory=lambda: [DEFAULT_STRATEGY],
+        description="augmentation strategies (generate, paraphrase, contrast); per_label rows are wanted from each",
+    )
     base_url: str | None = None
     temperature: float = Field(0.3, ge=0, le=2)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -71,10 +77,21 @@ class GenerationConfig(BaseModel):
     max_chars: int = Field(600, ge=1)
     min_words: int = Field(1, ge=1)
 
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _check_strategy(cls, value: object) -> list[str]:
+        names = [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else []
+        try:
+            return check_strategy_names([str(n) for n in names])
+        except SynthgradeError as exc:
+            raise ValueError(str(exc)) from None
+
     @model_validator(mode="after")
     def _check(self) -> GenerationConfig:
         if self.min_chars > self.max_chars:
             raise ValueError(f"min_chars ({self.min_chars}) is above max_chars ({self.max_chars})")
+        if self.prompt is not None and len(self.strategy) > 1:
+            raise ValueError("a prompt file replaces one strategy's template: give one strategy with it")
         return self
 
     def public_dict(self) -> dict:

@@ -1,8 +1,9 @@
-"""Label-conditional generation: plan calls per (item, label), run them through the cache, parse, clean."""
+"""Label-conditional generation: plan calls per (strategy, item, label), run them through the cache, parse, clean."""
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -22,8 +23,10 @@ from synthgrade.generate.cleaning import REASONS, clean_candidates, prompt_lines
 from synthgrade.generate.config import GenerationConfig, default_cache_dir
 from synthgrade.generate.diagnostics import synthetic_diagnostics
 from synthgrade.generate.parsing import parse_responses
-from synthgrade.generate.prompting import PromptTemplate, example_lines, load_template, task_block
+from synthgrade.generate.prompting import PromptTemplate, example_lines, load_template, one_line, task_block
+from synthgrade.generate.strategies import STRATEGIES, Strategy
 from synthgrade.io import stable_hash
+from synthgrade.registry import REGISTRY
 
 PROVENANCE_COLUMNS = (
     "synthetic",
@@ -35,6 +38,9 @@ PROVENANCE_COLUMNS = (
     "example_ids",
     "call_index",
     "sample_index",
+    "strategy",
+    "source_id",
+    "source_label",
 )
 OUTPUT_COLUMNS = (ID, TEXT, LABEL, ITEM_ID, ITEM_TEXT, REFERENCE, *PROVENANCE_COLUMNS)
 
@@ -48,40 +54,46 @@ class GenerationResult:
 
 @dataclass
 class Group:
-    """One (item, label) cell: its human rows (the example pool) and the item's wording."""
+    """One (strategy, item, label) cell: human rows of the label (the example pool), the rows a rewriting
+    strategy may rewrite (``sources``) and the item's wording."""
 
     item_id: str | None
     label: str
     item_text: str | None
     reference: str | None
     pool: pd.DataFrame
+    strategy: Strategy = STRATEGIES["generate"]
+    sources: pd.DataFrame | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.item_id}|{self.label}" if self.item_id is not None else self.label
+        cell = f"{self.item_id}|{self.label}" if self.item_id is not None else self.label
+        # generate keeps its old names: they seed the example draws, so cached calls stay addressable.
+        return cell if self.strategy.name == "generate" else f"{self.strategy.name}|{cell}"
 
 
 def _first_text(values: pd.Series) -> str | None:
     return next((v.strip() for v in values if isinstance(v, str) and v.strip()), None)
 
 
-def plan_groups(train: pd.DataFrame, labels: Sequence[str]) -> list[Group]:
+def plan_groups(
+    train: pd.DataFrame, labels: Sequence[str], strategies: Sequence[Strategy] = (STRATEGIES["generate"],)
+) -> list[Group]:
+    """Cells that have what their strategy needs: examples of the label, or rows to rewrite."""
+    items = train.groupby(ITEM_ID, sort=True) if has_items(train) else [(None, train)]
+    cells = []
+    for item_id, rows in items:
+        item_text = _first_text(rows[ITEM_TEXT]) if ITEM_TEXT in rows.columns else None
+        reference = _first_text(rows[REFERENCE]) if REFERENCE in rows.columns else None
+        cells.append((None if item_id is None else str(item_id), rows, item_text, reference))
     groups = []
-    if has_items(train):
-        for item_id, rows in train.groupby(ITEM_ID, sort=True):
-            item_text = _first_text(rows[ITEM_TEXT]) if ITEM_TEXT in rows.columns else None
-            reference = _first_text(rows[REFERENCE]) if REFERENCE in rows.columns else None
+    for strategy in strategies:
+        for item_id, rows, item_text, reference in cells:
             for label in labels:
-                pool = rows[rows[LABEL] == label]
-                if len(pool):
-                    groups.append(Group(str(item_id), label, item_text, reference, pool.sort_values(ID, kind="stable")))
-    else:
-        item_text = _first_text(train[ITEM_TEXT]) if ITEM_TEXT in train.columns else None
-        reference = _first_text(train[REFERENCE]) if REFERENCE in train.columns else None
-        for label in labels:
-            pool = train[train[LABEL] == label]
-            if len(pool):
-                groups.append(Group(None, label, item_text, reference, pool.sort_values(ID, kind="stable")))
+                pool = rows[rows[LABEL] == label].sort_values(ID, kind="stable")
+                sources = strategy.sources(rows, label).sort_values(ID, kind="stable")
+                if len(sources) if strategy.rewrites else len(pool):
+                    groups.append(Group(item_id, label, item_text, reference, pool, strategy, sources))
     return groups
 
 
@@ -123,23 +135,41 @@ class Embedder:
         return np.stack([self._memo[t] for t in texts])
 
 
+#: The bare list marker a continuation prompt may end with; the completion continues that list item.
+OPEN_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d{1,3}[.)])\s*$")
+
+
+def pick_source(group: Group, call_index: int, seed: int) -> pd.Series | None:
+    """The human row call ``call_index`` rewrites: every source once (in a seeded order) before any twice."""
+    if not group.strategy.rewrites or group.sources is None or not len(group.sources):
+        return None
+    order_seed = int(stable_hash({"seed": seed, "group": group.name, "sources": True}, length=8), 16)
+    order = np.random.default_rng(order_seed).permutation(len(group.sources))
+    return group.sources.iloc[int(order[call_index % len(order)])]
+
+
 def build_request(
     group: Group, call_index: int, config: GenerationConfig, template: PromptTemplate, labels: Sequence[str]
 ) -> ChatRequest:
     seed = int(stable_hash({"seed": config.seed, "group": group.name, "call": call_index}, length=8), 16)
     rng = np.random.default_rng(seed)
-    take = min(config.examples, len(group.pool))
+    take = min(config.examples, len(group.pool)) if group.strategy.show_examples else 0
     chosen = group.pool.iloc[sorted(rng.choice(len(group.pool), size=take, replace=False))] if take else group.pool.iloc[:0]
     shown = [str(t) for t in chosen[TEXT]]
+    source = pick_source(group, call_index, config.seed)
+    source_text = one_line(source[TEXT]) if source is not None else None
     messages = template.render(
         task=task_block(group.item_text, group.reference),
         label=group.label,
         labels=", ".join(labels),
         examples=example_lines(shown),
         n=config.per_call,
+        source=source_text or "",
+        source_label=str(source[LABEL]) if source is not None else "",
     )
     sampling = {"temperature": config.temperature, "top_p": config.top_p, "max_tokens": config.max_tokens, "seed": seed % (2**31)}
-    key = call_key(config.backend, config.model, messages, sampling, call_index)
+    key = call_key(config.backend, config.model, messages, sampling, call_index, group.strategy.name, template.continuation)
+    last_line = messages[-1]["content"].rsplit("\n", 1)[-1]
     return ChatRequest(
         key=key,
         messages=messages,
@@ -147,7 +177,17 @@ def build_request(
         top_p=config.top_p,
         max_tokens=config.max_tokens,
         seed=seed % (2**31),
-        meta={"group": group, "call_index": call_index, "example_ids": [str(i) for i in chosen[ID]], "shown": shown},
+        meta={
+            "group": group,
+            "call_index": call_index,
+            "example_ids": [str(i) for i in chosen[ID]],
+            "shown": shown,
+            "source_id": str(source[ID]) if source is not None else None,
+            "source_label": str(source[LABEL]) if source is not None else None,
+            "source_text": source_text,
+            "open_item": last_line + " " if template.continuation and OPEN_ITEM.match(last_line) else "",
+        },
+        continuation=template.continuation,
     )
 
 
@@ -158,7 +198,7 @@ def _candidates(requests: list[ChatRequest], results: dict[str, dict], group_ord
         if result is None or result.get("refusal"):
             continue
         group: Group = request.meta["group"]
-        parsed = parse_responses(result.get("text") or "")
+        parsed = parse_responses(request.meta.get("open_item", "") + (result.get("text") or ""))
         cut = result.get("finish_reason") == "length"  # the last response of a cut-off completion is incomplete
         for sample_index, text in enumerate(parsed):
             rows.append(
@@ -172,14 +212,49 @@ def _candidates(requests: list[ChatRequest], results: dict[str, dict], group_ord
                     "example_ids": ",".join(request.meta["example_ids"]),
                     "call_index": request.meta["call_index"],
                     "sample_index": sample_index,
+                    "strategy": group.strategy.name,
+                    "source_id": request.meta.get("source_id"),
+                    "source_label": request.meta.get("source_label"),
                     "_key": request.key,
                     "_shown": request.meta["shown"],
+                    "_source": request.meta.get("source_text"),
                     "_group": group.name,
                     "_order": (group_order[group.name], request.meta["call_index"], sample_index),
                     "_truncated": cut and sample_index == len(parsed) - 1,
                 }
             )
     return rows
+
+
+SOURCE_PLACEHOLDER = re.compile(r"\$(?:source\b|\{source\})")
+
+
+def choose_templates(config: GenerationConfig, continues_text: bool) -> dict[str, PromptTemplate]:
+    """Each strategy's template: ``--prompt``, else its chat file, or its continuation file for a base model."""
+    entry = REGISTRY.get(config.model)
+    base_model = entry is not None and not entry.chat
+    if base_model and not continues_text:
+        raise SynthgradeError(
+            f"model '{config.model}' is a base model that needs a continuation prompt; "
+            f"the {config.backend} backend sends chat messages only: use --backend local or llamacpp"
+        )
+    templates = {}
+    for name in config.strategy:
+        strategy = STRATEGIES[name]
+        template = load_template(config.prompt, strategy.base_template if base_model else strategy.template)
+        if template.continuation and not continues_text:
+            raise SynthgradeError(
+                f"{template.source}: a '### prompt' continuation template needs --backend local or llamacpp, not {config.backend}"
+            )
+        if strategy.rewrites and not SOURCE_PLACEHOLDER.search(template.system + template.user):
+            raise SynthgradeError(f"{template.source}: the {name} strategy rewrites one response; its template needs $source")
+        if base_model and not template.continuation:
+            raise SynthgradeError(
+                f"{template.source}: model '{config.model}' is a base model without a chat template; "
+                "give it a continuation template (one '### prompt' section)"
+            )
+        templates[name] = template
+    return templates
 
 
 def generate_synthetic(
@@ -189,7 +264,8 @@ def generate_synthetic(
     cache_dir: Path | None = None,
     show_progress: bool = True,
 ) -> GenerationResult:
-    """Generate ``config.per_label`` cleaned synthetic responses per label (per item and label with items).
+    """Generate ``config.per_label`` cleaned synthetic responses per label (per item and label with items)
+    for each strategy in ``config.strategy``.
 
     Only ``train`` (human-coded training rows) feeds the prompts; ``exclude`` tables (validation and
     test) are used only by the leakage guard. Calls go through the cache in ``cache_dir`` (default:
@@ -198,11 +274,11 @@ def generate_synthetic(
     started = time.perf_counter()
     _check_train(train)
     labels = train.attrs.get("labels") or label_order(train[LABEL].dropna().astype(str))
-    template = load_template(config.prompt, "generate.txt")
-    groups = plan_groups(train, labels)
+    backend = make_backend(config.backend, config.model, config.base_url, config.batch_size, config.retry.timeout, config.batch)
+    templates = choose_templates(config, backend.continues_text)
+    groups = plan_groups(train, labels, [STRATEGIES[name] for name in config.strategy])
     group_order = {g.name: n for n, g in enumerate(groups)}
     cache = CallCache(cache_dir if cache_dir is not None else default_cache_dir())
-    backend = make_backend(config.backend, config.model, config.base_url, config.batch_size, config.retry.timeout, config.batch)
     from synthgrade.generate.runner import Budget, CallRunner
 
     runner = CallRunner(backend, cache, config.retry, config.concurrency, Budget(config.max_requests))
@@ -237,9 +313,11 @@ def generate_synthetic(
             requests = []
             for group in groups:
                 for _ in range(wanted.get(group.name, 0)):
-                    request = build_request(group, next_call[group.name], config, template, labels)
+                    request = build_request(group, next_call[group.name], config, templates[group.strategy.name], labels)
                     next_call[group.name] += 1
-                    prompts[request.key] = prompt_lines(request.messages, request.meta["shown"])
+                    # The rewritten response is the prompt's own line: a copy of it is a source_copy, not an echo.
+                    quoted = [*request.meta["shown"], *([request.meta["source_text"]] if request.meta["source_text"] else [])]
+                    prompts[request.key] = prompt_lines(request.messages, quoted)
                     requests.append(request)
             rounds_run += 1
             label = "generating" if round_index == 0 else f"topping up (round {round_index + 1})"
@@ -255,8 +333,12 @@ def generate_synthetic(
             "example_ids",
             "call_index",
             "sample_index",
+            "strategy",
+            "source_id",
+            "source_label",
             "_key",
             "_shown",
+            "_source",
             "_group",
             "_order",
             "_truncated",
@@ -265,13 +347,15 @@ def generate_synthetic(
     if show_progress and embed is not None and len(candidates):
         console.print(f"cleaning {len(candidates):,} candidates (embedding with {config.embedder}) ...", highlight=False)
     kept, removed_counts, removed = clean_candidates(candidates, train, exclude_frame, config, labels, prompts, embed)
-    frame = _finish(kept, config, template, backend.name)
+    frame = _finish(kept, config, templates, backend.name)
     requested = config.per_label * len(groups)
     stats = runner.stats
     summary = {
         "requested": requested,
         "groups": len(groups),
-        "groups_without_human_examples": len(labels) * _item_count(train) - len(groups),
+        "groups_without_human_examples": len(labels) * _item_count(train) * len(templates) - len(groups),
+        "strategies": list(templates),
+        "by_strategy": _by_strategy(groups, candidates, frame, removed, templates, config.per_label),
         "generated": len(candidates),
         "kept": len(frame),
         "removed": {r: int(removed_counts[r]) for r in REASONS},
@@ -290,31 +374,57 @@ def generate_synthetic(
         "wall_time_s": None,
         "backend": backend.name,
         "model": config.model,
-        "prompt_hash": template.hash,
+        "prompt_hash": templates[config.strategy[0]].hash,
         "labels": list(labels),
         "config": config.public_dict(),
         "diagnostics": synthetic_diagnostics(frame, train, embed),
     }
     frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
     summary["wall_time_s"] = round(time.perf_counter() - started, 3)
-    return GenerationResult(frame, summary, removed.drop(columns=["_shown", "_order"], errors="ignore"))
+    return GenerationResult(frame, summary, removed.drop(columns=["_shown", "_source", "_order"], errors="ignore"))
+
+
+def _by_strategy(
+    groups: list[Group],
+    candidates: pd.DataFrame,
+    kept: pd.DataFrame,
+    removed: pd.DataFrame,
+    templates: dict[str, PromptTemplate],
+    per_label: int,
+) -> dict[str, dict[str, Any]]:
+    """Rows asked for, parsed, kept and removed (by reason) for each strategy of the run."""
+    out = {}
+    for name, template in templates.items():
+        dropped = removed[removed["strategy"] == name] if len(removed) else removed
+        reasons = Counter(dropped["reason"]) if len(dropped) else Counter()
+        out[name] = {
+            "groups": sum(g.strategy.name == name for g in groups),
+            "requested": per_label * sum(g.strategy.name == name for g in groups),
+            "generated": int((candidates["strategy"] == name).sum()),
+            "kept": int((kept["strategy"] == name).sum()),
+            "removed": {r: int(reasons[r]) for r in REASONS},
+            "removed_total": int(len(dropped)),
+            "prompt_hash": template.hash,
+        }
+    return out
 
 
 def _item_count(train: pd.DataFrame) -> int:
     return int(train[ITEM_ID].nunique()) if has_items(train) else 1
 
 
-def _finish(kept: pd.DataFrame, config: GenerationConfig, template: PromptTemplate, backend: str) -> pd.DataFrame:
+def _finish(kept: pd.DataFrame, config: GenerationConfig, templates: dict[str, PromptTemplate], backend: str) -> pd.DataFrame:
     frame = kept.copy()
     frame["synthetic"] = True
     frame["backend"] = backend
     frame["model"] = config.model
     frame["temperature"] = float(config.temperature)
     frame["top_p"] = float(config.top_p)
-    frame["prompt_hash"] = template.hash
+    frame["prompt_hash"] = frame["strategy"].map({name: t.hash for name, t in templates.items()}).astype(object)
     ordered = [c for c in OUTPUT_COLUMNS if c in frame.columns] + [c for c in frame.columns if c.startswith("_")]
     frame = frame[ordered]
-    for column in (ID, TEXT, LABEL, ITEM_ID, ITEM_TEXT, REFERENCE, "backend", "model", "prompt_hash", "example_ids"):
+    for column in (ID, TEXT, LABEL, ITEM_ID, ITEM_TEXT, REFERENCE, "backend", "model", "prompt_hash", "example_ids",
+                   "strategy", "source_id", "source_label"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     frame["call_index"] = frame["call_index"].astype("int64")
     frame["sample_index"] = frame["sample_index"].astype("int64")

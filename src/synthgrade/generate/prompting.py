@@ -1,4 +1,8 @@
-"""Prompt templates: plain files with ``### system`` / ``### user`` sections and ``$name`` placeholders."""
+"""Prompt templates: plain files with ``### system`` / ``### user`` sections and ``$name`` placeholders.
+
+A template with a single ``### prompt`` section is a continuation prompt for base (not instruction-tuned)
+models: its text is continued as it is, without a chat template.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from pathlib import Path
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import sha256_bytes
 
-SECTION = re.compile(r"^###\s*(system|user)\s*$", re.MULTILINE | re.IGNORECASE)
+SECTION = re.compile(r"^###\s*(system|user|prompt)\s*$", re.MULTILINE | re.IGNORECASE)
 SINGLE_ITEM_TASK = "All responses answer the same open-ended question."
 
 
@@ -23,6 +27,8 @@ class PromptTemplate:
     system: str
     user: str
     hash: str
+    #: True for a ``### prompt`` template: one user message whose text a base model continues.
+    continuation: bool = False
 
     def render(self, **values: object) -> list[dict[str, str]]:
         """Chat messages with the placeholders filled; an unknown placeholder is a one-line error."""
@@ -48,16 +54,23 @@ def parse_template(text: str, source: str) -> PromptTemplate:
         sections["user"] = text  # a file without sections is all user message
     else:
         if parts[0].strip():
-            raise SynthgradeError(f"{source}: text before the first '### system' or '### user' line")
+            raise SynthgradeError(f"{source}: text before the first '### system', '### user' or '### prompt' line")
         for role, body in zip(parts[1::2], parts[2::2], strict=True):
             sections[role.lower()] = body
+    digest = sha256_bytes(text.encode("utf-8"))[:16]
+    if "prompt" in sections:
+        if set(sections) != {"prompt"}:
+            raise SynthgradeError(f"{source}: a '### prompt' (continuation) template has no other sections")
+        if not sections["prompt"].strip():
+            raise SynthgradeError(f"{source}: the template has no '### prompt' text")
+        return PromptTemplate(source, "", sections["prompt"], digest, continuation=True)
     if not sections.get("user", "").strip():
         raise SynthgradeError(f"{source}: the template has no '### user' text")
-    return PromptTemplate(source, sections.get("system", ""), sections["user"], sha256_bytes(text.encode("utf-8"))[:16])
+    return PromptTemplate(source, sections.get("system", ""), sections["user"], digest)
 
 
 def load_template(path: str | Path | None, default: str) -> PromptTemplate:
-    """A user template file, or the packaged default (``generate.txt`` / ``grade.txt``)."""
+    """A user template file, or the packaged default ``default`` (e.g. ``generate.txt``, ``grade.txt``)."""
     if path is None:
         text = resources.files("synthgrade.prompts").joinpath(default).read_text(encoding="utf-8")
         return parse_template(text, f"default prompt {default}")
@@ -83,3 +96,8 @@ def task_block(item_text: str | None, reference: str | None) -> str:
 
 def example_lines(texts: list[str]) -> str:
     return "\n".join(f"- {' '.join(t.split())}" for t in texts) if texts else "(none)"
+
+
+def one_line(text: str) -> str:
+    """A response on one line, as prompts show it (so a copy of it can be told from the prompt's own lines)."""
+    return " ".join(str(text).split())
