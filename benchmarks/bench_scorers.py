@@ -46,6 +46,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--embedding-cache", type=Path, default=ROOT / ".cache" / "embeddings")
     parser.add_argument("--out", type=Path, default=RESULTS / "scorers.json")
     parser.add_argument("--summarise-only", action="store_true")
+    parser.add_argument(
+        "--students",
+        default=None,
+        help="Comma-separated student specs (static, minilm-l6, layers:3) distilled from each cell's auto winner, "
+        "after the cells ran; unlabeled transfer rows = the training split's responses outside the draw.",
+    )
     return parser.parse_args()
 
 
@@ -111,6 +117,14 @@ def summarise(rows: list[dict], out: Path) -> None:
                 "train_seconds": round(float(group["train_seconds"].mean()), 1),
                 "responses_per_second": round(float(group["responses_per_second"].mean()), 1),
             }
+            | (
+                {
+                    "share_of_teacher": round(float(group["share_of_teacher"].mean()), 4),
+                    "speedup": round(float(group["speedup"].mean()), 2),
+                }
+                if "share_of_teacher" in group and group["share_of_teacher"].notna().all()
+                else {}
+            )
         )
     order = {b: i for i, b in enumerate(["50", "100", "400", "all"])}
     summary.sort(key=lambda r: (order.get(str(r["budget"]), 9), TESTS.index(r["test"]), r["model"]))
@@ -135,19 +149,91 @@ def summarise(rows: list[dict], out: Path) -> None:
             f"| {r['budget']} | {r['test'].replace('test-', '')} | {r['model']} | {r['seeds']} | {r['macro_f1']:.3f} | {ci} | "
             f"{r['train_seconds']:.0f} | {r['responses_per_second']:.0f} |"
         )
+    students = [r for r in summary if "share_of_teacher" in r]
+    if students:
+        lines += ["", "Students of each cell's auto winner (share of its macro-F1, speed-up over it):", ""]
+        lines += ["| budget | test | student | macro-F1 | share of teacher | speed-up |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"| {r['budget']} | {r['test'].replace('test-', '')} | {r['model']} | {r['macro_f1']:.3f} | "
+            f"{r['share_of_teacher']:.1%} | {r['speedup']:.1f}x |"
+            for r in students
+        ]
     lines += ["", "auto minus tfidf (mean macro-F1):", "", "| budget | test | difference |", "|---|---|---|"]
     lines += [f"| {r['budget']} | {r['test'].replace('test-', '')} | {r['auto_minus_tfidf']:+.3f} |" for r in auto_vs_tfidf]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def draw(full: Any, budget: str, seed: int, labels: list[str]) -> tuple[Any, Any, Any]:
+    """(train, val, rest of the training split) for one cell: the same draw every model of the cell gets."""
+    import numpy as np
+
+    from synthgrade.mix import stratified_sample
+
+    rng = np.random.default_rng(seed)
+    drawn = full if budget == "all" else stratified_sample(full, int(budget), rng, labels)
+    val = stratified_sample(drawn, max(len(labels), round(0.2 * len(drawn))), rng, labels)
+    return drawn.drop(index=val.index), val, full.drop(index=drawn.index)
+
+
+def run_students(args: argparse.Namespace, rows: list[dict], full: Any, tests: dict, labels: list[str], log: Path) -> list[dict]:
+    """Distil each cell's auto winner into every ``--students`` spec; rows carry the teacher's score for the ratio."""
+    from synthgrade.distill import DistillationArguments, DistillationTrainer
+    from synthgrade.train import Trainer, TrainingArguments
+
+    done = {(str(r["budget"]), r["seed"], r["model"]) for r in rows}
+    new: list[dict] = []
+    winners = {(str(r["budget"]), r["seed"]): r["chosen"] for r in rows if r["model"] == "auto"}
+    for budget in args.budgets.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            chosen = winners.get((budget, seed))
+            specs = [f"student:{s.strip()}" for s in args.students.split(",") if s.strip()]
+            if chosen is None or all((budget, seed, spec) in done for spec in specs):
+                continue
+            train, val, rest = draw(full, budget, seed, labels)
+            teacher = Trainer(TrainingArguments(model=chosen, show_progress=False, seed=seed, labels=labels)).train(train, val)
+            teacher_speed = throughput(teacher, tests[TESTS[0]].iloc[:256])
+            for spec in specs:
+                if (budget, seed, spec) in done:
+                    continue
+                tick = time.perf_counter()
+                distil = DistillationArguments(student=spec.split(":", 1)[1], show_progress=False, seed=seed, speed_rows=0)
+                unlabeled = rest.drop(columns=["label"]) if len(rest) else None
+                student = DistillationTrainer(teacher, distil).train(train, val, unlabeled)
+                seconds = time.perf_counter() - tick
+                speed = throughput(student, tests[TESTS[0]].iloc[:256])
+                cell = []
+                for name, frame in tests.items():
+                    f1, _ = macro_f1(student, frame)
+                    teacher_f1 = next(
+                        r["macro_f1"] for r in rows if str(r["budget"]) == budget and r["seed"] == seed
+                        and r["model"] == "auto" and r["test"] == name
+                    )  # fmt: skip
+                    cell.append(
+                        {
+                            "budget": budget, "seed": seed, "test": name, "model": spec, "teacher": chosen,
+                            "macro_f1": round(f1, 4), "teacher_macro_f1": teacher_f1,
+                            "share_of_teacher": round(f1 / teacher_f1, 4) if teacher_f1 else None,
+                            "train_seconds": round(seconds, 1), "responses_per_second": round(speed, 1),
+                            "teacher_responses_per_second": round(teacher_speed, 1),
+                            "speedup": round(speed / teacher_speed, 2) if teacher_speed else None,
+                            "train_rows": len(train), "val_rows": len(val), "unlabeled_rows": len(rest),
+                            "val_macro_f1": student.info.training.get("validation", {}).get("macro_f1"),
+                        }
+                    )  # fmt: skip
+                    print(json.dumps(cell[-1]), flush=True)
+                with log.open("a") as handle:
+                    handle.writelines(json.dumps(r) + "\n" for r in cell)
+                new += cell
+                save_cache(args.embedding_cache)
+    return new
+
+
 def main() -> int:
     args = parse()
     sys.path.insert(0, str(ROOT / "src"))
-    import numpy as np
     from transformers.utils import logging as hf_logging
 
     from synthgrade.data import load_responses
-    from synthgrade.mix import stratified_sample
     from synthgrade.train import Trainer, TrainingArguments
     from synthgrade.train.auto import Candidate, choose
     from synthgrade.train.data import label_indices
@@ -168,19 +254,20 @@ def main() -> int:
     labels = sorted(full["label"].unique())
     load_cache(args.embedding_cache)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.students:
+        rows += run_students(args, rows, full, tests, labels, log)
+        summarise(rows, args.out)
+        return 0
     for budget in args.budgets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             if all((budget, seed, m) in done for m in [*models, "auto"]):
                 continue
-            rng = np.random.default_rng(seed)
-            drawn = full if budget == "all" else stratified_sample(full, int(budget), rng, labels)
-            val = stratified_sample(drawn, max(len(labels), round(0.2 * len(drawn))), rng, labels)
-            train = drawn.drop(index=val.index)
+            train, val, _ = draw(full, budget, seed, labels)
             y_val = label_indices(val, labels)
             candidates: list[Candidate] = []
             for model in models:
                 finetune = not model.startswith(("tfidf", "hybrid"))
-                if finetune and len(drawn) > args.finetune_max_rows:
+                if finetune and len(train) + len(val) > args.finetune_max_rows:
                     continue
                 warm = model.startswith("hybrid") and any(m.startswith("hybrid") for m in models[: models.index(model)])
                 tick = time.perf_counter()

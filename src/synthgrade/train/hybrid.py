@@ -96,10 +96,11 @@ class HybridFeatures:
         self.bank_labels = np.zeros(0, dtype=np.int64)
         self.bank_items: list[str] = []
         self.lexical_model: Any = None
-        self.words_model: Any = None
-        self._training_words_stack: np.ndarray | None = None
         self.lexical_curve: list[dict] = []
+        self.words_model: Any = None
+        # Out-of-fold stacks of the training rows, used only while fitting the heads (never saved).
         self._training_stack: np.ndarray | None = None
+        self._training_words_stack: np.ndarray | None = None
         self.scale: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._context_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -137,7 +138,7 @@ class HybridFeatures:
         )
         self.bank_embeddings = self.embed(responses)
         self.bank_labels = np.asarray(y, dtype=np.int64)
-        self.bank_items = [self._key(c) for c in contexts] if contexts is not None else [""] * len(responses)
+        self.bank_items = items if items is not None else [""] * len(responses)
         return self
 
     def _key(self, context: str | None) -> str:
@@ -183,7 +184,8 @@ class HybridFeatures:
         return out
 
     def blocks(self, first: Sequence[str], second: Sequence[str] | None, training: bool = False) -> dict[str, Any]:
-        """Raw feature blocks: ``agnostic`` scalars, ``vectors`` (interaction), ``neighbours``, ``lexical`` (sparse)."""
+        """Raw feature blocks: ``agnostic`` scalars, ``vectors`` (interaction), ``neighbours``, and the stacked
+        log-probabilities of the lexical model (``stack``) and of the out-of-item words model (``words_stack``)."""
         responses, contexts = (second, first) if second is not None else (first, None)
         response_vectors = self.embed(responses)
         lexical = self.lexical.transform(first, second)
