@@ -103,8 +103,8 @@ def test_done_when_scientsbank_train_evaluate_distill(cli, scientsbank: Path, tm
     write_table(rows.iloc[200:260], tmp_path / "val.csv")
     test = scientsbank / "2way" / "test" / "test-unseen-answers"
     teacher, student = tmp_path / "teacher", tmp_path / "student"
-    result = cli("train", "--human", tmp_path / "train.csv", "--val", tmp_path / "val.csv", "--epochs", "1",
-                 "--max-length", "96", "--out", teacher)  # fmt: skip
+    result = cli("train", "--human", tmp_path / "train.csv", "--val", tmp_path / "val.csv", "--model", "minilm-l6",
+                 "--epochs", "1", "--max-length", "96", "--out", teacher)  # fmt: skip
     assert result.returncode == 0, result.stderr
     result = cli("evaluate", teacher, test, "--out", tmp_path / "teacher.json")
     assert result.returncode == 0, result.stderr
