@@ -165,26 +165,21 @@ def cross_validated_macro_f1(classifier: Any, matrix: Any, y: np.ndarray, seed: 
     return float(f1_score(y, predicted, average="macro"))
 
 
-def train_tfidf(
-    train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any] | None = None
-) -> TfidfScorer:
-    """Fit the TF-IDF baseline; pick C (and thus the model kept) by validation macro-F1."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-
-    from synthgrade.evaluate.metrics import point_metrics
+def prepare_inputs(
+    train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], kind: str, base_model: str
+) -> tuple[ModelInfo, dict[str, tuple[list[str], list[str] | None]], np.ndarray, np.ndarray]:
+    """The metadata, model inputs and label indices that a scorer fitted without a training loop starts from."""
     from synthgrade.mix import is_synthetic
     from synthgrade.modeling import build_inputs, choose_input_mode, item_bank_from
     from synthgrade.train.data import label_indices
 
-    started = time.perf_counter()
     info = ModelInfo(
-        kind="tfidf",
+        kind=kind,
         labels=labels,
         input_mode=choose_input_mode(args.input, train_df),
         max_length=args.max_length,
         item_bank=item_bank_from(pd.concat([train_df[~is_synthetic(train_df)], val_df], ignore_index=True)),
-        base_model="tfidf",
+        base_model=base_model,
         ordinal=args.ordinal,
     )
     inputs = {}
@@ -193,8 +188,20 @@ def train_tfidf(
         if problems:
             raise SynthgradeError(problems[0], problems)
         inputs[name] = (first, second)
-    y_train = label_indices(train_df, labels)
-    y_val = label_indices(val_df, labels)
+    return info, inputs, label_indices(train_df, labels), label_indices(val_df, labels)
+
+
+def train_tfidf(
+    train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any] | None = None
+) -> TfidfScorer:
+    """Fit the TF-IDF baseline; pick C (and thus the model kept) by validation macro-F1."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    from synthgrade.evaluate.metrics import point_metrics
+
+    started = time.perf_counter()
+    info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, "tfidf", "tfidf")
     features = TfidfFeatures(info.input_mode == "pair").fit(*inputs["train"])
     x_train = features.transform(*inputs["train"])
     x_val = features.transform(*inputs["val"])

@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgrade.baselines import TfidfFeatures, item_key
+from synthgrade.baselines import TfidfFeatures, item_key, prepare_inputs
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
-from synthgrade.modeling import ModelInfo, Scorer, build_inputs, choose_input_mode, item_bank_from
+from synthgrade.modeling import ModelInfo, Scorer
 from synthgrade.registry import DEFAULT_ENCODER, REGISTRY, resolve_model
 
 KIND = "hybrid"
@@ -420,30 +420,12 @@ def train_hybrid(
 ) -> HybridScorer:
     """Fit the hybrid scorer on ``train_df`` (C by cross-validation there); report on ``val_df`` (human rows)."""
     from synthgrade.evaluate.metrics import point_metrics
-    from synthgrade.mix import is_synthetic
-    from synthgrade.train.data import label_indices
 
     started = time.perf_counter()
     encoder = parse_spec(args.model)
     if not split_encoder(encoder)[0]:
         resolve_model(encoder)  # a missing or corrupt encoder package fails here, with its one-line error
-    info = ModelInfo(
-        kind=KIND,
-        labels=labels,
-        input_mode=choose_input_mode(args.input, train_df),
-        max_length=args.max_length,
-        item_bank=item_bank_from(pd.concat([train_df[~is_synthetic(train_df)], val_df], ignore_index=True)),
-        base_model=f"{KIND}:{encoder}",
-        ordinal=args.ordinal,
-    )
-    inputs = {}
-    for name, frame in (("train", train_df), ("val", val_df)):
-        first, second, problems = build_inputs(frame, info)
-        if problems:
-            raise SynthgradeError(problems[0], problems)
-        inputs[name] = (first, second)
-    y_train = label_indices(train_df, labels)
-    y_val = label_indices(val_df, labels)
+    info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, KIND, f"{KIND}:{encoder}")
     features = HybridFeatures(encoder, info.input_mode == "pair", len(labels), args.max_length)
     features.fit(*inputs["train"], y_train, seed=args.seed)
     train_blocks = features.blocks(*inputs["train"], training=True)
