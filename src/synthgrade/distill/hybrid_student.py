@@ -45,8 +45,8 @@ def distill_hybrid(
     provenance: dict[str, Any],
 ) -> Scorer:
     """Fit a hybrid student on the teacher's labels; record agreement, validation and speed-up like any distillation."""
+    from synthgrade.distill.trainer_distillation import speed_summary
     from synthgrade.evaluate.metrics import point_metrics
-    from synthgrade.evaluate.speed import measure_speed
     from synthgrade.train.data import label_indices
 
     started = time.perf_counter()
@@ -90,13 +90,7 @@ def distill_hybrid(
         "student_parameters": student_params,
         "parameter_ratio": round(student_params / teacher_params, 4) if teacher_params else None,
     }
-    if args.speed_rows:
-        sample = val_df.iloc[: args.speed_rows]
-        teacher_speed = measure_speed(teacher, sample, batch_size=args.eval_batch_size, single=20)
-        student_speed = measure_speed(student, sample, batch_size=args.eval_batch_size, single=20)
-        summary["speed"] = {"teacher": teacher_speed, "student": student_speed}
-        if teacher_speed["responses_per_s"] and student_speed["responses_per_s"]:
-            summary["speedup"] = round(student_speed["responses_per_s"] / teacher_speed["responses_per_s"], 2)
+    summary |= speed_summary(teacher, student, val_df, args)
     student.info.training["distillation"] = summary
     student.info.training["elapsed_s"] = round(time.perf_counter() - started, 2)
     student.info.provenance = dict(student.info.provenance) | {

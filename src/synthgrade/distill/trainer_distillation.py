@@ -52,6 +52,21 @@ class DistillationArguments(TrainingArguments):
         super().__post_init__()
 
 
+def speed_summary(teacher: Scorer, student: Scorer, val_df: pd.DataFrame, args: DistillationArguments) -> dict[str, Any]:
+    """Teacher and student timed on the same validation rows, and the speed-up (empty with ``speed_rows=0``)."""
+    if not args.speed_rows:
+        return {}
+    from synthgrade.evaluate.speed import measure_speed
+
+    rows = val_df.iloc[: args.speed_rows]
+    teacher_speed = measure_speed(teacher, rows, batch_size=args.eval_batch_size, single=20)
+    student_speed = measure_speed(student, rows, batch_size=args.eval_batch_size, single=20)
+    summary: dict[str, Any] = {"speed": {"teacher": teacher_speed, "student": student_speed}}
+    if teacher_speed["responses_per_s"] and student_speed["responses_per_s"]:
+        summary["speedup"] = round(student_speed["responses_per_s"] / teacher_speed["responses_per_s"], 2)
+    return summary
+
+
 def teacher_parameters(teacher: Scorer) -> int | None:
     model = getattr(teacher, "model", None)
     if model is not None and hasattr(model, "parameters"):
@@ -143,15 +158,7 @@ class DistillationTrainer(Trainer):
         }
         if summary["teacher_parameters"]:
             summary["parameter_ratio"] = round(summary["student_parameters"] / summary["teacher_parameters"], 4)
-        if args.speed_rows:
-            from synthgrade.evaluate.speed import measure_speed
-
-            rows = val_df.iloc[: args.speed_rows]
-            teacher_speed = measure_speed(teacher, rows, batch_size=args.eval_batch_size, single=20)
-            student_speed = measure_speed(student, rows, batch_size=args.eval_batch_size, single=20)
-            summary["speed"] = {"teacher": teacher_speed, "student": student_speed}
-            if teacher_speed["responses_per_s"] and student_speed["responses_per_s"]:
-                summary["speedup"] = round(student_speed["responses_per_s"] / teacher_speed["responses_per_s"], 2)
+        summary |= speed_summary(teacher, student, val_df, args)
         student.info.training["distillation"] = summary
         student.info.provenance = self.provenance_for(transfer_df, val_df, provenance) | {
             "teacher": {
