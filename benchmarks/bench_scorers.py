@@ -164,6 +164,15 @@ def summarise(rows: list[dict], out: Path) -> None:
     out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def record(new: list[dict], log: Path) -> list[dict]:
+    """Print finished rows and append them to the jsonl log at once, so a killed run loses no finished cell."""
+    for row in new:
+        print(json.dumps(row), flush=True)
+    with log.open("a") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in new)
+    return new
+
+
 def draw(full: Any, budget: str, seed: int, labels: list[str]) -> tuple[Any, Any, Any]:
     """(train, val, rest of the training split) for one cell: the same draw every model of the cell gets."""
     import numpy as np
@@ -222,10 +231,7 @@ def run_students(args: argparse.Namespace, rows: list[dict], full: Any, tests: d
                             "val_macro_f1": student.info.training.get("validation", {}).get("macro_f1"),
                         }
                     )  # fmt: skip
-                    print(json.dumps(cell[-1]), flush=True)
-                with log.open("a") as handle:
-                    handle.writelines(json.dumps(r) + "\n" for r in cell)
-                new += cell
+                new += record(cell, log)
                 save_cache(args.embedding_cache)
     return new
 
@@ -292,10 +298,7 @@ def main() -> int:
                             "val_macro_f1": scorer.info.training.get("validation", {}).get("macro_f1"),
                         }
                     )  # fmt: skip
-                    print(json.dumps(new[-1]), flush=True)
-                with log.open("a") as handle:
-                    handle.writelines(json.dumps(r) + "\n" for r in new)
-                rows += new
+                rows += record(new, log)
                 save_cache(args.embedding_cache)
             if (budget, seed, "auto") in done or not candidates:
                 continue
@@ -309,11 +312,7 @@ def main() -> int:
                              "candidates": [c.spec for c in candidates],
                              "train_seconds": round(sum(c.seconds for c in candidates), 1)}
                     )  # fmt: skip
-            for r in new:
-                print(json.dumps(r), flush=True)
-            with log.open("a") as handle:
-                handle.writelines(json.dumps(r) + "\n" for r in new)
-            rows += new
+            rows += record(new, log)
             summarise(rows, args.out)
     summarise(rows, args.out)
     return 0
