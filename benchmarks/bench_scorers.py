@@ -302,13 +302,13 @@ def main() -> int:
                 save_cache(args.embedding_cache)
             if (budget, seed, "auto") in done or not candidates:
                 continue
-            winner, record = choose(candidates, y_val, labels, len(train), seed)
+            winner, choice = choose(candidates, y_val, labels, len(train), seed)
             chosen = candidates[winner]
             new = []
             for r in rows:
                 if str(r["budget"]) == budget and r["seed"] == seed and r["model"] == chosen.spec:
                     new.append(
-                        r | {"model": "auto", "chosen": chosen.spec, "reason": record["reason"],
+                        r | {"model": "auto", "chosen": chosen.spec, "reason": choice["reason"],
                              "candidates": [c.spec for c in candidates],
                              "train_seconds": round(sum(c.seconds for c in candidates), 1)}
                     )  # fmt: skip
