@@ -199,6 +199,7 @@ def train_tfidf(
     from sklearn.metrics import f1_score
 
     from synthgrade.evaluate.metrics import point_metrics
+    from synthgrade.mix import training_rows
 
     started = time.perf_counter()
     info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, "tfidf", "tfidf")
@@ -208,9 +209,11 @@ def train_tfidf(
     curve = []
     best: tuple[float, float] | None = None
     chosen = None
+    rows = training_rows(train_df, getattr(args, "synthetic_weight", 1.0))
+    fit_options = {"sample_weight": rows.weight} if rows.has_synthetic else {}
     for c in C_GRID:
         classifier = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if args.class_weights else None)
-        classifier.fit(x_train, y_train)
+        classifier.fit(x_train, y_train, **fit_options)
         raw = classifier.predict_proba(x_val)
         proba = np.zeros((len(y_val), len(labels)))
         proba[:, classifier.classes_] = raw
@@ -222,7 +225,8 @@ def train_tfidf(
     assert chosen is not None
     c, classifier, proba = chosen
     scorer = TfidfScorer(features, classifier, info)
-    cv = cross_validated_macro_f1(classifier, x_train, y_train, args.seed)
+    human = rows.human  # cross-validate on the human rows: a synthetic row's score says nothing about quality
+    cv = cross_validated_macro_f1(classifier, x_train[human], y_train[human], args.seed)
     info.parameters = int(classifier.coef_.size + classifier.intercept_.size)
     info.training = {
         "arguments": args.to_dict(),

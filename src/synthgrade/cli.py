@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from synthgrade.commands import build as build_commands
 from synthgrade.commands import data as data_commands
 from synthgrade.commands import experiment as experiment_commands
 from synthgrade.commands import generate as generate_commands
@@ -26,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands):
+for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands, build_commands):
     module.register(app)
 
 

@@ -46,6 +46,37 @@ def is_synthetic(frame: pd.DataFrame) -> pd.Series:
     return frame[SYNTHETIC].map(_truthy).astype(bool)
 
 
+@dataclass
+class TrainingRows:
+    """How each training row counts: its sample ``weight`` (human 1, synthetic ``synthetic_weight``), the
+    ``source`` group it shares with rows derived from the same human response (a paraphrase and its source
+    must not sit on both sides of a cross-validation fold or find each other as neighbours), and whether
+    it is ``human`` (only human rows are scored when a model cross-validates its settings)."""
+
+    weight: np.ndarray
+    source: list[str]
+    human: np.ndarray
+
+    @property
+    def has_synthetic(self) -> bool:
+        return not bool(self.human.all())
+
+
+def training_rows(frame: pd.DataFrame, synthetic_weight: float = 1.0) -> TrainingRows:
+    """:class:`TrainingRows` of a (mixed) training table, in row order."""
+    if not synthetic_weight > 0:
+        raise SynthgradeError(f"--synthetic-weight must be positive, got {synthetic_weight}")
+    human = ~is_synthetic(frame).to_numpy()
+    ids = frame[ID].astype(str).tolist() if ID in frame.columns else [f"row{i}" for i in range(len(frame))]
+    sources = frame["source_id"].tolist() if "source_id" in frame.columns else [None] * len(frame)
+    source = [
+        str(src) if not is_human and isinstance(src, str) and src else row_id
+        for row_id, src, is_human in zip(ids, sources, human, strict=True)
+    ]
+    weight = np.where(human, 1.0, float(synthetic_weight))
+    return TrainingRows(weight=weight, source=source, human=human)
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in {"true", "1", "yes"}

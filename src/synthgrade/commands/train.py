@@ -41,6 +41,9 @@ def train(
     human_budget: Annotated[
         int | None, typer.Option("--human-budget", help="Subsample this many human rows first (stratified).")
     ] = None,
+    synthetic_weight: Annotated[
+        float, typer.Option("--synthetic-weight", help="Weight of a synthetic row in training relative to a human row.")
+    ] = 1.0,
     model: Annotated[
         str,
         typer.Option(
@@ -89,6 +92,7 @@ def train(
         max_length=max_length,
         epochs=epochs,
         min_steps=min_steps,
+        synthetic_weight=synthetic_weight,
         time_budget=time_budget * 60,
         candidates=[c.strip() for c in candidates.split(",") if c.strip()] if candidates else None,
         lr=lr,

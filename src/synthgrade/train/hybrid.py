@@ -39,6 +39,7 @@ import pandas as pd
 from synthgrade.baselines import TfidfFeatures, item_key, prepare_inputs
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
+from synthgrade.mix import TrainingRows, training_rows
 from synthgrade.modeling import ModelInfo, Scorer
 from synthgrade.registry import DEFAULT_ENCODER, REGISTRY, resolve_model
 
@@ -95,6 +96,7 @@ class HybridFeatures:
         self.bank_embeddings = np.zeros((0, 0), dtype=np.float32)
         self.bank_labels = np.zeros(0, dtype=np.int64)
         self.bank_items: list[str] = []
+        self._bank_sources: np.ndarray | None = None
         self.lexical_model: Any = None
         self.lexical_curve: list[dict] = []
         self.words_model: Any = None
@@ -123,22 +125,33 @@ class HybridFeatures:
         return wording, reference
 
     # -- fitting ----------------------------------------------------------------------------------------
-    def fit(self, first: Sequence[str], second: Sequence[str] | None, y: np.ndarray, seed: int = 0) -> HybridFeatures:
+    def fit(
+        self, first: Sequence[str], second: Sequence[str] | None, y: np.ndarray, seed: int = 0, rows: TrainingRows | None = None
+    ) -> HybridFeatures:
+        """Fit the lexical models and the neighbour bank; ``rows`` (mixed training sets only) carries sample
+        weights and source groups, so synthetic rows count less and never leak into their source's folds."""
+        rows = rows if rows is not None and rows.has_synthetic else None
         self.lexical.fit(first, second)
         lexical = self.lexical.transform(first, second)
-        self.lexical_model, self.lexical_curve, _ = _cross_validated_fit(lexical, np.asarray(y), seed, None, LEXICAL_C_GRID)
-        self._training_stack = _out_of_fold_log_proba(self.lexical_model, lexical, np.asarray(y), seed, self.num_labels)
+        self.lexical_model, self.lexical_curve, _ = _cross_validated_fit(
+            lexical, np.asarray(y), seed, None, LEXICAL_C_GRID, rows=rows
+        )
+        self._training_stack = _out_of_fold_log_proba(
+            self.lexical_model, lexical, np.asarray(y), seed, self.num_labels, rows=rows
+        )
         responses, contexts = (second, first) if second is not None else (first, None)
         # Words only, out of item: what the n-grams say about a response to a question never seen in training.
         words = self.lexical.words.transform(responses)
         items = [self._key(c) for c in contexts] if contexts is not None else None
-        self.words_model, _, _ = _cross_validated_fit(words, np.asarray(y), seed, None, LEXICAL_C_GRID, groups=items)
+        self.words_model, _, _ = _cross_validated_fit(words, np.asarray(y), seed, None, LEXICAL_C_GRID, groups=items, rows=rows)
         self._training_words_stack = _out_of_fold_log_proba(
-            self.words_model, words, np.asarray(y), seed, self.num_labels, groups=items
+            self.words_model, words, np.asarray(y), seed, self.num_labels, groups=items, rows=rows
         )
         self.bank_embeddings = self.embed(responses)
         self.bank_labels = np.asarray(y, dtype=np.int64)
         self.bank_items = items if items is not None else [""] * len(responses)
+        # Training-time only (not saved): a training row must not find itself, nor rows rewritten from it.
+        self._bank_sources = np.asarray(rows.source, dtype=object) if rows is not None else None
         return self
 
     def _key(self, context: str | None) -> str:
@@ -166,7 +179,10 @@ class HybridFeatures:
             if not len(bank):
                 continue
             similarity = responses[rows] @ self.bank_embeddings[bank].T
-            if leave_out:  # scoring the training rows themselves: rows == bank, so a row must not find itself
+            if leave_out and self._bank_sources is not None:  # mixed rows: leave the whole source group out
+                sources = self._bank_sources[bank]
+                similarity[sources[:, None] == sources[None, :]] = -np.inf
+            elif leave_out:  # scoring the training rows themselves: rows == bank, so a row must not find itself
                 np.fill_diagonal(similarity, -np.inf)
             labels = self.bank_labels[bank]
             for label in range(self.num_labels):
@@ -294,32 +310,65 @@ def _folds(y: np.ndarray) -> int:
     return int(min(5, present.min())) if len(present) > 1 else 0
 
 
-def _splits(y: np.ndarray, seed: int, groups: Sequence[str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds; with ``groups`` (items) and at least 5 of them, whole items per fold (unseen-item estimate)."""
-    from sklearn.model_selection import GroupKFold, StratifiedKFold
+def _splits(
+    y: np.ndarray, seed: int, groups: Sequence[str] | None = None, rows: TrainingRows | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds; with ``groups`` (items) and at least 5 of them, whole items per fold (unseen-item estimate).
+
+    With synthetic ``rows``, a source group (a human response and the rows rewritten from it) stays in one
+    fold, folds are stratified on the human rows, and every synthetic row only ever trains: a fold is
+    scored on its human rows alone.
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold
 
     if groups is not None and len(set(groups)) >= 5:
         grouped = list(GroupKFold(5).split(np.zeros(len(y)), y, groups=list(groups)))
         if all(len(np.unique(y[train_index])) == len(np.unique(y)) for train_index, _ in grouped):
-            return grouped
+            return grouped if rows is None else [(a, b[rows.human[b]]) for a, b in grouped]
+    if rows is not None:
+        folds = _folds(y[rows.human])
+        if folds < 2:
+            return []
+        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+        return [(a, b[rows.human[b]]) for a, b in splitter.split(np.zeros(len(y)), y, groups=rows.source)]
     folds = _folds(y)
     if folds < 2:
         return []
     return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
+def _fit(model: Any, matrix: Any, y: np.ndarray, index: np.ndarray | None = None, rows: TrainingRows | None = None) -> Any:
+    """``model.fit`` on ``index`` (all rows when None), with the rows' sample weights when there are synthetic rows."""
+    index = np.arange(len(y)) if index is None else index
+    if rows is None:
+        return model.fit(matrix[index], y[index])
+    return model.fit(matrix[index], y[index], sample_weight=rows.weight[index])
+
+
 def _out_of_fold_log_proba(
-    model: Any, matrix: Any, y: np.ndarray, seed: int, num_labels: int, groups: Sequence[str] | None = None
+    model: Any,
+    matrix: Any,
+    y: np.ndarray,
+    seed: int,
+    num_labels: int,
+    groups: Sequence[str] | None = None,
+    rows: TrainingRows | None = None,
 ) -> np.ndarray:
-    """Each training row scored by a copy of ``model`` fitted without its fold (in-sample if too few rows)."""
+    """Each training row scored by a copy of ``model`` fitted without its fold (in-sample if too few rows).
+
+    With synthetic ``rows``, folds score human rows only; a synthetic row is scored by a model fitted
+    without its source group."""
     from sklearn.base import clone
 
-    splits = _splits(y, seed, groups)
+    splits = _splits(y, seed, groups, rows)
     if not splits:
         return _log_proba(model, matrix, num_labels)
     out = np.zeros((len(y), num_labels))
     for train_index, test_index in splits:
-        fold_model = clone(model).fit(matrix[train_index], y[train_index])
+        fold_model = _fit(clone(model), matrix, y, train_index, rows)
+        if rows is not None:  # synthetic rows outside this fold's training part: score them here
+            outside = np.setdiff1d(np.arange(len(y)), train_index)
+            test_index = np.union1d(test_index, outside[~rows.human[outside]])
         out[test_index] = _log_proba(fold_model, matrix[test_index], num_labels)
     return out
 
@@ -392,26 +441,29 @@ def _cross_validated_fit(
     class_weight: str | None,
     grid: Sequence[float] = C_GRID,
     groups: Sequence[str] | None = None,
+    rows: TrainingRows | None = None,
 ) -> tuple[Any, list[dict], float]:
-    """Pick C by k-fold macro-F1 on the training rows (folds of whole items with ``groups``), then refit on all."""
+    """Pick C by k-fold macro-F1 on the training rows (folds of whole items with ``groups``), then refit on all.
+
+    With synthetic ``rows`` the score is the macro-F1 on the human rows, and fits use the sample weights."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
-    splits = _splits(y, seed, groups)
+    splits = _splits(y, seed, groups, rows)
+    scored = rows.human if rows is not None else np.ones(len(y), dtype=bool)
     curve: list[dict] = []
     best_c, best_score = 1.0, float("nan")
     if splits:
         for c in grid:
             predicted = np.zeros(len(y), dtype=np.int64)
             for train_index, test_index in splits:
-                model = LogisticRegression(C=c, max_iter=3000, class_weight=class_weight)
-                model.fit(matrix[train_index], y[train_index])
+                model = _fit(LogisticRegression(C=c, max_iter=3000, class_weight=class_weight), matrix, y, train_index, rows)
                 predicted[test_index] = model.predict(matrix[test_index])
-            score = float(f1_score(y, predicted, average="macro"))
+            score = float(f1_score(y[scored], predicted[scored], average="macro"))
             curve.append({"C": c, "cv_macro_f1": round(score, 4)})
             if not score <= best_score:  # first C, or a strictly better one (ties keep the stronger regularisation)
                 best_c, best_score = c, score
-    model = LogisticRegression(C=best_c, max_iter=3000, class_weight=class_weight).fit(matrix, y)
+    model = _fit(LogisticRegression(C=best_c, max_iter=3000, class_weight=class_weight), matrix, y, rows=rows)
     return model, curve, best_score
 
 
@@ -427,7 +479,9 @@ def train_hybrid(
         resolve_model(encoder)  # a missing or corrupt encoder package fails here, with its one-line error
     info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, KIND, f"{KIND}:{encoder}")
     features = HybridFeatures(encoder, info.input_mode == "pair", len(labels), args.max_length)
-    features.fit(*inputs["train"], y_train, seed=args.seed)
+    rows = training_rows(train_df, getattr(args, "synthetic_weight", 1.0))
+    rows = rows if rows.has_synthetic else None
+    features.fit(*inputs["train"], y_train, seed=args.seed, rows=rows)
     train_blocks = features.blocks(*inputs["train"], training=True)
     features.fit_scale(train_blocks)
     seen_matrix, unseen_matrix = features.matrices(train_blocks)
@@ -435,7 +489,9 @@ def train_hybrid(
     heads, curves, scores = {}, {}, {}
     items = features.bank_items if features.pair else None
     for name, matrix, groups in (("seen", seen_matrix, None), ("unseen", unseen_matrix, items)):
-        heads[name], curves[name], scores[name] = _cross_validated_fit(matrix, y_train, args.seed, class_weight, groups=groups)
+        heads[name], curves[name], scores[name] = _cross_validated_fit(
+            matrix, y_train, args.seed, class_weight, groups=groups, rows=rows
+        )
     scorer = HybridScorer(features, heads, info)
     proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
     info.parameters = int(sum(h.coef_.size + h.intercept_.size for h in heads.values()))

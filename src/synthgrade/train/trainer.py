@@ -16,7 +16,7 @@ import pandas as pd
 from synthgrade.console import console, progress
 from synthgrade.data.schema import LABEL, label_order
 from synthgrade.errors import SynthgradeError
-from synthgrade.mix import is_synthetic, synthetic_sources
+from synthgrade.mix import is_synthetic, synthetic_sources, training_rows
 from synthgrade.modeling import ModelInfo, Scorer, TransformerScorer, choose_input_mode, item_bank_from
 from synthgrade.registry import offline_error, resolve_model
 from synthgrade.train.data import (
@@ -86,6 +86,8 @@ class Trainer:
         self.args = args or TrainingArguments()
         self.curve: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {}
+        #: Per training row (``--synthetic-weight`` with synthetic rows), else None: every row counts alike.
+        self.sample_weights: np.ndarray | None = None
 
     # -- public entry point ---------------------------------------------------------------------------
     def train(self, train_df: pd.DataFrame, val_df: pd.DataFrame, provenance: dict[str, Any] | None = None) -> Scorer:
@@ -114,6 +116,8 @@ class Trainer:
         started = time.perf_counter()
         train_set = encode_frame(train_df, info, tokenizer, labels, args.cache_dir)
         val_set = encode_frame(val_df, info, tokenizer, labels, args.cache_dir)
+        rows = training_rows(train_df, args.synthetic_weight)
+        self.sample_weights = rows.weight if rows.has_synthetic and args.synthetic_weight != 1.0 else None
         self.fit(model, tokenizer, train_set, val_set, labels)
         scorer = TransformerScorer(model, tokenizer, info)
         self.finish_info(scorer, model, val_set, labels, started)
@@ -173,11 +177,15 @@ class Trainer:
         }
 
     def compute_loss(self, logits: Any, index: np.ndarray, train_set: EncodedSet, class_weights: Any) -> Any:
-        """Cross-entropy on the hard labels (optionally class-weighted)."""
+        """Cross-entropy on the hard labels (optionally class-weighted; synthetic rows weighted by ``--synthetic-weight``)."""
         import torch
 
         targets = torch.from_numpy(train_set.labels[index])
-        return torch.nn.functional.cross_entropy(logits, targets, weight=class_weights)
+        if self.sample_weights is None:
+            return torch.nn.functional.cross_entropy(logits, targets, weight=class_weights)
+        losses = torch.nn.functional.cross_entropy(logits, targets, weight=class_weights, reduction="none")
+        weights = torch.from_numpy(self.sample_weights[index]).to(losses.dtype)
+        return (losses * weights).sum() / weights.sum()
 
     def evaluate_split(self, model: Any, encoded: EncodedSet, pad_id: int) -> dict[str, Any]:
         """Validation loss, accuracy and macro-F1 of ``model`` on ``encoded`` (the only data selection sees)."""

@@ -49,6 +49,8 @@ class TrainingArguments:
     candidates: list[str] | None = None
     #: Fine-tuning: at least this many optimiser steps; small sets get more epochs (1-epoch sets of thousands of rows do not).
     min_steps: int = 0
+    #: Sample weight of each synthetic training row relative to a human row (1 = count them alike).
+    synthetic_weight: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -69,6 +71,8 @@ class TrainingArguments:
             problems.append(f"--time-budget must be positive, got {self.time_budget}")
         if self.min_steps < 0:
             problems.append(f"--min-steps must be 0 or more, got {self.min_steps}")
+        if not self.synthetic_weight > 0:
+            problems.append(f"--synthetic-weight must be positive, got {self.synthetic_weight}")
         if self.eval_steps is not None and self.eval_steps < 1:
             problems.append(f"--eval-steps must be at least 1, got {self.eval_steps}")
         if problems:

@@ -1,0 +1,215 @@
+"""``synthgrade build``: the ship rule, and the whole job on a fake generator and a TF-IDF scorer (wiring, not quality)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from llm_server import FakeChatServer
+
+from synthgrade.build import BuildConfig, decide, load_build_data, run_build
+from synthgrade.build.pipeline import Build, feasible_share, per_group_rows
+from synthgrade.errors import SynthgradeError
+from synthgrade.modeling import load_scorer
+
+GOOD = ["the water evaporates and the salt stays", "heat it until the water is gone", "evaporation leaves salt behind"]
+BAD = ["stir it with a spoon", "pour it through a paper filter", "use a magnet to pull it out"]
+
+
+# -- the ship rule ----------------------------------------------------------------------------------------
+def test_decide_ships_a_clear_gain_and_not_noise():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    human = np.where(rng.random(400) < 0.70, y, 1 - y)  # 70 % right
+    better = np.where(rng.random(400) < 0.90, y, 1 - y)  # 90 % right
+    clear = decide(y, human, better, k=2, cells=4)
+    assert clear.ship_synthetic and clear.lower_bound > 0 and clear.gain > 0.1
+    noisy = np.where(rng.random(400) < 0.5, human, 1 - human)  # just as good on average, differently wrong
+    assert not decide(y, human, human.copy(), k=2, cells=1).ship_synthetic  # identical predictions: gain 0
+    assert not decide(y, human, noisy, k=2, cells=4).ship_synthetic
+
+
+def test_decide_asks_more_the_more_cells_were_tried():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 120)
+    human = np.where(rng.random(120) < 0.70, y, 1 - y)
+    better = human.copy()
+    wrong = np.flatnonzero(human != y)
+    better[wrong[:9]] = y[wrong[:9]]  # fixes 9 of the human-only model's errors, breaks nothing
+    few = decide(y, human, better, k=2, cells=1, bootstrap=4000)
+    many = decide(y, human, better, k=2, cells=500, bootstrap=4000)
+    assert few.lower_bound > many.lower_bound and many.level > few.level
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def dataset(n: int = 72) -> pd.DataFrame:
+    out = []
+    for i in range(n):
+        good = i % 2 == 0
+        item = "salt" if i % 3 else "sugar"
+        out.append(
+            {
+                "id": f"r{i:03d}",
+                "text": f"{(GOOD if good else BAD)[i % 3]} ({i})",
+                "label": "correct" if good else "incorrect",
+                "item_id": item,
+                "item_text": f"How do you get the {item} back out of the water?",
+                "reference": "Let the water evaporate; the solid stays behind.",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> Path:
+    path = tmp_path / "answers.csv"
+    dataset().to_csv(path, index=False)
+    return path
+
+
+def rewrite(messages: list[dict]) -> str:
+    """Five numbered rewrites that keep the words of the response being rewritten (lexically faithful)."""
+    text = messages[-1]["content"]
+    good = any(g.split()[1] in text for g in GOOD) and "spoon" not in text
+    base = GOOD if good else BAD
+    return "\n".join(f"{k + 1}. {base[k % 3]} in other words, version {k} {abs(hash(text)) % 1000}" for k in range(5))
+
+
+def config(server: FakeChatServer, **overrides) -> BuildConfig:
+    settings = {
+        "model": "tfidf",
+        "backend": "openai",
+        "generator": "fake-model",
+        "base_url": server.base_url,
+        "strategies": ["paraphrase", "contrast"],
+        "shares": [0.5],
+        "weights": [0.5, 1.0],
+        "bootstrap": 200,
+        "student": "auto",
+    }
+    return BuildConfig(**(settings | overrides))
+
+
+@pytest.fixture
+def server(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
+    monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "cache"))
+    with FakeChatServer(answer=rewrite) as running:
+        yield running
+
+
+# -- the whole job ---------------------------------------------------------------------------------------
+def test_build_end_to_end_then_resumes_without_new_calls(data_file: Path, server: FakeChatServer, tmp_path: Path):
+    out = tmp_path / "build"
+    result = run_build(data_file, out, config(server))
+    summary = json.loads((out / "build.json").read_text())
+    assert summary["verdict"] == result.verdict
+    assert result.verdict.startswith(("synthetic data helped", "synthetic data did not help"))
+    # Everything a user needs is there, and the shipped model works like any model directory.
+    scorer = load_scorer(out / "model")
+    test = pd.read_csv(out / "split" / "test.csv")
+    assert scorer.predict_proba(test).shape == (len(test), 2)
+    assert "build:test" in (out / "model" / "README.md").read_text()  # the test evaluation is on the model card
+    html = (out / "report" / "index.html").read_text()
+    assert html.index("class='verdict") < html.index("<table")  # the verdict comes first
+    assert result.verdict in html.replace("&#x27;", "'")
+    # The grid ran every (set, share, weight) and every model was scored once on the test rows.
+    grid = [c for c in summary["grid"] if "val_macro_f1" in c]
+    assert {c["set"] for c in grid} == {"paraphrase-t0.3", "contrast-t0.3"} and len(grid) == 4
+    assert {c["weight"] for c in grid} == {0.5, 1.0}
+    arms = summary["evaluation"]["tests"]["test"]
+    assert set(arms) == {"human-only", "shipped", *(c["key"] for c in grid)}
+    assert all("diff_vs_human_only" in arms[c["key"]] for c in grid)
+    # Test rows never fed generation: no synthetic row was rewritten from, or shown, a test response.
+    test_ids = set(test["id"].astype(str))
+    for path in (out / "work" / "synthetic").glob("*.kept.jsonl"):
+        kept = pd.read_json(path, lines=True, dtype=False)
+        assert not set(kept.get("source_id", pd.Series(dtype=str)).dropna().astype(str)) & test_ids
+    # Every dropped row is counted: generated = kept after cleaning + removed by cleaning; filter drops too.
+    for entry in summary["synthetic_sets"]:
+        assert entry["kept_after_cleaning"] == entry["rows"] + entry["filter_removed"]
+        assert 0.0 <= entry["label_fidelity"] <= 1.0
+    assert summary["human_only"]["spec"] == "tfidf" and summary["student"] is None  # nothing is cheaper than tfidf
+
+    calls = server.answered
+    grid_before = (out / "work" / "grid.jsonl").read_text()
+    again = run_build(data_file, out, config(server))
+    assert server.answered == calls  # resumed: no new model calls
+    assert (out / "work" / "grid.jsonl").read_text() == grid_before  # and no cell retrained
+    assert again.verdict == result.verdict
+
+    with pytest.raises(SynthgradeError, match="holds a build of other data or settings"):
+        run_build(data_file, out, config(server, shares=[0.3]))
+
+
+def test_a_killed_build_leaves_nothing_half_written_and_resumes(
+    data_file: Path, server: FakeChatServer, tmp_path: Path, monkeypatch
+):
+    out = tmp_path / "build"
+    original = Build.decide
+
+    def killed(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Build, "decide", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_build(data_file, out, config(server))
+    assert not (out / "model").exists() and not (out / "build.json").exists() and not (out / "report").exists()
+    assert not list(out.rglob("*.tmp"))  # no staging leftovers
+    finished_cells = (out / "work" / "grid.jsonl").read_text()
+    calls = server.answered
+    monkeypatch.setattr(Build, "decide", original)
+    result = run_build(data_file, out, config(server))
+    assert (out / "work" / "grid.jsonl").read_text() == finished_cells and server.answered == calls
+    assert (out / "model" / "synthgrade.json").exists() and result.report.exists()
+
+
+def test_a_strategy_without_usable_rows_ships_human_only_with_a_reason(data_file: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
+    monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "cache"))
+    with FakeChatServer(answer=lambda messages: "I cannot help with that.") as server:
+        result = run_build(data_file, tmp_path / "build", config(server, strategies=["generate"], weights=[1.0]))
+    assert not result.ship_synthetic and result.shipped == "human-only"
+    assert result.verdict == "synthetic data did not help; shipped the human-only model"
+    entry = result.summary["synthetic_sets"][0]
+    assert entry["rows"] == 0 and entry["why_empty"]
+    assert result.summary["grid"] == [] and result.decision["reason"] == "no augmented model was trained"
+
+
+def test_build_refuses_bad_input_with_one_line_and_writes_nothing(tmp_path: Path, cli):
+    frame = dataset(12)
+    frame.loc[4, "label"] = None
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    result = cli("build", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "bad.csv" in result.stderr + result.stdout and "line 6" in result.stderr + result.stdout
+    assert not (tmp_path / "out").exists()
+    other = tmp_path / "taken"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    frame = dataset(30)
+    frame.to_csv(tmp_path / "ok.csv", index=False)
+    taken = cli("build", str(tmp_path / "ok.csv"), "--out", str(other), "--model", "tfidf", "--strategies", "")
+    assert taken.returncode == 2 and "is not a build folder" in taken.stderr + taken.stdout
+    assert (other / "notes.txt").read_text() == "mine" and len(list(other.iterdir())) == 1
+
+
+def test_generation_volume_follows_the_share_and_the_mix_never_asks_for_missing_rows():
+    human = dataset(40)
+    assert per_group_rows(human, ["correct", "incorrect"], 0.5, cap=50) >= 2
+    assert per_group_rows(human, ["correct", "incorrect"], 0.8, cap=5) == 5
+    synthetic = human.iloc[:6].assign(synthetic=True)  # 3 correct, 3 incorrect
+    share = feasible_share(human, synthetic, 0.8, ["correct", "incorrect"])
+    assert 0 < share < 0.8
+    assert share / (1 - share) * 20 <= 3  # 20 human rows per label: no label asks for more than it has
+
+
+def test_load_build_data_keeps_the_test_rows_apart(data_file: Path):
+    bd = load_build_data(data_file, BuildConfig(test=0.25, val=0.25))
+    ids = [set(bd.train["id"]), set(bd.val["id"]), set(bd.tests["test"]["id"])]
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    assert sum(map(len, ids)) == 72
