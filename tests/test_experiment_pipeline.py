@@ -95,31 +95,28 @@ def test_real_trials_end_to_end(fixtures, server, tiny_encoder, tmp_path, monkey
     assert again.ran == [] and again.synthetic_made == []
 
 
-def test_demo_smoke_with_a_tiny_budget(fixtures, server, tiny_encoder, tmp_path, monkeypatch, cli):
-    """run_demo on the built-in example set with tiny models; a second run reuses everything."""
+def test_demo_smoke_with_a_tiny_budget(server, tmp_path, monkeypatch):
+    """run_demo (synthgrade build on the built-in example set) with a fake generator and TF-IDF; a rerun resumes."""
     from synthgrade.demo import run_demo
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
+    monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "cache"))
     overrides = {
-        "generation": {
-            "backend": "openai",
-            "model": "fake-model",
-            "base_url": server.base_url,
-            "temperatures": [0.3],
-            "options": {"embedder": None},
-        },
-        "mix": {"ratios": [0.0, 0.8]},
-        "teacher": {"model": str(tiny_encoder), "epochs": 1, "max_length": 32},
-        "students": [{"model": "static", "epochs": 1}],
-        "evaluation": {"bootstrap": 50, "speed_rows": 16},
-        "cache_dir": str(tmp_path / "cache"),
+        "backend": "openai",
+        "generator": "fake-model",
+        "base_url": server.base_url,
+        "model": "tfidf",
+        "weights": [1.0],
+        "bootstrap": 200,
     }
     out = tmp_path / "demo"
-    report = run_demo(out, overrides=overrides)
-    assert report.path == out / "report" / "index.html" and report.path.exists()
-    assert list(report.headline["setting"]) == ["human only", "best hybrid"]
-    page = report.path.read_text()
-    assert page.count("data:image/png;base64,") == 4
-    first = (out / "trials.jsonl").read_bytes()
+    result = run_demo(out, overrides=overrides)
+    assert result.report == out / "report" / "index.html" and result.report.exists()
+    assert result.verdict in result.report.read_text().replace("&#x27;", "'")
+    assert (out / "model" / "synthgrade.json").exists()
+    assert len([c for c in result.summary["grid"] if "val_macro_f1" in c]) == 2  # paraphrase and contrast
+    grid = (out / "work" / "grid.jsonl").read_bytes()
+    calls = server.answered
     again = run_demo(out, overrides=overrides)
-    assert (out / "trials.jsonl").read_bytes() == first and again.trials == 2
+    assert (out / "work" / "grid.jsonl").read_bytes() == grid and server.answered == calls
+    assert again.verdict == result.verdict

@@ -109,5 +109,19 @@ def build(
     stdout.print(f"model: {result.out / 'model'}\nreport: {result.report}", highlight=False)
 
 
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Build folder for the demo.")] = Path("runs/demo"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start over (the generation cache is kept).")] = False,
+) -> None:
+    """The whole job on the built-in example set: synthgrade build with the offline defaults, report included."""
+    from synthgrade.demo import run_demo
+
+    _interrupt_on_sigterm()
+    result = run_demo(out, fresh=fresh)
+    stdout.print(result.verdict, highlight=False)
+    stdout.print(f"model: {result.out / 'model'}\nreport: {result.report}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(build)
+    app.command()(demo)

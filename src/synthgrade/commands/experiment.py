@@ -155,22 +155,7 @@ def presets(
     stdout.print("run one with: synthgrade sweep PRESET --data YOUR_FILE.csv --out runs/NAME", highlight=False)
 
 
-def demo(
-    out: Annotated[Path, typer.Option("--out", help="Run directory for the demo sweep.")] = Path("runs/demo"),
-    fresh: Annotated[
-        bool, typer.Option("--fresh", help="Start over: ignore finished trials in --out (the generation cache is kept).")
-    ] = False,
-) -> None:
-    """The whole job on the built-in example set: local generation, MiniLM teacher, distilled student, report."""
-    from synthgrade.demo import run_demo
-
-    report = run_demo(out, fresh=fresh)
-    stdout.print(headline_table(report))
-    stdout.print(f"report: {report.path}", highlight=False)
-
-
 def register(app: typer.Typer) -> None:
     app.command()(sweep)
     app.command()(report)
     app.command()(presets)
-    app.command()(demo)
