@@ -213,3 +213,46 @@ def test_load_build_data_keeps_the_test_rows_apart(data_file: Path):
     ids = [set(bd.train["id"]), set(bd.val["id"]), set(bd.tests["test"]["id"])]
     assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
     assert sum(map(len, ids)) == 72
+
+
+CHECK_SCRIPT = """<script>
+const verdict = document.querySelector('.verdict'), table = document.querySelector('table');
+const box = verdict.getBoundingClientRect();
+const out = {verdict: verdict.textContent, top: box.top, height: box.height, tableTop: table.getBoundingClientRect().top,
+             tables: document.querySelectorAll('table').length};
+const pre = document.createElement('pre'); pre.id = 'render-check'; pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+def test_build_report_opens_in_a_browser_with_the_verdict_on_top(data_file: Path, server: FakeChatServer, tmp_path: Path):
+    import html as html_lib
+    import re
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("chromium is not installed (make test-setup installs it)")
+    result = run_build(data_file, tmp_path / "build", config(server, weights=[1.0]))
+    probe = tmp_path / "probe.html"
+    probe.write_text(result.report.read_text().replace("</body>", CHECK_SCRIPT + "</body>"))
+    command = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        probe.as_uri(),
+    ]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    match = re.search(r'<pre id="render-check">(.*?)</pre>', dom.stdout, re.S)
+    assert match, f"chromium did not render the page: {dom.stderr[-500:]}"
+    rendered = json.loads(html_lib.unescape(match.group(1)))
+    assert rendered["verdict"] == result.verdict
+    assert rendered["height"] > 0 and rendered["top"] < rendered["tableTop"] and rendered["top"] < 200
+    assert rendered["tables"] >= 3  # test results, validation grid, synthetic sets

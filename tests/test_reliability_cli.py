@@ -162,7 +162,7 @@ def test_base_url_credentials_never_reach_summary_or_messages(fixtures: Path, tm
 
 # -- item 13: help screens at 80 columns -------------------------------------------------------------
 
-COMMANDS = "validate split generate filter train distill evaluate predict export serve sweep report presets demo".split()
+COMMANDS = "validate split generate filter train distill evaluate predict export serve sweep report presets demo build".split()
 
 
 def _help(command: str, width: int) -> str:
