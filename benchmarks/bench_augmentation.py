@@ -238,7 +238,7 @@ def main() -> int:
 
     full = load_responses(args.data / "train")
     labels = label_order(full[LABEL].dropna().astype(str))
-    tests = {name: load_responses(args.data / folder) for name, folder in TESTS.items()}
+    tests = {name: load_responses(args.data / "test" / folder) for name, folder in TESTS.items()}
     for budget in args.budgets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             if (budget, seed) in done:

@@ -11,7 +11,8 @@ import pytest
 from llm_server import FakeChatServer
 
 from synthgrade.build import BuildConfig, decide, load_build_data, run_build
-from synthgrade.build.pipeline import Build, feasible_share, per_group_rows
+from synthgrade.build.grid import feasible_share
+from synthgrade.build.pipeline import Build, per_group_rows
 from synthgrade.errors import SynthgradeError
 from synthgrade.modeling import load_scorer
 

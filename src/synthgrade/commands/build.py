@@ -69,6 +69,18 @@ def build(
     test_share: Annotated[float, typer.Option("--test-share", help="Share of DATA set aside as test rows.")] = 0.2,
     split_by: Annotated[str, typer.Option("--split-by", help="answer (every item in every split) or item.")] = "answer",
     seed: Annotated[int, typer.Option(help="Random seed (split, generation, training, bootstrap).")] = 0,
+    workers: Annotated[int, typer.Option(help="Grid cells trained in parallel local processes (1 = in this process).")] = 1,
+    executor_name: Annotated[
+        str, typer.Option("--executor", help="Where grid cells train: local (see --workers), process or ray.")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster for --executor ray: auto or ray://HEAD:10001 (default: a local one)."),
+    ] = None,
+    cpus_per_trial: Annotated[float, typer.Option("--cpus-per-trial", help="CPUs each Ray task reserves.")] = 1.0,
+    gpus_per_trial: Annotated[
+        float | None, typer.Option("--gpus-per-trial", help="GPUs each Ray task reserves (default: 1 if the cluster has GPUs).")
+    ] = None,
     overwrite: Overwrite = False,
     columns: ColumnMap = ColumnMap(),
     labels: Labels = None,
@@ -103,8 +115,11 @@ def build(
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "settings"
         raise SynthgradeError(f"{where}: {error['msg']}") from None
+    from synthgrade.experiment.engines import ExecutorOptions, make_executor
+
+    executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_trial, gpus_per_trial))
     _interrupt_on_sigterm()
-    result = run_build(data, out, config, columns=columns, test=test, overwrite=overwrite)
+    result = run_build(data, out, config, columns=columns, test=test, overwrite=overwrite, executor=executor)
     stdout.print(result.verdict, highlight=False)
     stdout.print(f"model: {result.out / 'model'}\nreport: {result.report}", highlight=False)
 
