@@ -45,6 +45,18 @@ def test_decide_asks_more_the_more_cells_were_tried():
     assert few.lower_bound > many.lower_bound and many.level > few.level
 
 
+def test_pooled_evidence_adds_out_of_fold_rows_both_models_predicted():
+    from synthgrade.build.decision import pooled_evidence
+
+    y_val, a_val, b_val = np.array([0, 1]), np.array([0, 0]), np.array([0, 1])
+    labels = {"t1": 1, "t2": 0, "t3": 1}
+    oof_a = {"ids": ["t1", "t2", "t3"], "pred": [1, 1, 0]}
+    oof_b = {"ids": ["t3", "t1"], "pred": [1, 0]}  # t2 missing: only rows both predicted count
+    y, a, b, n = pooled_evidence(y_val, a_val, b_val, labels, oof_a, oof_b)
+    assert n == 2 and y.tolist() == [0, 1, 1, 1] and a.tolist() == [0, 0, 1, 0] and b.tolist() == [0, 1, 0, 1]
+    assert pooled_evidence(y_val, a_val, b_val, labels, None, oof_b)[3] == 0  # a kind without folds: validation only
+
+
 # -- helpers -------------------------------------------------------------------------------------------
 def dataset(n: int = 72) -> pd.DataFrame:
     out = []
@@ -134,6 +146,11 @@ def test_build_end_to_end_then_resumes_without_new_calls(data_file: Path, server
         assert entry["kept_after_cleaning"] == entry["rows"] + entry["filter_removed"]
         assert 0.0 <= entry["label_fidelity"] <= 1.0
     assert summary["human_only"]["spec"] == "tfidf" and summary["student"] is None  # nothing is cheaper than tfidf
+    # The ship rule saw every human row no model was fitted on: validation plus out-of-fold training rows.
+    train = pd.read_csv(out / "split" / "train.csv")
+    val = pd.read_csv(out / "split" / "val.csv")
+    assert summary["decision"]["evidence_rows"] == len(train) + len(val)
+    assert "oof" not in json.dumps(summary["grid"]) and "val_pred" not in json.dumps(summary)
 
     calls = server.answered
     grid_before = (out / "work" / "grid.jsonl").read_text()

@@ -165,6 +165,46 @@ def cross_validated_macro_f1(classifier: Any, matrix: Any, y: np.ndarray, seed: 
     return float(f1_score(y, predicted, average="macro"))
 
 
+def out_of_fold_record(train_df: pd.DataFrame, predicted: np.ndarray | None, rows: Any = None) -> dict[str, Any] | None:
+    """The out-of-fold predictions of the human training rows, by id (label indices), or None without folds.
+
+    ``build`` pools them with the validation rows to compare models on more human rows than validation holds.
+    """
+    if predicted is None:
+        return None
+    human = rows.human if rows is not None else np.ones(len(train_df), dtype=bool)
+    ids = train_df["id"].astype(str).to_numpy() if "id" in train_df.columns else np.arange(len(train_df)).astype(str)
+    return {"ids": ids[human].tolist(), "pred": np.asarray(predicted)[human].astype(int).tolist()}
+
+
+def out_of_fold_predictions(classifier: Any, matrix: Any, y: np.ndarray, seed: int, rows: Any = None) -> np.ndarray | None:
+    """Each human training row predicted by a copy of ``classifier`` fitted without its fold (None with too few rows).
+
+    With synthetic rows, a human row and the rows rewritten from it share a fold, synthetic rows only ever
+    train (with their sample weights), and folds are stratified on the human rows.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    human = rows.human if rows is not None else np.ones(len(y), dtype=bool)
+    counts = np.bincount(y[human])
+    present = counts[counts > 0]
+    folds = int(min(5, present.min())) if len(present) > 1 else 0
+    if folds < 2:
+        return None
+    if rows is not None and rows.has_synthetic:
+        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+        splits = [(a, b[human[b]]) for a, b in splitter.split(np.zeros(len(y)), y, groups=rows.source)]
+    else:
+        splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    predicted = np.zeros(len(y), dtype=np.int64)
+    for train_index, test_index in splits:
+        options = {"sample_weight": rows.weight[train_index]} if rows is not None and rows.has_synthetic else {}
+        model = clone(classifier).fit(matrix[train_index], y[train_index], **options)
+        predicted[test_index] = model.predict(matrix[test_index])
+    return predicted
+
+
 def prepare_inputs(
     train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], kind: str, base_model: str
 ) -> tuple[ModelInfo, dict[str, tuple[list[str], list[str] | None]], np.ndarray, np.ndarray]:
@@ -233,6 +273,7 @@ def train_tfidf(
         "curve": curve,
         "best": {"C": c},
         "cv_macro_f1": cv,
+        "oof": out_of_fold_record(train_df, out_of_fold_predictions(classifier, x_train, y_train, args.seed, rows), rows),
         "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
         "elapsed_s": round(time.perf_counter() - started, 2),
     }

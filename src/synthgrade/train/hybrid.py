@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgrade.baselines import TfidfFeatures, item_key, prepare_inputs
+from synthgrade.baselines import TfidfFeatures, item_key, out_of_fold_record, prepare_inputs
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
 from synthgrade.mix import TrainingRows, training_rows
@@ -442,10 +442,12 @@ def _cross_validated_fit(
     grid: Sequence[float] = C_GRID,
     groups: Sequence[str] | None = None,
     rows: TrainingRows | None = None,
+    oof: dict[str, Any] | None = None,
 ) -> tuple[Any, list[dict], float]:
     """Pick C by k-fold macro-F1 on the training rows (folds of whole items with ``groups``), then refit on all.
 
-    With synthetic ``rows`` the score is the macro-F1 on the human rows, and fits use the sample weights."""
+    With synthetic ``rows`` the score is the macro-F1 on the human rows, and fits use the sample weights.
+    ``oof`` (a dict) receives the out-of-fold predictions at the chosen C under ``"pred"``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
@@ -463,6 +465,8 @@ def _cross_validated_fit(
             curve.append({"C": c, "cv_macro_f1": round(score, 4)})
             if not score <= best_score:  # first C, or a strictly better one (ties keep the stronger regularisation)
                 best_c, best_score = c, score
+                if oof is not None:
+                    oof["pred"] = predicted.copy()
     model = _fit(LogisticRegression(C=best_c, max_iter=3000, class_weight=class_weight), matrix, y, rows=rows)
     return model, curve, best_score
 
@@ -488,9 +492,10 @@ def train_hybrid(
     class_weight = "balanced" if args.class_weights else None
     heads, curves, scores = {}, {}, {}
     items = features.bank_items if features.pair else None
+    oof: dict[str, Any] = {}
     for name, matrix, groups in (("seen", seen_matrix, None), ("unseen", unseen_matrix, items)):
         heads[name], curves[name], scores[name] = _cross_validated_fit(
-            matrix, y_train, args.seed, class_weight, groups=groups, rows=rows
+            matrix, y_train, args.seed, class_weight, groups=groups, rows=rows, oof=oof if name == "seen" else None
         )
     scorer = HybridScorer(features, heads, info)
     proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
@@ -502,6 +507,7 @@ def train_hybrid(
         "cv_macro_f1": scores["seen"] if np.isfinite(scores["seen"]) else None,
         "cv_macro_f1_unseen_head": scores["unseen"] if np.isfinite(scores["unseen"]) else None,
         "best": {name: {"C": float(head.C)} for name, head in heads.items()},
+        "oof": out_of_fold_record(train_df, oof.get("pred"), rows),
         "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
         "elapsed_s": round(time.perf_counter() - started, 2),
     }
