@@ -7,7 +7,8 @@ untouched test sets). Arms per test:
 
 * ``human_only``: the human-only scorer build trained (``auto`` over tfidf and the two hybrids);
 * ``build``: what build shipped (human-only unless the paired validation bootstrap supported a gain);
-* one arm per strategy: its best cell on validation (share x synthetic weight), whether or not it shipped.
+* one arm per strategy: its best cell (share x synthetic weight) on the held-out human rows build decides on
+  (validation + out-of-fold training rows), whether or not it shipped.
 
 Each row has ``macro_f1`` and the paired test difference against human-only with its 95 % bootstrap CI.
 Builds live in ``.cache/bench-augmentation/`` and resume after a kill; rows go to ``augmentation.jsonl``
@@ -77,12 +78,13 @@ def arm_rows(result: Any, budget: str, seed: int) -> list[dict[str, Any]]:
     summary = result.summary
     grid = [c for c in summary["grid"] if c.get("val_macro_f1") is not None]
     best_per_strategy: dict[str, dict] = {}
+
+    def heldout(cell: dict) -> tuple[float, int]:
+        return (cell.get("heldout_macro_f1", cell["val_macro_f1"]), -cell["synthetic_rows"])
+
     for cell in grid:
         current = best_per_strategy.get(cell["strategy"])
-        if current is None or (cell["val_macro_f1"], -cell["synthetic_rows"]) > (
-            current["val_macro_f1"],
-            -current["synthetic_rows"],
-        ):
+        if current is None or heldout(cell) > heldout(current):
             best_per_strategy[cell["strategy"]] = cell
     sets = {s["name"]: s for s in summary["synthetic_sets"]}
     rows = []
@@ -106,6 +108,9 @@ def arm_rows(result: Any, budget: str, seed: int) -> list[dict[str, Any]]:
                     "diff_ci_low": round(diff["ci_low"], 4) if diff else 0.0,
                     "diff_ci_high": round(diff["ci_high"], 4) if diff else 0.0,
                     "val_macro_f1": cell["val_macro_f1"] if cell else summary["human_only"]["val_macro_f1"],
+                    "heldout_macro_f1": cell.get("heldout_macro_f1")
+                    if cell
+                    else summary["decision"].get("human_heldout_macro_f1"),
                     "synthetic_rows": cell["synthetic_rows"] if cell else 0,
                     "synthetic_weight": cell["weight"] if cell else None,
                     "label_fidelity": synthetic_set.get("label_fidelity") if synthetic_set else None,
