@@ -50,6 +50,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench-augmentation")
     parser.add_argument("--out", type=Path, default=RESULTS / "augmentation.json")
     parser.add_argument("--summarise-only", action="store_true")
+    parser.add_argument(
+        "--recompute", action="store_true", help="Rewrite the jsonl from the finished builds in --work (their build.json)."
+    )
     return parser.parse_args()
 
 
@@ -204,6 +207,24 @@ def main() -> int:
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
     rows = [r for r in records if r.get("kind") == "arm"]
     generation = [r for r in records if r.get("kind") == "generation"]
+    if args.recompute:
+        from types import SimpleNamespace
+
+        rows, generation, lines = [], [], []
+        for build_json in sorted(args.work.glob("*/build.json")):
+            budget, seed = build_json.parent.name.rsplit("-", 1)
+            summary = json.loads(build_json.read_text())
+            result = SimpleNamespace(
+                summary=summary, shipped=summary["shipped"], ship_synthetic=summary["decision"]["ship_synthetic"]
+            )
+            new = [r | {"kind": "arm"} for r in arm_rows(result, budget, int(seed))]
+            new += [r | {"kind": "generation"} for r in generation_rows(result, budget, int(seed))]
+            lines += [json.dumps(r) for r in new]
+            rows += [r for r in new if r["kind"] == "arm"]
+            generation += [r for r in new if r["kind"] == "generation"]
+        log.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        summarise(rows, generation, args.out)
+        return 0
     if args.summarise_only:
         summarise(rows, generation, args.out)
         return 0
