@@ -114,6 +114,10 @@ def arm_rows(result: Any, budget: str, seed: int) -> list[dict[str, Any]]:
                     "heldout_macro_f1": cell.get("heldout_macro_f1")
                     if cell
                     else summary["decision"].get("human_heldout_macro_f1"),
+                    # What build itself sees (validation + out-of-fold human rows; no test row): the gain it decides on.
+                    "heldout_gain": round(cell["heldout_macro_f1"] - summary["decision"]["human_heldout_macro_f1"], 4)
+                    if cell and cell.get("heldout_macro_f1") is not None
+                    else 0.0,
                     "synthetic_rows": cell["synthetic_rows"] if cell else 0,
                     "synthetic_weight": cell["weight"] if cell else None,
                     "label_fidelity": synthetic_set.get("label_fidelity") if synthetic_set else None,
@@ -165,21 +169,23 @@ def summarise(rows: list[dict], generation: list[dict], out: Path) -> None:
                 "diff_ci_low": None if d_low != d_low else round(d_low, 4),
                 "diff_ci_high": None if d_high != d_high else round(d_high, 4),
                 "shipped_synthetic_share": round(float(group["shipped_synthetic"].mean()), 2),
+                "heldout_gain": round(float(group["heldout_gain"].mean()), 4) if "heldout_gain" in group else None,
             }
         )
     write_json(out, {"rows": rows, "generation": generation, "summary": summary, "written": time.strftime("%Y-%m-%d %H:%M")})
     lines = [
         "# Augmentation benchmark (SciEntsBank 2-way; mean macro-F1 over seeds, 95 % t-interval; paired diff vs human-only)",
         "",
-        "| budget | test | arm | seeds | macro-F1 | diff vs human-only | builds that shipped synthetic |",
-        "|---|---|---|---|---|---|---|",
+        "| budget | test | arm | seeds | macro-F1 | diff vs human-only | held-out gain build saw | shipped synthetic |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
         ci = f" [{s['ci_low']:.3f}, {s['ci_high']:.3f}]" if s["ci_low"] is not None else ""
         dci = f" [{s['diff_ci_low']:+.3f}, {s['diff_ci_high']:+.3f}]" if s["diff_ci_low"] is not None else ""
         lines.append(
             f"| {s['budget']} | {s['test']} | {s['arm']} | {s['seeds']} | {s['macro_f1']:.3f}{ci} | "
-            f"{s['diff_vs_human_only']:+.3f}{dci} | {s['shipped_synthetic_share']:.0%} |"
+            f"{s['diff_vs_human_only']:+.3f}{dci} | {'–' if s['heldout_gain'] is None else format(s['heldout_gain'], '+.3f')} | "
+            f"{s['shipped_synthetic_share']:.0%} |"
         )
     if generation:
         gen = pd.DataFrame(generation)
