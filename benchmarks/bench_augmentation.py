@@ -217,7 +217,11 @@ def main() -> int:
         from types import SimpleNamespace
 
         rows, generation, lines = [], [], []
-        for build_json in sorted(args.work.glob("*/build.json")):
+        def order(path: Path) -> tuple:
+            budget, seed = path.parent.name.rsplit("-", 1)
+            return (not budget.isdigit(), int(budget) if budget.isdigit() else 0, int(seed))
+
+        for build_json in sorted(args.work.glob("*/build.json"), key=order):
             budget, seed = build_json.parent.name.rsplit("-", 1)
             summary = json.loads(build_json.read_text())
             result = SimpleNamespace(
