@@ -104,9 +104,7 @@ def run_server(
         return
     set_inference_threads(threads)
     scorer = model if isinstance(model, Scorer) else load_scorer(model)
-    app = create_app(
-        scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch, timeout_s=timeout_s, **batching
-    )
+    app = create_app(scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch, timeout_s=timeout_s, **batching)
     where = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     console.print(
         f"serving the {scorer.info.kind} model (labels {', '.join(scorer.labels)}) on {where} "
