@@ -12,11 +12,12 @@ and the diversity diagnostics; writes ``benchmarks/results/generate.json``.
 
 Server mode (``--server``): live generation through the openai backend against an OpenAI-compatible
 server at each ``--concurrency`` level (fresh cache each time), plus the speedup of batched local
-generation (``--local-batch-sizes``, transformers backend); writes ``benchmarks/results/generate-server.json``.
+generation (``--local-batch-sizes``, transformers backend, same model); adds them as ``"server"`` to
+``benchmarks/results/generate.json`` (the rest of the file is kept) and writes ``generate.md`` beside it.
 ``--base-url`` names a running server (vLLM, llama.cpp's ``llama-server``); without it the script starts
-llama-cpp-python's server (``make test-setup`` installs it) on the GGUF of ``--model``.
+llama-cpp-python's server (``make test-setup`` installs it) on the GGUF of ``--model``, with every core.
 
-    .venv/bin/python benchmarks/bench_generate.py --server --items 2 --per-label 4
+    .venv/bin/python benchmarks/bench_generate.py --server --items 6 --per-label 2 --per-call 1 --max-tokens 48
     .venv/bin/python benchmarks/bench_generate.py --server --base-url http://gpu-box:8000/v1 --model MODEL_ID
 """
 
@@ -51,14 +52,14 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--backend", default="local", choices=["local", "llamacpp"])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/generate[-server].json")
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/generate.json")
     parser.add_argument("--server", action="store_true", help="measure live generation against a server (see above)")
     parser.add_argument("--base-url", help="a running OpenAI-compatible server (default: start llama-cpp-python's)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--local-batch-sizes", type=int, nargs="*", default=[1, 8], help="none: skip the local comparison")
     args = parser.parse_args()
     if args.out is None:
-        args.out = ROOT / "benchmarks" / "results" / ("generate-server.json" if args.server else "generate.json")
+        args.out = ROOT / "benchmarks" / "results" / "generate.json"
     return args
 
 
@@ -94,7 +95,9 @@ def start_llama_server(model: str) -> tuple[subprocess.Popen, str]:
     if not gguf:
         raise SystemExit(f"{model} has no GGUF file for llama.cpp")
     port = free_port()
+    cores = str(os.cpu_count() or 1)  # llama-cpp-python's default is half the cores
     command = [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--n_threads", cores, "--n_threads_batch", cores, "--n_ctx", "4096"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 300
@@ -110,7 +113,7 @@ def start_llama_server(model: str) -> tuple[subprocess.Popen, str]:
 
 def run_server_mode(args: argparse.Namespace) -> None:
     from synthgrade.generate import GenerationConfig, generate_synthetic
-    from synthgrade.io import write_json
+    from synthgrade.io import read_json, write_json
 
     train, items, exclude = load_budget(args)
     process, url = (None, args.base_url) if args.base_url else start_llama_server(args.model)
@@ -137,6 +140,7 @@ def run_server_mode(args: argparse.Namespace) -> None:
             "failed_calls": calls["failed"],
             "generated": result.summary["generated"],
             "wall_time_s": round(wall, 2),
+            "prompt_tokens": calls["tokens"]["prompt"],
             "completion_tokens": calls["tokens"]["completion"],
             "completion_tokens_per_wall_s": round(calls["tokens"]["completion"] / wall, 1),
             "calls_per_s": round(result.summary["model_calls"] / wall, 2),
@@ -158,26 +162,91 @@ def run_server_mode(args: argparse.Namespace) -> None:
         local.append(row)
         print(f"local, batch size {batch_size}: {row['completion_tokens_per_wall_s']} completion tok/s", flush=True)
     first = lambda rows: rows[0]["completion_tokens_per_wall_s"] or None  # noqa: E731
-    write_json(
-        args.out,
-        {
-            "benchmark": "generate-server",
-            "command": " ".join(["benchmarks/bench_generate.py", *sys.argv[1:]]),
-            "server": args.base_url or "llama-cpp-python server started by the script (loopback)",
-            "model": args.model,
-            "budget": {"items": len(items), "training_rows_used": len(train), **{k: base[k] for k in ("per_label", "per_call")}},
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
-            "live": live,
-            "live_speedup_over_concurrency_1": {
-                str(r["concurrency"]): round(r["completion_tokens_per_wall_s"] / first(live), 2) for r in live if first(live)
-            },
-            "local": local,
-            "local_batching_speedup": {
-                str(r["batch_size"]): round(r["completion_tokens_per_wall_s"] / first(local), 2) for r in local if first(local)
-            },
+    section = {
+        "benchmark": "generate-server",
+        "command": " ".join(["benchmarks/bench_generate.py", *sys.argv[1:]]),
+        "server": args.base_url
+        or f"llama-cpp-python {_version('llama_cpp_python')} server (python -m llama_cpp.server, all cores) "
+        "started by the script on the model's GGUF, loopback",
+        "model": args.model,
+        "gguf": None if args.base_url else os.path.basename(_gguf(args.model)),
+        "budget": {
+            "items": len(items),
+            "training_rows_used": len(train),
+            **{k: base[k] for k in ("per_label", "per_call", "max_tokens", "temperature")},
         },
-    )
-    print(f"wrote {args.out}")
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
+        "live": live,
+        "live_speedup_over_concurrency_1": {
+            str(r["concurrency"]): round(r["completion_tokens_per_wall_s"] / first(live), 2) for r in live if first(live)
+        },
+        "local": local,
+        "local_batching_speedup": {
+            str(r["batch_size"]): round(r["completion_tokens_per_wall_s"] / first(local), 2) for r in local if first(local)
+        },
+    }
+    document = read_json(args.out) if args.out.exists() else {}
+    document["server"] = section  # the in-process runs already in the file stay as they are
+    write_json(args.out, document)
+    args.out.with_suffix(".md").write_text(server_markdown(section), encoding="utf-8")
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "?"
+
+
+def _gguf(model: str) -> str:
+    from synthgrade.registry import resolve_model
+
+    return resolve_model(model).gguf_path or ""
+
+
+def server_markdown(section: dict[str, Any]) -> str:
+    """The server section of generate.json as a short markdown report."""
+    budget = section["budget"]
+    lines = [
+        "# Live generation against an OpenAI-compatible server",
+        "",
+        f"`{section['command']}`",
+        "",
+        f"Server: {section['server']}. Model `{section['model']}`"
+        + (f" (`{section['gguf']}`)" if section.get("gguf") else "")
+        + f"; {budget['items']} training items, {budget['per_label']} per label, {budget['per_call']} per call, "
+        f"max_tokens {budget['max_tokens']}, temperature {budget['temperature']}; a fresh cache for every row, "
+        f"so every call runs. Machine: {section['machine']['cpus']} CPU cores, load average "
+        f"{section['machine']['load_average_1m']} at the end.",
+        "",
+        "| synthgrade `--backend openai --concurrency` | calls | failed | completion tokens | wall s | completion tok/s "
+        "| requests/s | speedup |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in section["live"]:
+        speedup = section["live_speedup_over_concurrency_1"].get(str(row["concurrency"]), "")
+        lines.append(
+            f"| {row['concurrency']} | {row['model_calls']} | {row['failed_calls']} | {row['completion_tokens']} "
+            f"| {row['wall_time_s']} | {row['completion_tokens_per_wall_s']} | {row['calls_per_s']} | {speedup} |"
+        )
+    if section["local"]:
+        lines += [
+            "",
+            "In-process generation (`--backend local`, transformers, same model), one prompt at a time vs batched:",
+            "",
+            "| `--batch-size` | calls | completion tokens | wall s | completion tok/s | requests/s | speedup |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in section["local"]:
+            speedup = section["local_batching_speedup"].get(str(row["batch_size"]), "")
+            lines.append(
+                f"| {row['batch_size']} | {row['model_calls']} | {row['completion_tokens']} | {row['wall_time_s']} "
+                f"| {row['completion_tokens_per_wall_s']} | {row['calls_per_s']} | {speedup} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

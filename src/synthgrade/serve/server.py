@@ -45,10 +45,11 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
-def default_parallel_calls(threads: int | None) -> int:
-    """One model call per core when each call is held to ``threads`` threads; one at a time when calls use every core."""
+def default_parallel_calls(threads: int | None, workers: int = 1) -> int:
+    """One model call per core when each call is held to ``threads`` threads (cores shared among the
+    ``workers`` processes); one at a time when calls use every core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // threads) if threads else 1
+    return max(1, cores // (threads * max(1, workers))) if threads else 1
 
 
 class QueryRedactingFilter(logging.Filter):
@@ -94,7 +95,7 @@ def run_server(
     check_binding(host, token)
     batching = dict(batching or {})
     if not batching.get("parallel_calls"):
-        batching["parallel_calls"] = default_parallel_calls(threads)
+        batching["parallel_calls"] = default_parallel_calls(threads, workers)
     if workers < 1:
         raise SynthgradeError(f"--workers must be at least 1, got {workers}")
     if workers > 1:
