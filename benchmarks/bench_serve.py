@@ -398,35 +398,68 @@ def main() -> None:
             print(f"{role:8s} {runtime:10s} {figures} | no HTTP p50 {direct['latency_ms_p50']:6.1f} ms", flush=True)
     import torch
 
-    write_json(
-        args.out,
-        {
-            "benchmark": "serve",
-            "command": "python benchmarks/bench_serve.py " + " ".join(sys.argv[1:]),
-            "models": models,
-            "inputs": "SciEntsBank test-unseen-answers (item_id, answer) pairs" if SHARED.exists() else "built-in pairs",
-            "request": "one response per POST /score, JSON over HTTP/1.1 keep-alive on 127.0.0.1",
-            "clients": f"wrk -t1 -c<clients> -d{args.seconds:g}s (one C epoll thread, one keep-alive connection per client)"
-            if use_wrk
-            else "threads in the benchmark process, one http.client connection each",
-            "load_generator": "wrk" if use_wrk else "python",
-            "clients_share_the_machine": True,
-            "server_threads": args.threads or "all cores",
-            "server_options": args.serve_args
-            or "defaults (1 process; batching: up to 64 rows, 3 ms wait, chunks of similar length, one model call per core)",
-            "machine": {
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "torch_threads": torch.get_num_threads(),
-                # other work on the machine skews the figures: record how busy it was
-                "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-            },
-            "results": rows,
+    document = {
+        "benchmark": "serve",
+        "command": "python benchmarks/bench_serve.py " + " ".join(sys.argv[1:]),
+        "models": models,
+        "inputs": "SciEntsBank test-unseen-answers (item_id, answer) pairs" if SHARED.exists() else "built-in pairs",
+        "request": "one response per POST /score, JSON over HTTP/1.1 keep-alive on 127.0.0.1",
+        "clients": f"wrk -t1 -c<clients> -d{args.seconds:g}s (one C epoll thread, one keep-alive connection per client)"
+        if use_wrk
+        else "threads in the benchmark process, one http.client connection each",
+        "load_generator": "wrk" if use_wrk else "python",
+        "clients_share_the_machine": True,
+        "server_threads": args.threads or "all cores",
+        "server_options": args.serve_args
+        or "defaults (1 process; batching: up to 64 rows, 3 ms wait, chunks of similar length, one model call per core)",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            # other work on the machine skews the figures: record how busy it was
+            "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         },
-    )
-    print(f"wrote {args.out}")
+        "results": rows,
+    }
+    write_json(args.out, document)
+    args.out.with_suffix(".md").write_text(serve_markdown(document), encoding="utf-8")
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+
+
+def serve_markdown(document: dict) -> str:
+    """serve.json as a short markdown table: responses/s, p95 latency and speedup per client count."""
+    clients = [x["clients"] for x in document["results"][0]["load"]] if document["results"] else []
+    machine = document["machine"]
+    lines = [
+        "# Scoring service throughput",
+        "",
+        f"`{document['command'].strip()}`",
+        "",
+        f"Models: {document['models']}. Requests: {document['request']}; inputs: {document['inputs']}. "
+        f"Clients: {document['clients']}, on the same {machine['cpus']} CPU cores as the server. "
+        f"Server: `synthgrade serve --threads {document['server_threads']}` with {document['server_options']}; "
+        "the same server settings at every client count of a row. "
+        f"Load average (1 min) before and after: {machine['load_average_1m_before_after']}.",
+        "",
+        "| model | runtime | "
+        + " | ".join(f"{c} client{'s' if c > 1 else ''}: resp/s (p50 / p95 ms)" for c in clients)
+        + " | speedup at "
+        + ", ".join(str(c) for c in clients[1:])
+        + " |",
+        "|---|---|" + "---:|" * len(clients) + "---|",
+    ]
+    for row in document["results"]:
+        cells = [f"{x['responses_per_s']} ({x['latency_ms_p50']} / {x['latency_ms_p95']})" for x in row["load"]]
+        speedups = ", ".join(f"{row['speedup_over_one_client'][str(c)]}x" for c in clients[1:])
+        lines.append(f"| {row['model']} | {row['runtime']} | " + " | ".join(cells) + f" | {speedups} |")
+    lines += [
+        "",
+        "Per row, `server_cores_used` and `server_cpu_ms_per_request` in serve.json show how much of the machine "
+        "the server got and what a request cost it; `in_process_no_http` is the same model called directly.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
