@@ -159,51 +159,56 @@ def run_server_mode(args: argparse.Namespace) -> None:
             "calls_per_s": round(result.summary["model_calls"] / wall, 2),
         }
 
-    live = []
+    def save(live: list[dict[str, Any]], local: list[dict[str, Any]]) -> None:
+        """Write what is measured so far (a run stopped part-way still leaves its finished rows)."""
+        first = lambda rows: rows[0]["completion_tokens_per_wall_s"] or None  # noqa: E731
+        section = {
+            "benchmark": "generate-server",
+            "command": " ".join(["benchmarks/bench_generate.py", *sys.argv[1:]]),
+            "server": args.base_url
+            or f"llama-cpp-python {_version('llama_cpp_python')} server (python -m llama_cpp.server, all cores) "
+            "started by the script on the model's GGUF, loopback",
+            "model": args.model,
+            "gguf": None if args.base_url else os.path.basename(_gguf(args.model)),
+            "budget": {
+                "items": len(items),
+                "training_rows_used": len(train),
+                **{k: base[k] for k in ("per_label", "per_call", "max_tokens", "temperature")},
+            },
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
+            "live": live,
+            "live_speedup_over_concurrency_1": {
+                str(r["concurrency"]): round(r["completion_tokens_per_wall_s"] / first(live), 2) for r in live if first(live)
+            },
+            "local": local,
+            "local_batching_speedup": {
+                str(r["batch_size"]): round(r["completion_tokens_per_wall_s"] / first(local), 2) for r in local if first(local)
+            },
+        }
+        document = read_json(args.out) if args.out.exists() else {}
+        document["server"] = section  # the in-process runs already in the file stay as they are
+        write_json(args.out, document)
+        args.out.with_suffix(".md").write_text(server_markdown(section), encoding="utf-8")
+        print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+
+    live: list[dict[str, Any]] = []
+    local: list[dict[str, Any]] = []
     try:
         warm_up(url)  # the server's first request pays one-off costs: keep them out of concurrency 1
         for concurrency in args.concurrency:
             row = {"concurrency": concurrency, **measure(backend="openai", base_url=url, concurrency=concurrency)}
             live.append(row)
+            save(live, local)
             print(f"server, concurrency {concurrency}: {row['completion_tokens_per_wall_s']} completion tok/s", flush=True)
     finally:
         if process is not None:
             process.terminate()
             process.wait(timeout=30)
-    local = []
     for batch_size in args.local_batch_sizes:
         row = {"batch_size": batch_size, **measure(backend="local", batch_size=batch_size)}
         local.append(row)
+        save(live, local)
         print(f"local, batch size {batch_size}: {row['completion_tokens_per_wall_s']} completion tok/s", flush=True)
-    first = lambda rows: rows[0]["completion_tokens_per_wall_s"] or None  # noqa: E731
-    section = {
-        "benchmark": "generate-server",
-        "command": " ".join(["benchmarks/bench_generate.py", *sys.argv[1:]]),
-        "server": args.base_url
-        or f"llama-cpp-python {_version('llama_cpp_python')} server (python -m llama_cpp.server, all cores) "
-        "started by the script on the model's GGUF, loopback",
-        "model": args.model,
-        "gguf": None if args.base_url else os.path.basename(_gguf(args.model)),
-        "budget": {
-            "items": len(items),
-            "training_rows_used": len(train),
-            **{k: base[k] for k in ("per_label", "per_call", "max_tokens", "temperature")},
-        },
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
-        "live": live,
-        "live_speedup_over_concurrency_1": {
-            str(r["concurrency"]): round(r["completion_tokens_per_wall_s"] / first(live), 2) for r in live if first(live)
-        },
-        "local": local,
-        "local_batching_speedup": {
-            str(r["batch_size"]): round(r["completion_tokens_per_wall_s"] / first(local), 2) for r in local if first(local)
-        },
-    }
-    document = read_json(args.out) if args.out.exists() else {}
-    document["server"] = section  # the in-process runs already in the file stay as they are
-    write_json(args.out, document)
-    args.out.with_suffix(".md").write_text(server_markdown(section), encoding="utf-8")
-    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
 
 
 def _version(distribution: str) -> str:
