@@ -12,11 +12,12 @@ and the diversity diagnostics; writes ``benchmarks/results/generate.json``.
 
 Server mode (``--server``): live generation through the openai backend against an OpenAI-compatible
 server at each ``--concurrency`` level (fresh cache each time), plus the speedup of batched local
-generation (``--local-batch-sizes``, transformers backend); writes ``benchmarks/results/generate-server.json``.
+generation (``--local-batch-sizes``, transformers backend, same model); adds them as ``"server"`` to
+``benchmarks/results/generate.json`` (the rest of the file is kept) and writes ``generate.md`` beside it.
 ``--base-url`` names a running server (vLLM, llama.cpp's ``llama-server``); without it the script starts
-llama-cpp-python's server (``make test-setup`` installs it) on the GGUF of ``--model``.
+llama-cpp-python's server (``make test-setup`` installs it) on the GGUF of ``--model``, with every core.
 
-    .venv/bin/python benchmarks/bench_generate.py --server --items 2 --per-label 4
+    .venv/bin/python benchmarks/bench_generate.py --server --items 6 --per-label 2 --per-call 1 --max-tokens 48
     .venv/bin/python benchmarks/bench_generate.py --server --base-url http://gpu-box:8000/v1 --model MODEL_ID
 """
 
@@ -51,14 +52,14 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--backend", default="local", choices=["local", "llamacpp"])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/generate[-server].json")
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/generate.json")
     parser.add_argument("--server", action="store_true", help="measure live generation against a server (see above)")
     parser.add_argument("--base-url", help="a running OpenAI-compatible server (default: start llama-cpp-python's)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--local-batch-sizes", type=int, nargs="*", default=[1, 8], help="none: skip the local comparison")
     args = parser.parse_args()
     if args.out is None:
-        args.out = ROOT / "benchmarks" / "results" / ("generate-server.json" if args.server else "generate.json")
+        args.out = ROOT / "benchmarks" / "results" / "generate.json"
     return args
 
 
@@ -94,7 +95,9 @@ def start_llama_server(model: str) -> tuple[subprocess.Popen, str]:
     if not gguf:
         raise SystemExit(f"{model} has no GGUF file for llama.cpp")
     port = free_port()
+    cores = str(os.cpu_count() or 1)  # llama-cpp-python's default is half the cores
     command = [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--n_threads", cores, "--n_threads_batch", cores, "--n_ctx", "4096"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 300
@@ -108,9 +111,16 @@ def start_llama_server(model: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit("llama-cpp-python's server did not start")
 
 
+def warm_up(url: str) -> None:
+    import httpx
+
+    body = {"model": "warm-up", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
+    httpx.post(f"{url}/chat/completions", json=body, timeout=300).raise_for_status()
+
+
 def run_server_mode(args: argparse.Namespace) -> None:
     from synthgrade.generate import GenerationConfig, generate_synthetic
-    from synthgrade.io import write_json
+    from synthgrade.io import read_json, write_json
 
     train, items, exclude = load_budget(args)
     process, url = (None, args.base_url) if args.base_url else start_llama_server(args.model)
@@ -130,42 +140,41 @@ def run_server_mode(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as cache:  # a fresh cache: every call really runs
             started = time.perf_counter()
             result = generate_synthetic(train, GenerationConfig(**base, **settings), exclude, Path(cache), show_progress=False)
-            wall = time.perf_counter() - started
+            elapsed = time.perf_counter() - started
         calls = result.summary["calls"]
+        load = calls.get("model_load_s") or 0.0  # in-process backends load the model first: not generation
+        wall = max(elapsed - load, 1e-9)
         return {
             "model_calls": result.summary["model_calls"],
             "failed_calls": calls["failed"],
             "generated": result.summary["generated"],
+            "model_load_s": round(load, 2),
             "wall_time_s": round(wall, 2),
+            "prompt_tokens": calls["tokens"]["prompt"],
             "completion_tokens": calls["tokens"]["completion"],
             "completion_tokens_per_wall_s": round(calls["tokens"]["completion"] / wall, 1),
+            "prompt_and_completion_tokens_per_wall_s": round(
+                (calls["tokens"]["prompt"] + calls["tokens"]["completion"]) / wall, 1
+            ),
             "calls_per_s": round(result.summary["model_calls"] / wall, 2),
         }
 
-    live = []
-    try:
-        for concurrency in args.concurrency:
-            row = {"concurrency": concurrency, **measure(backend="openai", base_url=url, concurrency=concurrency)}
-            live.append(row)
-            print(f"server, concurrency {concurrency}: {row['completion_tokens_per_wall_s']} completion tok/s", flush=True)
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
-    local = []
-    for batch_size in args.local_batch_sizes:
-        row = {"batch_size": batch_size, **measure(backend="local", batch_size=batch_size)}
-        local.append(row)
-        print(f"local, batch size {batch_size}: {row['completion_tokens_per_wall_s']} completion tok/s", flush=True)
-    first = lambda rows: rows[0]["completion_tokens_per_wall_s"] or None  # noqa: E731
-    write_json(
-        args.out,
-        {
+    def save(live: list[dict[str, Any]], local: list[dict[str, Any]]) -> None:
+        """Write what is measured so far (a run stopped part-way still leaves its finished rows)."""
+        first = lambda rows: rows[0]["completion_tokens_per_wall_s"] or None  # noqa: E731
+        section = {
             "benchmark": "generate-server",
             "command": " ".join(["benchmarks/bench_generate.py", *sys.argv[1:]]),
-            "server": args.base_url or "llama-cpp-python server started by the script (loopback)",
+            "server": args.base_url
+            or f"llama-cpp-python {_version('llama_cpp_python')} server (python -m llama_cpp.server, all cores) "
+            "started by the script on the model's GGUF, loopback",
             "model": args.model,
-            "budget": {"items": len(items), "training_rows_used": len(train), **{k: base[k] for k in ("per_label", "per_call")}},
+            "gguf": None if args.base_url else os.path.basename(_gguf(args.model)),
+            "budget": {
+                "items": len(items),
+                "training_rows_used": len(train),
+                **{k: base[k] for k in ("per_label", "per_call", "max_tokens", "temperature")},
+            },
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2)},
             "live": live,
             "live_speedup_over_concurrency_1": {
@@ -175,9 +184,91 @@ def run_server_mode(args: argparse.Namespace) -> None:
             "local_batching_speedup": {
                 str(r["batch_size"]): round(r["completion_tokens_per_wall_s"] / first(local), 2) for r in local if first(local)
             },
-        },
-    )
-    print(f"wrote {args.out}")
+        }
+        document = read_json(args.out) if args.out.exists() else {}
+        document["server"] = section  # the in-process runs already in the file stay as they are
+        write_json(args.out, document)
+        args.out.with_suffix(".md").write_text(server_markdown(section), encoding="utf-8")
+        print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+
+    live: list[dict[str, Any]] = []
+    local: list[dict[str, Any]] = []
+    try:
+        warm_up(url)  # the server's first request pays one-off costs: keep them out of concurrency 1
+        for concurrency in args.concurrency:
+            row = {"concurrency": concurrency, **measure(backend="openai", base_url=url, concurrency=concurrency)}
+            live.append(row)
+            save(live, local)
+            print(f"server, concurrency {concurrency}: {row['completion_tokens_per_wall_s']} completion tok/s", flush=True)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+    for batch_size in args.local_batch_sizes:
+        row = {"batch_size": batch_size, **measure(backend="local", batch_size=batch_size)}
+        local.append(row)
+        save(live, local)
+        print(f"local, batch size {batch_size}: {row['completion_tokens_per_wall_s']} completion tok/s", flush=True)
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "?"
+
+
+def _gguf(model: str) -> str:
+    from synthgrade.registry import resolve_model
+
+    return resolve_model(model).gguf_path or ""
+
+
+def server_markdown(section: dict[str, Any]) -> str:
+    """The server section of generate.json as a short markdown report."""
+    budget = section["budget"]
+    lines = [
+        "# Live generation against an OpenAI-compatible server",
+        "",
+        f"`{section['command']}`",
+        "",
+        f"Server: {section['server']}. Model `{section['model']}`"
+        + (f" (`{section['gguf']}`)" if section.get("gguf") else "")
+        + f"; {budget['items']} training items, {budget['per_label']} per label, {budget['per_call']} per call, "
+        f"max_tokens {budget['max_tokens']}, temperature {budget['temperature']}; a fresh cache for every row, "
+        f"so every call runs. Machine: {section['machine']['cpus']} CPU cores, load average "
+        f"{section['machine']['load_average_1m']} at the end.",
+        "",
+        "| synthgrade `--backend openai --concurrency` | calls | failed | prompt + completion tokens | wall s "
+        "| completion tok/s | prompt + completion tok/s | requests/s | speedup |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in section["live"]:
+        speedup = section["live_speedup_over_concurrency_1"].get(str(row["concurrency"]), "")
+        lines.append(
+            f"| {row['concurrency']} | {row['model_calls']} | {row['failed_calls']} "
+            f"| {row['prompt_tokens']} + {row['completion_tokens']} | {row['wall_time_s']} "
+            f"| {row['completion_tokens_per_wall_s']} | {row['prompt_and_completion_tokens_per_wall_s']} "
+            f"| {row['calls_per_s']} | {speedup} |"
+        )
+    if section["local"]:
+        lines += [
+            "",
+            "In-process generation (`--backend local`, transformers, same model), one prompt at a time vs batched:",
+            "",
+            "| `--batch-size` | calls | prompt + completion tokens | wall s | completion tok/s | requests/s | speedup |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in section["local"]:
+            speedup = section["local_batching_speedup"].get(str(row["batch_size"]), "")
+            lines.append(
+                f"| {row['batch_size']} | {row['model_calls']} | {row['prompt_tokens']} + {row['completion_tokens']} "
+                f"| {row['wall_time_s']} "
+                f"| {row['completion_tokens_per_wall_s']} | {row['calls_per_s']} | {speedup} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

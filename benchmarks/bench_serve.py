@@ -23,6 +23,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -129,12 +130,96 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def process_cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds of process ``pid`` (Linux /proc), to see how much of the machine the server got."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError, TypeError):
+    """User + system CPU seconds of process ``pid`` and its live descendants (Linux /proc): with
+    ``serve --workers N`` the worker processes are children of the supervisor."""
+    if pid is None:
         return None
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    if pid not in times:
+        return None
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent and child not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times[p] for p in tree)
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+# wrk (https://github.com/wg/wrk, Debian package `wrk`): one epoll thread in C drives every connection,
+# so the load generator takes about a tenth of the CPU per request that Python clients do, and the
+# shared cores go to the server. The script rotates through the request bodies and prints one JSON line.
+WRK_SCRIPT = """
+local bodies = {}
+local i = 0
+init = function(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+end
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/score", {["Content-Type"] = "application/json"}, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "errors": %d, "non_2xx": %d, '
+    .. '"p50_us": %d, "p95_us": %d, "mean_us": %.1f}\\n', summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50), latency:percentile(95), latency.mean))
+end
+"""
+
+
+def run_load_wrk(url: str, requests: list[dict], clients: int, seconds: float, server_pid: int | None = None) -> dict:
+    """``clients`` keep-alive connections driven by wrk for ``seconds``; throughput and latencies."""
+    import resource
+
+    with tempfile.TemporaryDirectory(prefix="bench-serve-wrk-") as tmp:
+        script, bodies = Path(tmp) / "score.lua", Path(tmp) / "bodies.jsonl"
+        script.write_text(WRK_SCRIPT)
+        bodies.write_text("".join(json.dumps({"responses": [r]}) + "\n" for r in requests))
+        load_average = os.getloadavg()[0]
+        server_cpu = process_cpu_seconds(server_pid)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        command = ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "60s", "-s", str(script), url, "--", str(bodies)]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_after = process_cpu_seconds(server_pid)
+    line = next((x for x in output.splitlines() if x.startswith("WRK ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result: {output[-500:]}")
+    result = json.loads(line[4:])
+    wall = result["duration_us"] / 1e6
+    done = max(1, result["requests"] - result["non_2xx"])
+    client_cpu = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
+    return {
+        "clients": clients,
+        "requests": result["requests"],
+        "errors": result["errors"] + result["non_2xx"],
+        "responses_per_s": round(done / wall, 1),
+        "latency_ms_p50": round(result["p50_us"] / 1000, 1),
+        "latency_ms_p95": round(result["p95_us"] / 1000, 1),
+        "latency_ms_mean": round(result["mean_us"] / 1000, 1),
+        "server_cores_used": round((server_after - server_cpu) / wall, 2) if server_cpu is not None and server_after else None,
+        "server_cpu_ms_per_request": round((server_after - server_cpu) / done * 1000, 2)
+        if server_cpu is not None and server_after
+        else None,
+        "client_cpu_ms_per_request": round(client_cpu / done * 1000, 3),
+        "load_average_1m_at_start": round(load_average, 2),
+    }
 
 
 def run_load(url: str, requests: list[dict], clients: int, total: int, server_pid: int | None = None) -> dict:
@@ -234,7 +319,14 @@ def main() -> None:
         "--runtimes", nargs="+", default=["pytorch", "onnx", "onnx-int8"], choices=["pytorch", "onnx", "onnx-int8"]
     )
     parser.add_argument("--serve-args", default="", help="extra `synthgrade serve` options, e.g. '--workers 2'")
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=10, help="warm-up requests (python clients) before measuring")
+    parser.add_argument(
+        "--load-generator",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="wrk (C, one epoll thread; auto when installed: apt-get install wrk) or Python threads (http.client)",
+    )
+    parser.add_argument("--seconds", type=float, default=6.0, help="wrk: seconds of load per client count")
     parser.add_argument(
         "--threads", type=int, default=1, help="server threads per model call (0: all cores); the clients share the machine"
     )
@@ -246,6 +338,9 @@ def main() -> None:
     from synthgrade.export import export_onnx
 
     transformers_logging.disable_progress_bar()
+    use_wrk = args.load_generator == "wrk" or (args.load_generator == "auto" and wrk_available())
+    if use_wrk and not wrk_available():
+        raise SystemExit("wrk is not installed (apt-get install wrk), or pass --load-generator python")
     load_before = os.getloadavg()
     requests, bank_frame = load_requests()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
@@ -270,9 +365,14 @@ def main() -> None:
             loads = []
             try:
                 run_load(url, requests, 1, args.warmup)
+                if use_wrk:
+                    run_load_wrk(url, requests, 4, 1)  # warm every worker process
                 for clients in args.clients:
-                    total = max(args.min_requests, clients * args.per_client)
-                    loads.append(run_load(url, requests, clients, total, process.pid))
+                    if use_wrk:
+                        loads.append(run_load_wrk(url, requests, clients, args.seconds, process.pid))
+                    else:
+                        total = max(args.min_requests, clients * args.per_client)
+                        loads.append(run_load(url, requests, clients, total, process.pid))
             finally:
                 process.terminate()
                 process.wait(timeout=30)
@@ -298,31 +398,68 @@ def main() -> None:
             print(f"{role:8s} {runtime:10s} {figures} | no HTTP p50 {direct['latency_ms_p50']:6.1f} ms", flush=True)
     import torch
 
-    write_json(
-        args.out,
-        {
-            "benchmark": "serve",
-            "command": "python benchmarks/bench_serve.py " + " ".join(sys.argv[1:]),
-            "models": models,
-            "inputs": "SciEntsBank test-unseen-answers (item_id, answer) pairs" if SHARED.exists() else "built-in pairs",
-            "request": "one response per POST /score, JSON over HTTP/1.1 keep-alive on 127.0.0.1",
-            "clients": "threads in the benchmark process, one http.client connection each, on the same machine",
-            "server_threads": args.threads or "all cores",
-            "server_options": args.serve_args
-            or "defaults (1 process; batching: up to 64 rows, 3 ms wait, one model call per core)",
-            "machine": {
-                "cpus": os.cpu_count(),
-                "platform": platform.platform(),
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "torch_threads": torch.get_num_threads(),
-                # other work on the machine skews the figures: record how busy it was
-                "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-            },
-            "results": rows,
+    document = {
+        "benchmark": "serve",
+        "command": "python benchmarks/bench_serve.py " + " ".join(sys.argv[1:]),
+        "models": models,
+        "inputs": "SciEntsBank test-unseen-answers (item_id, answer) pairs" if SHARED.exists() else "built-in pairs",
+        "request": "one response per POST /score, JSON over HTTP/1.1 keep-alive on 127.0.0.1",
+        "clients": f"wrk -t1 -c<clients> -d{args.seconds:g}s (one C epoll thread, one keep-alive connection per client)"
+        if use_wrk
+        else "threads in the benchmark process, one http.client connection each",
+        "load_generator": "wrk" if use_wrk else "python",
+        "clients_share_the_machine": True,
+        "server_threads": args.threads or "all cores",
+        "server_options": args.serve_args
+        or "defaults (1 process; batching: up to 64 rows, 3 ms wait, chunks of similar length, one model call per core)",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            # other work on the machine skews the figures: record how busy it was
+            "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         },
-    )
-    print(f"wrote {args.out}")
+        "results": rows,
+    }
+    write_json(args.out, document)
+    args.out.with_suffix(".md").write_text(serve_markdown(document), encoding="utf-8")
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+
+
+def serve_markdown(document: dict) -> str:
+    """serve.json as a short markdown table: responses/s, p95 latency and speedup per client count."""
+    clients = [x["clients"] for x in document["results"][0]["load"]] if document["results"] else []
+    machine = document["machine"]
+    lines = [
+        "# Scoring service throughput",
+        "",
+        f"`{document['command'].strip()}`",
+        "",
+        f"Models: {document['models']}. Requests: {document['request']}; inputs: {document['inputs']}. "
+        f"Clients: {document['clients']}, on the same {machine['cpus']} CPU cores as the server. "
+        f"Server: `synthgrade serve --threads {document['server_threads']}` with {document['server_options']}; "
+        "the same server settings at every client count of a row. "
+        f"Load average (1 min) before and after: {machine['load_average_1m_before_after']}.",
+        "",
+        "| model | runtime | "
+        + " | ".join(f"{c} client{'s' if c > 1 else ''}: resp/s (p50 / p95 ms)" for c in clients)
+        + " | speedup at "
+        + ", ".join(str(c) for c in clients[1:])
+        + " |",
+        "|---|---|" + "---:|" * len(clients) + "---|",
+    ]
+    for row in document["results"]:
+        cells = [f"{x['responses_per_s']} ({x['latency_ms_p50']} / {x['latency_ms_p95']})" for x in row["load"]]
+        speedups = ", ".join(f"{row['speedup_over_one_client'][str(c)]}x" for c in clients[1:])
+        lines.append(f"| {row['model']} | {row['runtime']} | " + " | ".join(cells) + f" | {speedups} |")
+    lines += [
+        "",
+        "Per row, `server_cores_used` and `server_cpu_ms_per_request` in serve.json show how much of the machine "
+        "the server got and what a request cost it; `in_process_no_http` is the same model called directly.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

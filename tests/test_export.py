@@ -44,6 +44,9 @@ def test_fp32_export_matches_pytorch_and_loads_as_onnx_scorer(pair_model: Path, 
     # dynamic axes: a batch size and sequence lengths other than those traced
     assert np.allclose(scorer.predict_proba(FRAME), source.predict_proba(FRAME), atol=1e-5)
     assert np.allclose(scorer.predict_proba(FRAME.head(1)), source.predict_proba(FRAME.head(1)), atol=1e-5)
+    # rows grouped by token length (one call each here) score as in one padded batch
+    first, second = scorer.check_scorable(FRAME)
+    assert np.allclose(scorer.predict_proba_inputs(first, second, batch_size=1), scorer.predict_proba(FRAME), atol=1e-5)
     info = ModelInfo.load(out)
     assert info.item_bank.keys() == {"q1", "q2"} and info.input_mode == "pair"
     assert info.provenance["train_synthetic_rows"] == 96  # the source's provenance travels with the export

@@ -77,3 +77,30 @@ def test_load_scorer_errors(tmp_path: Path) -> None:
         load_scorer(tmp_path / "missing")
     with pytest.raises(SynthgradeError, match="not a synthgrade model directory"):
         load_scorer(tmp_path)
+
+
+def test_similar_length_chunks_bound_padding_and_cover_every_row() -> None:
+    from synthgrade.modeling import similar_length_chunks
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 160, size=300).tolist()
+    chunks = similar_length_chunks(lengths, max_rows=8, max_padding=0.1)
+    assert sorted(int(i) for chunk in chunks for i in chunk) == list(range(300))  # every row exactly once
+    for chunk in chunks:
+        sizes = [lengths[i] for i in chunk]
+        assert 1 <= len(chunk) <= 8
+        assert max(sizes) * len(sizes) - sum(sizes) <= 0.1 * max(sizes) * len(sizes)  # padding within 10% of the slots
+    assert len(chunks) < 300 // 2  # rows of similar length do share calls
+    assert [len(c) for c in similar_length_chunks([40] * 20, max_rows=8)] == [8, 8, 4]
+    assert [sorted(c.tolist()) for c in similar_length_chunks([100, 10, 11], max_rows=8)] == [[1, 2], [0]]
+    assert similar_length_chunks([], max_rows=8) == []
+
+
+def test_padded_arrays_pad_on_the_tokenizer_side() -> None:
+    from synthgrade.modeling import padded_arrays
+
+    encoded = {"input_ids": [[1, 2, 3], [4], [5, 6]], "attention_mask": [[1, 1, 1], [1], [1, 1]]}
+    right = padded_arrays(encoded, [1, 2], ["input_ids", "attention_mask"], pad_id=9)
+    assert right["input_ids"].tolist() == [[4, 9], [5, 6]] and right["attention_mask"].tolist() == [[1, 0], [1, 1]]
+    left = padded_arrays(encoded, [0, 1], ["input_ids"], pad_id=0, left=True)
+    assert left["input_ids"].tolist() == [[1, 2, 3], [0, 0, 4]] and left["input_ids"].dtype == np.int64

@@ -100,6 +100,9 @@ def test_a_failing_model_call_fails_its_requests_only() -> None:
 def test_parallel_calls_default_to_one_per_core_with_single_threaded_calls() -> None:
     assert default_parallel_calls(None) == 1
     assert default_parallel_calls(1) >= 1 and default_parallel_calls(10_000) == 1
+    cores = default_parallel_calls(1)  # one call per core with single-threaded calls
+    assert default_parallel_calls(1, workers=cores) == 1  # one process per core: each runs one call at a time
+    assert default_parallel_calls(1, workers=2) == max(1, cores // 2)
 
 
 def _metric(text: str, name: str, **labels: str) -> float:

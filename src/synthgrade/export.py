@@ -24,7 +24,16 @@ import pandas as pd
 
 from synthgrade.console import console
 from synthgrade.errors import SynthgradeError
-from synthgrade.modeling import ModelInfo, Scorer, build_inputs, item_context, length_order, load_scorer, new_model_directory
+from synthgrade.modeling import (
+    ModelInfo,
+    Scorer,
+    build_inputs,
+    item_context,
+    load_scorer,
+    new_model_directory,
+    padded_arrays,
+    similar_length_chunks,
+)
 
 ONNX_FILE = "model.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -93,19 +102,21 @@ class OnnxScorer(Scorer):
         self.input_names = [i.name for i in session.get_inputs()]
 
     def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
-        order = length_order(first, second)
+        """Tokenized once, then scored in chunks of similar token length (little padding), in input order."""
         out = np.zeros((len(first), len(self.labels)), dtype=np.float64)
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            encoded = self.tokenizer(
-                [first[i] for i in index],
-                [second[i] for i in index] if second is not None else None,
-                truncation="longest_first",
-                max_length=self.info.max_length,
-                padding=True,
-                return_tensors="np",
-            )
-            feed = {name: np.asarray(encoded[name], dtype=np.int64) for name in self.input_names}
+        if not len(first):
+            return out
+        encoded = self.tokenizer(
+            list(first),
+            list(second) if second is not None else None,
+            truncation="longest_first",
+            max_length=self.info.max_length,
+            padding=False,
+        )
+        pad_id = self.tokenizer.pad_token_id or 0
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        for index in similar_length_chunks([len(ids) for ids in encoded["input_ids"]], batch_size):
+            feed = padded_arrays(encoded, index, self.input_names, pad_id, left)
             out[index] = _softmax(self.session.run(None, feed)[0])
         return out
 

@@ -120,24 +120,41 @@ def build_inputs(frame: pd.DataFrame, info: ModelInfo) -> tuple[list[str], list[
     In pair mode the first text is the item context (wording + reference answer) and the second the
     response; the context comes from the row itself or, failing that, from the model's item bank.
     """
-    problems: list[str] = []
-    where = frame[WHERE].tolist() if WHERE in frame.columns else [f"row {i + 1}" for i in range(len(frame))]
     if TEXT not in frame.columns:
         raise SynthgradeError("the data has no text column (map it with --text-col)")
-    texts = []
-    for loc, text in zip(where, frame[TEXT], strict=True):
+    missing = [None] * len(frame)
+    return inputs_from_columns(
+        info,
+        frame[TEXT].tolist(),
+        frame[ITEM_ID].tolist() if ITEM_ID in frame.columns else missing,
+        frame[ITEM_TEXT].tolist() if ITEM_TEXT in frame.columns else missing,
+        frame[REFERENCE].tolist() if REFERENCE in frame.columns else missing,
+        frame[WHERE].tolist() if WHERE in frame.columns else None,
+    )
+
+
+def inputs_from_columns(
+    info: ModelInfo,
+    texts: Sequence[Any],
+    item_ids: Sequence[Any],
+    item_texts: Sequence[Any],
+    references: Sequence[Any],
+    where: Sequence[str] | None = None,
+) -> tuple[list[str], list[str] | None, list[str]]:
+    """:func:`build_inputs` over plain columns (no table to build: the scoring service's hot path)."""
+    problems: list[str] = []
+    where = where if where is not None else [f"row {i + 1}" for i in range(len(texts))]
+    cleaned = []
+    for loc, text in zip(where, texts, strict=True):
         if not isinstance(text, str) or not text.strip():
             problems.append(f"{loc}: empty or whitespace-only text")
-            texts.append("")
+            cleaned.append("")
         else:
-            texts.append(text)
+            cleaned.append(text)
     if info.input_mode == "response":
-        return texts, None, problems
+        return cleaned, None, problems
     contexts = []
-    row_items = frame[ITEM_ID].tolist() if ITEM_ID in frame.columns else [None] * len(frame)
-    row_texts = frame[ITEM_TEXT].tolist() if ITEM_TEXT in frame.columns else [None] * len(frame)
-    row_refs = frame[REFERENCE].tolist() if REFERENCE in frame.columns else [None] * len(frame)
-    for loc, item_id, item_text, reference in zip(where, row_items, row_texts, row_refs, strict=True):
+    for loc, item_id, item_text, reference in zip(where, item_ids, item_texts, references, strict=True):
         context = item_context(item_text, reference)
         if not context:
             entry = info.item_bank.get(str(item_id)) if isinstance(item_id, str) and item_id else None
@@ -147,7 +164,7 @@ def build_inputs(frame: pd.DataFrame, info: ModelInfo) -> tuple[list[str], list[
             else:
                 context = item_context(entry.item_text, entry.reference)
         contexts.append(context)
-    return contexts, texts, problems
+    return contexts, cleaned, problems
 
 
 class Scorer(ABC):
@@ -194,6 +211,54 @@ def length_order(first: Sequence[str], second: Sequence[str] | None) -> np.ndarr
     """Indices sorted by input length, so batches pad little (the order is undone after scoring)."""
     lengths = [len(a) + (len(second[i]) if second is not None else 0) for i, a in enumerate(first)]
     return np.argsort(lengths, kind="stable")
+
+
+#: Share of a chunk's token slots that may be padding when rows of similar length are grouped.
+MAX_PADDING_SHARE = 0.1
+
+
+def similar_length_chunks(lengths: Sequence[int], max_rows: int, max_padding: float = MAX_PADDING_SHARE) -> list[np.ndarray]:
+    """Row indices grouped into chunks of at most ``max_rows`` rows of similar token length.
+
+    A chunk is padded to its longest row; it takes the next longest row only while padding stays
+    within ``max_padding`` of its token slots. On a CPU a padded slot costs as much as a real token
+    and a model call's fixed cost is small, so merged rows padded to the longest one cost more than
+    they save (an ONNX int8 MiniLM scored 8 length-sorted SciEntsBank pairs at 3.1 ms a row, one
+    at a time at 2.5 ms).
+    """
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    chunks: list[np.ndarray] = []
+    start, tokens = 0, 0
+    for position, index in enumerate(order):
+        length = int(lengths[index])  # the longest so far in this chunk (ascending order)
+        rows = position - start + 1
+        if rows > 1 and (rows > max_rows or length * rows - (tokens + length) > max_padding * length * rows):
+            chunks.append(order[start:position])
+            start, tokens = position, 0
+        tokens += length
+    if len(order):
+        chunks.append(order[start:])
+    return chunks
+
+
+def padded_arrays(
+    encoded: Any, index: Sequence[int], names: Sequence[str], pad_id: int, left: bool = False
+) -> dict[str, np.ndarray]:
+    """The rows ``index`` of an unpadded tokenizer output as int64 arrays padded to their longest row."""
+    ids = encoded["input_ids"]
+    width = max(len(ids[i]) for i in index)
+    arrays = {}
+    for name in names:
+        values = encoded[name]
+        array = np.full((len(index), width), pad_id if name == "input_ids" else 0, dtype=np.int64)
+        for row, i in enumerate(index):
+            sequence = values[i]
+            if left:
+                array[row, width - len(sequence) :] = sequence
+            else:
+                array[row, : len(sequence)] = sequence
+        arrays[name] = array
+    return arrays
 
 
 class TransformerScorer(Scorer):

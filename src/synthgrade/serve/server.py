@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,11 @@ def check_binding(host: str, token: str | None) -> None:
         )
 
 
-def default_parallel_calls(threads: int | None) -> int:
-    """One model call per core when each call is held to ``threads`` threads; one at a time when calls use every core."""
+def default_parallel_calls(threads: int | None, workers: int = 1) -> int:
+    """One model call per core when each call is held to ``threads`` threads (cores shared among the
+    ``workers`` processes); one at a time when calls use every core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // threads) if threads else 1
+    return max(1, cores // (threads * max(1, workers))) if threads else 1
 
 
 class QueryRedactingFilter(logging.Filter):
@@ -94,7 +96,7 @@ def run_server(
     check_binding(host, token)
     batching = dict(batching or {})
     if not batching.get("parallel_calls"):
-        batching["parallel_calls"] = default_parallel_calls(threads)
+        batching["parallel_calls"] = default_parallel_calls(threads, workers)
     if workers < 1:
         raise SynthgradeError(f"--workers must be at least 1, got {workers}")
     if workers > 1:
@@ -104,9 +106,7 @@ def run_server(
         return
     set_inference_threads(threads)
     scorer = model if isinstance(model, Scorer) else load_scorer(model)
-    app = create_app(
-        scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch, timeout_s=timeout_s, **batching
-    )
+    app = create_app(scorer, token=token, max_body_bytes=max_body_bytes, max_batch=max_batch, timeout_s=timeout_s, **batching)
     where = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     console.print(
         f"serving the {scorer.info.kind} model (labels {', '.join(scorer.labels)}) on {where} "
@@ -131,7 +131,6 @@ def _run_workers(
     batching: dict[str, Any],
     timeout_s: float,
 ) -> None:
-    import uvicorn
 
     from synthgrade.modeling import load_scorer
     from synthgrade.serve.metrics import MULTIPROC_ENV
@@ -158,16 +157,74 @@ def _run_workers(
             f"({'bearer token required' if token else 'no token: loopback only'}); Ctrl+C stops",
             highlight=False,
         )
-        uvicorn.run(
-            "synthgrade.serve.server:worker_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-            server_header=False,
-            date_header=False,
-        )
+        _supervise(workers, host, port, log_level)
+
+
+def _supervise(workers: int, host: str, port: int, log_level: str) -> None:
+    """Start ``workers`` processes that each listen on ``host:port`` with SO_REUSEPORT; stop them all on a signal.
+
+    uvicorn's own ``--workers`` shares one listening socket, and whichever worker is awake first
+    accepts every new connection: with long-lived keep-alive clients one worker got all 16 of them and
+    the other stayed idle (serve.json: one core used at every client count). With a socket each, the
+    kernel spreads connections over the workers.
+    """
+    import multiprocessing
+    import signal
+
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise SynthgradeError("--workers above 1 needs SO_REUSEPORT sockets (Linux, BSD, macOS); run one process per port")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))  # a clear error now if the port is taken, not one per worker
+        except OSError as exc:
+            raise SynthgradeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_worker_main, args=(host, port, log_level), daemon=False) for _ in range(workers)]
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for process in processes:
+            process.start()
+        while not stopping and all(process.is_alive() for process in processes):
+            time.sleep(0.2)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    failed = [p.exitcode for p in processes if p.exitcode not in (0, -signal.SIGTERM)]
+    if failed and not stopping:
+        raise SynthgradeError(f"a worker process exited with status {failed[0]}; see the messages above")
+
+
+def _worker_main(host: str, port: int, log_level: str) -> None:
+    """One worker process: its own SO_REUSEPORT listening socket, the app from :func:`worker_app`."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    config = uvicorn.Config(
+        "synthgrade.serve.server:worker_app",
+        factory=True,
+        log_level=log_level,
+        server_header=False,
+        date_header=False,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def worker_app():
