@@ -68,6 +68,10 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--max-rounds", type=int, default=1, help="1 = no top-up rounds, so every cell makes the same calls.")
     parser.add_argument("--stop-after", type=float, default=None, help="Start no new cell after this many seconds.")
     parser.add_argument("--tag", default="", help="Free label stored with each cell (e.g. a prompt variant).")
+    parser.add_argument(
+        "--prompt-dir", type=Path, default=None,
+        help="Prompt variants: <strategy>.txt (or <strategy>_base.txt for base models) here replace the packaged ones.",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS / "generators.json")
     parser.add_argument("--summarise-only", action="store_true")
     return parser.parse_args()
@@ -169,6 +173,19 @@ def fidelity(judge: Any, kept: Any) -> dict[str, Any]:
     }
 
 
+def prompt_file(args: argparse.Namespace, model: str, strategy: str) -> Path | None:
+    """The ``--prompt-dir`` variant of ``strategy``'s template for ``model``, if there is one."""
+    from synthgrade.generate.strategies import STRATEGIES
+    from synthgrade.registry import REGISTRY
+
+    if args.prompt_dir is None:
+        return None
+    entry = REGISTRY.get(model)
+    name = STRATEGIES[strategy].base_template if entry is not None and not entry.chat else STRATEGIES[strategy].template
+    path = args.prompt_dir / name
+    return path if path.is_file() else None
+
+
 def run_cell(
     human: dict[str, Any], judge_kind: str, judge: Any, strong: Any, base: dict[str, dict[str, float]], args: argparse.Namespace,
     model: str, strategy: str, temperature: float, prompt_hash: str,
@@ -180,6 +197,7 @@ def run_cell(
     config = GenerationConfig(
         backend=args.backend, model=model, strategy=[strategy], temperature=temperature, per_label=args.per_label,
         per_call=args.per_call, examples=args.examples, max_tokens=args.max_tokens, max_rounds=args.max_rounds, seed=args.seed,
+        prompt=prompt_file(args, model, strategy),
     )  # fmt: skip
     cache = ROOT / ".cache" / "bench_generators" / f"{model}-{args.backend}-{strategy}-{temperature}-{prompt_hash}"
     started = time.perf_counter()
@@ -231,11 +249,12 @@ def summarise(rows: list[dict], out: Path, setups: dict[str, Any]) -> None:
     per_generator = []
     if len(frame):
         frame["gain_all_val"] = [g["all_val"] if isinstance(g, dict) else None for g in frame["gain"]]
-        main = frame[frame["tag"].fillna("") == ""]
-        for (model, backend, temperature), group in main.groupby(["generator", "backend", "temperature"], sort=False):
+        for (model, backend, temperature, tag), group in frame.groupby(
+            ["generator", "backend", "temperature", frame["tag"].fillna("")], sort=False
+        ):
             per_generator.append(
                 {
-                    "generator": model, "backend": backend, "temperature": temperature,
+                    "generator": model, "backend": backend, "temperature": temperature, "tag": tag,
                     "strategies": sorted(set(group["strategy"])),
                     "asked": int(group["asked"].sum()), "kept": int(group["kept"].sum()),
                     "seeds": sorted(int(v) for v in group["seed"].unique()),
@@ -298,18 +317,18 @@ def summarise(rows: list[dict], out: Path, setups: dict[str, Any]) -> None:
     if per_generator:
         lines += [
             "",
-            "Per generator (untagged cells): rows, mean fidelity and gain over its strategies, mean tokens/s.",
+            "Per generator (and tag): rows, mean fidelity and gain over its strategies and seeds, mean tokens/s.",
             "",
-            "| generator | backend | T | seeds | strategies | asked | kept | mean fidelity | strong | mean gain | best gain "
-            "| tok/s | wall s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| generator | backend | T | tag | seeds | strategies | asked | kept | mean fidelity | strong | mean gain "
+            "| best gain | tok/s | wall s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for g in per_generator:
             cells = [
-                g["generator"], g["backend"], g["temperature"], ",".join(map(str, g["seeds"])), ", ".join(g["strategies"]),
-                g["asked"], g["kept"], fmt(g["mean_label_fidelity"]), fmt(g["mean_label_fidelity_strong"]),
-                fmt(g["mean_gain_all_val"], "{:+.3f}"), fmt(g["best_gain_all_val"], "{:+.3f}"),
-                fmt(g["completion_tokens_per_s"], "{:.1f}"), fmt(g["wall_s"], "{:.0f}"),
+                g["generator"], g["backend"], g["temperature"], g["tag"], ",".join(map(str, g["seeds"])),
+                ", ".join(g["strategies"]), g["asked"], g["kept"], fmt(g["mean_label_fidelity"]),
+                fmt(g["mean_label_fidelity_strong"]), fmt(g["mean_gain_all_val"], "{:+.3f}"),
+                fmt(g["best_gain_all_val"], "{:+.3f}"), fmt(g["completion_tokens_per_s"], "{:.1f}"), fmt(g["wall_s"], "{:.0f}"),
             ]  # fmt: skip
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -354,7 +373,9 @@ def main() -> int:
     for model in [m.strip() for m in args.generators.split(",") if m.strip()]:
         for temperature in [float(t) for t in args.temperatures.split(",")]:
             for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
-                probe = GenerationConfig(backend=args.backend, model=model, strategy=[strategy])
+                probe = GenerationConfig(
+                    backend=args.backend, model=model, strategy=[strategy], prompt=prompt_file(args, model, strategy)
+                )
                 prompt_hash = choose_templates(probe, True)[strategy].hash
                 if (args.seed, model, args.backend, strategy, temperature, prompt_hash) in done:
                     continue

@@ -173,7 +173,9 @@ class RecordingBackend(Backend):
 def test_base_model_gets_a_few_shot_continuation_prompt(civics: pd.DataFrame, tmp_path: Path, monkeypatch) -> None:
     RecordingBackend.seen = []
     monkeypatch.setitem(BACKENDS, "local", (lambda model, base_url, batch_size, timeout, batch: RecordingBackend(model), False))
-    cfg = GenerationConfig(model="gemma-3-270m", strategy=["generate", "contrast"], per_label=2, per_call=2, embedder=None)
+    cfg = GenerationConfig(
+        backend="local", model="gemma-3-270m", strategy=["generate", "contrast"], per_label=2, per_call=2, embedder=None
+    )
     result = generate_synthetic(civics, cfg, cache_dir=tmp_path / "c", show_progress=False)
     assert RecordingBackend.seen and all(r.continuation for r in RecordingBackend.seen)
     for request in RecordingBackend.seen:
