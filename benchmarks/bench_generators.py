@@ -240,6 +240,14 @@ def run_cell(
     return row
 
 
+def packaged_hash(model: str, strategy: str) -> str:
+    """The hash of the prompt file the package ships for ``strategy`` (chat or continuation by model)."""
+    from synthgrade.generate import GenerationConfig
+    from synthgrade.generate.core import choose_templates
+
+    return choose_templates(GenerationConfig(backend="llamacpp", model=model, strategy=[strategy]), True)[strategy].hash
+
+
 def summarise(rows: list[dict], out: Path, setups: dict[str, Any]) -> None:
     import pandas as pd
 
@@ -249,14 +257,26 @@ def summarise(rows: list[dict], out: Path, setups: dict[str, Any]) -> None:
     per_generator = []
     if len(frame):
         frame["gain_all_val"] = [g["all_val"] if isinstance(g, dict) else None for g in frame["gain"]]
+        # Kept rows the strong judge labels as intended: quantity and label quality in one number.
+        frame["faithful"] = (frame["kept"] * frame["label_fidelity_strong"].fillna(0)).round()
+        # Which prompt each cell used: the packaged one (as the code stands now), or its tag / "older".
+        packaged = {key: packaged_hash(*key) for key in set(zip(frame["generator"], frame["strategy"], strict=True))}
+        frame["prompts"] = [
+            "packaged" if h == packaged[(m, st)] else (t or "older")
+            for m, st, h, t in zip(
+                frame["generator"], frame["strategy"], frame["prompt_hash"], frame["tag"].fillna(""), strict=True
+            )
+        ]
         for (model, backend, temperature, tag), group in frame.groupby(
-            ["generator", "backend", "temperature", frame["tag"].fillna("")], sort=False
+            ["generator", "backend", "temperature", "prompts"], sort=False
         ):
             per_generator.append(
                 {
-                    "generator": model, "backend": backend, "temperature": temperature, "tag": tag,
+                    "generator": model, "backend": backend, "temperature": temperature, "prompts": tag,
                     "strategies": sorted(set(group["strategy"])),
                     "asked": int(group["asked"].sum()), "kept": int(group["kept"].sum()),
+                    "faithful_strong": int(group["faithful"].sum()),
+                    "faithful_per_asked": round(float(group["faithful"].sum() / group["asked"].sum()), 4),
                     "seeds": sorted(int(v) for v in group["seed"].unique()),
                     "mean_label_fidelity": round(float(group["label_fidelity"].dropna().mean()), 4)
                     if group["label_fidelity"].notna().any() else None,
@@ -317,16 +337,19 @@ def summarise(rows: list[dict], out: Path, setups: dict[str, Any]) -> None:
     if per_generator:
         lines += [
             "",
-            "Per generator (and tag): rows, mean fidelity and gain over its strategies and seeds, mean tokens/s.",
+            "Per generator and prompt set (packaged = the prompt files the package ships now; otherwise the cells' tag), "
+            "over its strategies and seeds: rows asked and kept, faithful = kept rows the strong "
+            "judge labels as intended (share of asked), mean fidelity and gain, mean tokens/s.",
             "",
-            "| generator | backend | T | tag | seeds | strategies | asked | kept | mean fidelity | strong | mean gain "
-            "| best gain | tok/s | wall s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| generator | backend | T | prompts | seeds | strategies | asked | kept | faithful | mean fidelity | strong "
+            "| mean gain | best gain | tok/s | wall s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for g in per_generator:
             cells = [
-                g["generator"], g["backend"], g["temperature"], g["tag"], ",".join(map(str, g["seeds"])),
-                ", ".join(g["strategies"]), g["asked"], g["kept"], fmt(g["mean_label_fidelity"]),
+                g["generator"], g["backend"], g["temperature"], g["prompts"], ",".join(map(str, g["seeds"])),
+                ", ".join(g["strategies"]), g["asked"], g["kept"], f"{g['faithful_strong']} ({g['faithful_per_asked']:.0%})",
+                fmt(g["mean_label_fidelity"]),
                 fmt(g["mean_label_fidelity_strong"]), fmt(g["mean_gain_all_val"], "{:+.3f}"),
                 fmt(g["best_gain_all_val"], "{:+.3f}"), fmt(g["completion_tokens_per_s"], "{:.1f}"), fmt(g["wall_s"], "{:.0f}"),
             ]  # fmt: skip
