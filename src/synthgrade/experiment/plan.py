@@ -131,8 +131,12 @@ def generation_settings(
     config: SweepConfig, temperature: float, seed: int, data: DataSummary | None = None, budget: int | str = "all"
 ) -> dict[str, Any]:
     """The GenerationConfig fields of one synthetic set (the seed varies the prompt examples and sampling)."""
+    from synthgrade.generate.backends import resolve_backend
+
     gen = config.generation
-    settings: dict[str, Any] = {"backend": gen.backend, "model": gen.model, "temperature": temperature, "seed": seed}
+    # auto resolves here, so a synthetic set's key names the engine that writes it (llama.cpp or transformers).
+    backend = resolve_backend(gen.backend, gen.model)
+    settings: dict[str, Any] = {"backend": backend, "model": gen.model, "temperature": temperature, "seed": seed}
     per_label = auto_per_label(config, data, budget) if gen.per_label == "auto" else gen.per_label
     optional = {
         "base_url": gen.base_url,
@@ -212,7 +216,7 @@ def plan_trials(config: SweepConfig, data: DataSummary | None = None, run_dir: s
             synthetic_key = stable_hash({"generation": generation_key, "filter": filt}) if filt else generation_key
             if synthetic_key not in synthetic:
                 tokens = _synthetic_rows(config, data, budget) * TOKENS_PER_RESPONSE
-                rate = GENERATION_TOKENS_PER_S.get(config.generation.backend, 60.0)
+                rate = GENERATION_TOKENS_PER_S.get(gen_settings["backend"], 60.0)
                 # Filtering costs about one more pass of the set (LLM re-grading) or little (neighbours).
                 filter_cost = tokens / rate * 0.3 if filt else 0.0
                 generated_before = any(s.generation_key == generation_key for s in synthetic.values())

@@ -18,7 +18,7 @@ import pandas as pd
 
 from synthgrade.data.schema import ID, ITEM_ID, ITEM_TEXT, LABEL, REFERENCE, TEXT, has_items
 from synthgrade.errors import SynthgradeError
-from synthgrade.generate.backends import ChatRequest, make_backend
+from synthgrade.generate.backends import ChatRequest, make_backend, resolve_backend
 from synthgrade.generate.cache import CallCache, call_key
 from synthgrade.generate.config import BatchPolicy, RetryPolicy, default_cache_dir
 from synthgrade.generate.prompting import load_template, task_block
@@ -97,10 +97,10 @@ class LLMGrader:
             raise SynthgradeError("the LLM grader needs the label list")
         self.labels = [str(x) for x in labels]
         self.examples = examples
-        self.backend_name = backend
         self.model = model or (DEFAULT_GENERATOR if not backend.startswith("openai") else "")
         if not self.model:
             raise SynthgradeError("the openai grader needs a model name (e.g. llm:openai:gpt-4o)")
+        self.backend_name = resolve_backend(backend, self.model)  # cache keys name the engine that answered
         self.base_url = base_url
         self.votes = votes
         self.temperature = temperature if temperature is not None else (0.0 if votes == 1 else 0.7)

@@ -9,17 +9,19 @@ call, so a run answered entirely from the cache loads nothing.
 from __future__ import annotations
 
 import email.utils
+import importlib.util
 import math
 import os
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import redact_url
-from synthgrade.registry import offline_error, resolve_model
+from synthgrade.registry import REGISTRY, offline_error, resolve_model
 
 REFUSAL = re.compile(
     r"^\s*(?:i'?m sorry|i am sorry|sorry,|i apologi[sz]e|as an ai\b|i can(?:no|')t (?:help|assist|provide|comply|do that|write)|"
@@ -413,8 +415,35 @@ def _openai_batch(model: str, base_url: str | None, batch_size: int, timeout: fl
     return OpenAIBatchBackend(model, base_url, timeout, batch)
 
 
+def llamacpp_available() -> bool:
+    """Whether llama-cpp-python is importable (checked without importing it)."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def is_gguf_model(model: str) -> bool:
+    """A registered GGUF generator, a ``.gguf`` file, or a folder holding one (nothing is assembled or loaded)."""
+    entry = REGISTRY.get(model)
+    if entry is not None:
+        return entry.gguf_glob is not None
+    path = Path(model).expanduser()
+    return path.suffix.lower() == ".gguf" or (path.is_dir() and any(path.glob("*.gguf")))
+
+
+def resolve_backend(name: str, model: str) -> str:
+    """The engine a backend name runs on: ``auto`` is ``llamacpp`` for a GGUF model when llama-cpp-python is
+    importable (about 3x faster on CPU) and ``local`` (transformers) otherwise; other names are unchanged."""
+    if name != "auto":
+        return name
+    return "llamacpp" if is_gguf_model(model) and llamacpp_available() else "local"
+
+
+def _auto(model: str, base_url: str | None, batch_size: int, timeout: float, batch: Any) -> Backend:
+    return make_backend(resolve_backend("auto", model), model, base_url, batch_size, timeout, batch)
+
+
 #: Backends by name: (factory(model, base_url, batch_size, timeout, batch policy), takes a server URL).
 BACKENDS: dict[str, tuple[Any, bool]] = {
+    "auto": (_auto, False),
     "local": (lambda model, base_url, batch_size, timeout, batch: TransformersBackend(model, batch_size), False),
     "openai": (lambda model, base_url, batch_size, timeout, batch: OpenAIBackend(model, base_url, timeout), True),
     "openai-batch": (_openai_batch, True),

@@ -12,7 +12,7 @@ from synthgrade.errors import SynthgradeError
 from synthgrade.generate.strategies import DEFAULT_STRATEGY, check_strategy_names
 from synthgrade.registry import DEFAULT_ENCODER, DEFAULT_GENERATOR
 
-BackendName = Literal["local", "openai", "openai-batch", "llamacpp"]
+BackendName = Literal["auto", "local", "openai", "openai-batch", "llamacpp"]
 
 
 class RetryPolicy(BaseModel):
@@ -47,7 +47,8 @@ class GenerationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: BackendName = "local"
+    #: auto = llama.cpp when llama-cpp-python is installed and the model is a GGUF, else transformers (local).
+    backend: BackendName = "auto"
     model: str = DEFAULT_GENERATOR
     strategy: list[str] = Field(
         default_factory=lambda: [DEFAULT_STRATEGY],

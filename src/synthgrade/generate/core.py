@@ -17,13 +17,20 @@ import pandas as pd
 from synthgrade.console import console
 from synthgrade.data.schema import ID, ITEM_ID, ITEM_TEXT, LABEL, REFERENCE, TEXT, has_items, label_order
 from synthgrade.errors import SynthgradeError
-from synthgrade.generate.backends import ChatRequest, make_backend
+from synthgrade.generate.backends import ChatRequest, make_backend, resolve_backend
 from synthgrade.generate.cache import CallCache, call_key
 from synthgrade.generate.cleaning import REASONS, clean_candidates, prompt_lines
 from synthgrade.generate.config import GenerationConfig, default_cache_dir
 from synthgrade.generate.diagnostics import synthetic_diagnostics
 from synthgrade.generate.parsing import parse_responses
-from synthgrade.generate.prompting import PromptTemplate, example_lines, load_template, one_line, task_block
+from synthgrade.generate.prompting import (
+    PromptTemplate,
+    example_lines,
+    load_template,
+    one_line,
+    question_block,
+    task_block,
+)
 from synthgrade.generate.strategies import STRATEGIES, Strategy
 from synthgrade.io import stable_hash
 from synthgrade.registry import REGISTRY
@@ -160,6 +167,7 @@ def build_request(
     source_text = one_line(source[TEXT]) if source is not None else None
     messages = template.render(
         task=task_block(group.item_text, group.reference),
+        question=question_block(group.item_text),
         label=group.label,
         labels=", ".join(labels),
         examples=example_lines(shown),
@@ -274,6 +282,8 @@ def generate_synthetic(
     started = time.perf_counter()
     _check_train(train)
     labels = train.attrs.get("labels") or label_order(train[LABEL].dropna().astype(str))
+    # The engine auto picks is what call keys, provenance and the summary record: the two write different text.
+    config = config.model_copy(update={"backend": resolve_backend(config.backend, config.model)})
     backend = make_backend(config.backend, config.model, config.base_url, config.batch_size, config.retry.timeout, config.batch)
     templates = choose_templates(config, backend.continues_text)
     groups = plan_groups(train, labels, [STRATEGIES[name] for name in config.strategy])

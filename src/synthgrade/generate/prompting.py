@@ -94,6 +94,11 @@ def task_block(item_text: str | None, reference: str | None) -> str:
     return "\n".join(lines) if lines else SINGLE_ITEM_TASK
 
 
+def question_block(item_text: str | None) -> str:
+    """The question alone (no reference answer), for prompts where a shown reference gets copied."""
+    return task_block(item_text, None)
+
+
 def example_lines(texts: list[str]) -> str:
     return "\n".join(f"- {' '.join(t.split())}" for t in texts) if texts else "(none)"
 
