@@ -9,14 +9,18 @@ seen head with and without candidate extra blocks at a few C values and prints v
 
 from __future__ import annotations
 
+# ruff: noqa: E501, B905
 import argparse
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from synthgrade.train.hybrid import HybridFeatures
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -81,7 +85,9 @@ def _knn_block(features: HybridFeatures, query: Any, bank: Any, items: list[str]
     return out
 
 
-def extra_blocks(features: HybridFeatures, first: Sequence[str], second: Sequence[str] | None, variant: str, training: bool = False) -> np.ndarray:
+def extra_blocks(
+    features: HybridFeatures, first: Sequence[str], second: Sequence[str] | None, variant: str, training: bool = False
+) -> np.ndarray:
     """Candidate extra seen-head features (see benchmarks/probe_hybrid_seen.py)."""
     responses, contexts = (second, first) if second is not None else (first, None)
     items = [features._key(c) for c in contexts] if contexts is not None else [""] * len(responses)
@@ -113,9 +119,9 @@ def _tagged_embeddings(vectors: np.ndarray, items: list[str], index: dict[str, i
             vals.append(vectors[row])
     if not rows:
         return csr_matrix((len(items), d * max(1, len(index))))
-    return csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(items), d * max(1, len(index))))
-
-
+    return csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(items), d * max(1, len(index)))
+    )
 
 
 def stack_variant(features, inputs, y_train, seed, name):
@@ -132,7 +138,9 @@ def stack_variant(features, inputs, y_train, seed, name):
     mats = []
     for part in name.split("+"):
         if part == "itememb":
-            mats.append((_tagged_embeddings(features.embed(rt), items_t, index), _tagged_embeddings(features.embed(rv), items_v, index)))
+            mats.append(
+                (_tagged_embeddings(features.embed(rt), items_t, index), _tagged_embeddings(features.embed(rv), items_v, index))
+            )
         elif part == "char":
             vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2).fit(rt)
             mats.append((vec.transform(rt), vec.transform(rv)))
@@ -140,23 +148,28 @@ def stack_variant(features, inputs, y_train, seed, name):
             vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2).fit(rt)
             a, b = vec.transform(rt), vec.transform(rv)
             from scipy.sparse import csr_matrix
+
             def tag(m, items):
                 m = m.tocsr()
                 nf = m.shape[1]
                 cols = []
                 for r, key in enumerate(items):
-                    cols.append(m.indices[m.indptr[r]:m.indptr[r+1]] + index.get(key, 0) * nf)
+                    cols.append(m.indices[m.indptr[r] : m.indptr[r + 1]] + index.get(key, 0) * nf)
                 return csr_matrix((m.data, np.concatenate(cols), m.indptr), shape=(m.shape[0], nf * len(index)))
+
             mats.append((tag(a, items_t), tag(b, items_v)))
         elif part == "lex":
             mats.append((features.lexical.transform(ct, rt), features.lexical.transform(cv, rv)))
         elif part == "tagbi":
             vec = TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True, ngram_range=(1, 2))
+
             def tt(c, r):
                 key = features._key(c)
                 import re
+
                 toks = re.findall(r"(?u)\b\w+\b", r.lower())
                 return " ".join(f"{key}_{t}" for t in toks)
+
             a = vec.fit_transform([tt(c, r) for c, r in zip(ct, rt)])
             mats.append((a, vec.transform([tt(c, r) for c, r in zip(cv, rv)])))
     mt = hstack([m[0] for m in mats]).tocsr()

@@ -72,6 +72,7 @@ def test_neighbour_features_leave_the_row_itself_out(tiny_encoder: Path):
     features = HybridFeatures(str(tiny_encoder), pair=True, labels=2, max_length=32)
     contexts = ["Q Reference: A"] * 3
     features.fit(contexts, ["alpha beta", "gamma delta", "epsilon"], np.array([0, 1, 1]))
+    assert features.item_chars is None  # 3 rows for the item: too few for per-item n-gram weights
     training = features.blocks(contexts, ["alpha beta", "gamma delta", "epsilon"], training=True)["neighbours"]
     # Row 0 is the only label-0 row: left out, it has no label-0 neighbour; scored as new data it finds itself.
     assert training[0, 2] == 0.0 and training[1, 2] == 1.0 and training[0, 5] == 1.0
