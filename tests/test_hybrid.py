@@ -169,12 +169,12 @@ def test_static_student_of_a_hybrid_teacher(hybrid: HybridScorer, tmp_path: Path
 
 def test_item_char_model_learns_per_item_spellings_and_round_trips():
     # The same answer is right for one item and wrong for the other: only per-item weights can tell them apart.
-    responses = ["evaporashun of water", "evaporation of water", "filtering it", "filtrate it"] * 6
-    items = ["qa"] * 12 + ["qb"] * 12
-    y = np.array([1, 1, 0, 0] * 3 + [0, 0, 1, 1] * 3)
+    responses = ["evaporashun of water", "evaporation of water", "filtering it", "filtrate it"] * 6 + ["magnets pull"] * 2
+    items = ["qa"] * 12 + ["qb"] * 14
+    y = np.array([1, 1, 0, 0] * 3 + [0, 0, 1, 1] * 3 + [1, 1])
     model = ItemCharModel()
     stack = model.fit(responses, items, y, seed=0, num_labels=2)
-    assert stack.shape == (24, 2)  # out-of-fold log-probabilities of the training rows
+    assert stack.shape == (26, 2)  # out-of-fold log-probabilities of the training rows
     probe = ["evaporashun of the water", "evaporashun of the water", "evaporashun of the water"]
     proba = np.exp(model.log_proba(probe, ["qa", "qb", "q-new"], 2))
     assert proba[0, 1] > 0.5 > proba[1, 1]  # a misspelling of item qa's right answer is right for qa only
