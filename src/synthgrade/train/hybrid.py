@@ -389,8 +389,8 @@ ITEM_CHARS = True
 #: two answers, and cross-validation on the training rows (50-label draws) scored the seen head lower with it.
 ITEM_CHARS_MIN_ROWS = 10
 #: The per-item character model is sparse and item-specific: it wants little regularisation. Cross-validation on
-#: all training rows of three SciEntsBank draws chose C = 30 from 1-300 every time (benchmarks/probe_hybrid_seen.py),
-#: so it is fixed: one fit instead of a grid keeps the hybrid's training time near what it was.
+#: the training rows of the three all-rows SciEntsBank draws chose C = 30 each time (from 1-300 on two, 0.3-30 on
+#: one; benchmarks/probe_hybrid_seen.py), so it is fixed: one fit instead of a grid (large C fits slowly).
 ITEM_C_GRID = (30.0,)
 
 
