@@ -13,7 +13,7 @@ from synthgrade.errors import SynthgradeError
 from synthgrade.modeling import load_scorer
 from synthgrade.train import Trainer, TrainingArguments
 from synthgrade.train.auto import Candidate, choose
-from synthgrade.train.hybrid import HybridFeatures, HybridScorer, parse_spec
+from synthgrade.train.hybrid import HybridFeatures, HybridScorer, ItemCharModel, parse_spec
 
 GOOD = ["the water evaporates and leaves the salt", "heat it so the water evaporates", "evaporate the water, salt stays"]
 BAD = ["stir it with a spoon", "pour it through a filter", "i do not know"]
@@ -72,6 +72,7 @@ def test_neighbour_features_leave_the_row_itself_out(tiny_encoder: Path):
     features = HybridFeatures(str(tiny_encoder), pair=True, labels=2, max_length=32)
     contexts = ["Q Reference: A"] * 3
     features.fit(contexts, ["alpha beta", "gamma delta", "epsilon"], np.array([0, 1, 1]))
+    assert features.item_chars is None  # 3 rows for the item: too few for per-item n-gram weights
     training = features.blocks(contexts, ["alpha beta", "gamma delta", "epsilon"], training=True)["neighbours"]
     # Row 0 is the only label-0 row: left out, it has no label-0 neighbour; scored as new data it finds itself.
     assert training[0, 2] == 0.0 and training[1, 2] == 1.0 and training[0, 5] == 1.0
@@ -143,6 +144,7 @@ def test_cli_train_defaults_to_auto_and_predict_takes_the_winner(cli, tmp_path: 
 
 def test_static_student_of_a_hybrid_teacher(hybrid: HybridScorer, tmp_path: Path, monkeypatch):
     from synthgrade.distill import DistillationArguments, DistillationTrainer
+    from synthgrade.distill.hybrid_student import PROJECTION_PENALTIES
 
     monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "cache"))
     unlabeled = rows("n", 30, start=700).drop(columns=["label"])
@@ -151,10 +153,43 @@ def test_static_student_of_a_hybrid_teacher(hybrid: HybridScorer, tmp_path: Path
     )
     summary = student.info.training["distillation"]
     assert student.info.kind == "hybrid" and summary["student_encoder"].startswith("static:")
+    # The static vectors are mapped into the teacher's space (penalty chosen by cross-validation) and saved with it.
+    assert summary["projection"]["penalty"] in PROJECTION_PENALTIES and summary["projection"]["texts"] >= 10
+    assert student.features.projection is not None
+    assert student.features.projection.shape[1] == hybrid.features.bank_embeddings.shape[1]
     assert summary["transfer_rows"] == 60 and summary["unlabeled_rows"] == 30
     assert 0.0 <= summary["agreement_val"] <= 1.0 and summary["speedup"] > 0
     student.save_pretrained(tmp_path / "student")
     assert (tmp_path / "student" / "encoder" / "config.json").exists()  # the static encoder travels with it
     loaded = load_scorer(tmp_path / "student")
+    np.testing.assert_allclose(loaded.features.projection, student.features.projection)
     probe = rows("p", 6, start=800)
     np.testing.assert_allclose(loaded.predict_proba(probe), student.predict_proba(probe), atol=1e-6)
+
+
+def test_item_char_model_learns_per_item_spellings_and_round_trips():
+    # The same answer is right for one item and wrong for the other: only per-item weights can tell them apart.
+    responses = ["evaporashun of water", "evaporation of water", "filtering it", "filtrate it"] * 6 + ["magnets pull"] * 2
+    items = ["qa"] * 12 + ["qb"] * 14
+    y = np.array([1, 1, 0, 0] * 3 + [0, 0, 1, 1] * 3 + [1, 1])
+    model = ItemCharModel()
+    stack = model.fit(responses, items, y, seed=0, num_labels=2)
+    assert stack.shape == (26, 2)  # out-of-fold log-probabilities of the training rows
+    probe = ["evaporashun of the water", "evaporashun of the water", "evaporashun of the water"]
+    proba = np.exp(model.log_proba(probe, ["qa", "qb", "q-new"], 2))
+    assert proba[0, 1] > 0.5 > proba[1, 1]  # a misspelling of item qa's right answer is right for qa only
+    # An item without training rows gets only the intercept: the same score whatever the response.
+    np.testing.assert_allclose(np.exp(model.log_proba(["filtrate"], ["q-new"], 2)), proba[2:3], atol=1e-9)
+    arrays = model.arrays()
+    assert len(arrays["itemchars_used"]) < int(arrays["itemchars_width"])  # only columns seen in training are stored
+    loaded = ItemCharModel.from_state(json.loads(json.dumps(model.state())), arrays)
+    np.testing.assert_allclose(
+        loaded.log_proba(probe, ["qa", "qb", "q-new"], 2), model.log_proba(probe, ["qa", "qb", "q-new"], 2)
+    )
+
+
+def test_hybrid_stacks_the_item_char_model_on_the_seen_head_only(hybrid: HybridScorer):
+    features = hybrid.features
+    assert features.item_chars is not None and "item_stack" in features.scale
+    seen, unseen = features.matrices(features.blocks(*hybrid.check_scorable(rows("x", 4, start=900))))
+    assert seen.shape[1] == unseen.shape[1] + 3 * 2 + 2 + 2  # neighbours (3 per label), lexical and item stacks

@@ -6,6 +6,12 @@ teacher's own encoder (one vector per token: no transformer layers at scoring ti
 (``minilm-l6``) gives a hybrid over that encoder. The student is fitted on the teacher's predicted labels
 for the transfer rows plus any unlabeled rows (the teacher labels what humans did not), and selected and
 reported on the human validation rows only, as every scorer is.
+
+A ``static`` student also learns a linear map from its static vectors into the teacher encoder's embedding
+space (ridge regression on the transfer responses and the items' wording and reference answers, the
+penalty chosen by 5-fold cross-validation on those texts). Every feature is then computed from the mapped
+vectors, so the student's similarities track the teacher's more closely than raw static vectors do: that
+is where a static student lost most against a teacher trained on few labels, on items it never saw.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from synthgrade.console import console
@@ -21,7 +28,7 @@ from synthgrade.embed import STATIC_PREFIX, distill_static, encoder_parameters
 from synthgrade.io import stable_hash
 from synthgrade.modeling import Scorer
 from synthgrade.registry import REGISTRY, model_cache_dir
-from synthgrade.train.hybrid import HybridScorer, split_encoder, train_hybrid
+from synthgrade.train.hybrid import HybridFeatures, HybridScorer, split_encoder, train_hybrid
 from synthgrade.train.training_args import TrainingArguments
 
 
@@ -34,6 +41,43 @@ def static_encoder_for(encoder: str) -> str:
         console.print(f"distilling a static encoder from {name} (once; cached in {folder})", highlight=False)
         distill_static(name, folder)
     return STATIC_PREFIX + str(folder)
+
+
+#: Ridge penalties tried for the static -> teacher map (rows are unit vectors, so X'X has trace = rows).
+PROJECTION_PENALTIES = (0.01, 0.1, 1.0, 10.0)
+#: Map static students into the teacher's space (off only to measure what it adds: benchmarks/probe_students.py).
+PROJECT_STATIC = True
+
+
+def fit_projection(encoder: str, teacher: HybridFeatures, texts: list[str], seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+    """Ridge map from ``encoder``'s vectors to the teacher's, penalty by 5-fold mean cosine; (map, record)."""
+    from sklearn.model_selection import KFold
+
+    from synthgrade.embed import embed_texts
+
+    texts = sorted(set(texts))
+    source = embed_texts(texts, model=encoder, max_length=teacher.max_length).astype(np.float64)
+    target = teacher.embed(texts).astype(np.float64)
+
+    def solve(x: np.ndarray, y: np.ndarray, penalty: float) -> np.ndarray:
+        return np.linalg.solve(x.T @ x + penalty * np.eye(x.shape[1]), x.T @ y)
+
+    def mean_cosine(x: np.ndarray, y: np.ndarray, mapping: np.ndarray) -> float:
+        mapped = x @ mapping
+        mapped /= np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-9)
+        return float((mapped * y).sum(axis=1).mean())
+
+    scores = {}
+    folds = list(KFold(5, shuffle=True, random_state=seed).split(source)) if len(texts) >= 10 else []
+    for penalty in PROJECTION_PENALTIES:
+        scores[penalty] = (
+            float(np.mean([mean_cosine(source[b], target[b], solve(source[a], target[a], penalty)) for a, b in folds]))
+            if folds
+            else 0.0
+        )
+    best = max(PROJECTION_PENALTIES, key=lambda p: (scores[p], p))
+    record = {"texts": len(texts), "penalty": best, "cv_mean_cosine": {str(p): round(v, 4) for p, v in scores.items()}}
+    return solve(source, target, best).astype(np.float32), record
 
 
 def distill_hybrid(
@@ -69,7 +113,17 @@ def distill_hybrid(
         ordinal=teacher.info.ordinal,
         show_progress=args.show_progress,
     )
-    student = train_hybrid(frame, val_df, student_args, teacher.labels, provenance)
+    projection, projection_record = None, None
+    if spec == "static" and PROJECT_STATIC:
+        from synthgrade.modeling import build_inputs
+        from synthgrade.train.hybrid import _parts
+
+        contexts, responses, _ = build_inputs(frame, teacher.info)
+        texts = list(responses if responses is not None else contexts)
+        if responses is not None:
+            texts += [part for context in set(contexts) for part in _parts(context)]
+        projection, projection_record = fit_projection(encoder, teacher.features, texts, args.seed)
+    student = train_hybrid(frame, val_df, student_args, teacher.labels, provenance, projection=projection)
     labels = teacher.labels
     teacher_val = teacher.predict_proba(val_df, batch_size=args.eval_batch_size)
     student_val = student.predict_proba(val_df, batch_size=args.eval_batch_size)
@@ -79,7 +133,9 @@ def distill_hybrid(
     summary: dict[str, Any] = {
         "student": spec,
         "student_encoder": encoder,
-        "method": "hybrid student fitted on the teacher's labels",
+        "method": "hybrid student fitted on the teacher's labels"
+        + (", static vectors mapped into the teacher's embedding space" if projection is not None else ""),
+        "projection": projection_record,
         "transfer_rows": int(len(transfer_df)),
         "unlabeled_rows": int(len(unlabeled_df)) if unlabeled_df is not None else 0,
         "agreement_val": float((teacher_val.argmax(1) == student_val.argmax(1)).mean()),

@@ -13,7 +13,11 @@ L2-normalised sentence embedding):
   the log-probabilities of the ``tfidf`` baseline's model (n-grams, per-item n-grams, overlap), stacked:
   out-of-fold on the training rows, so the head learns how far to trust it. Stacking rather than
   appending the sparse n-grams lets each part keep its own regularisation (the n-grams want little, the
-  dense features much more).
+  dense features much more); and, stacked the same way, the log-probabilities of a per-item character
+  n-gram model (one weight per item and character 2-5-gram, so misspelt and inflected forms of the words
+  an item's graders rewarded still count), fitted only when items have many labelled rows
+  (``ITEM_CHARS_MIN_ROWS``; with all ~30 rows per SciEntsBank item it lifted validation macro-F1, see
+  benchmarks/probe_hybrid_seen.py).
 
 Two heads are fitted: ``seen`` (all features) scores responses to items present in the training rows,
 ``unseen`` (item-agnostic features only) scores the rest, so a model trained on some questions does not
@@ -83,6 +87,96 @@ def _parts(context: str) -> tuple[str, str]:
     return wording or reference, reference or wording
 
 
+class ItemCharModel:
+    """Per-item character n-grams: a response's char 2-5-gram TF-IDF vector placed in its item's column block.
+
+    One logistic regression learns, per item, which spellings its graders rewarded; a response to an item
+    without training rows gets an all-zero row (the intercept only). Stored sparsely: the char vocabulary
+    (JSON) and only the weights of (item, n-gram) columns that occur in the training rows (the others are 0).
+    """
+
+    def __init__(self) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
+        self.items: dict[str, int] = {}
+        self.model: Any = None
+        self.curve: list[dict] = []
+
+    def matrix(self, responses: Sequence[str], items: Sequence[str]) -> Any:
+        from scipy.sparse import csr_matrix
+
+        chars = self.chars.transform(responses).tocsr()
+        width = len(self.chars.vocabulary_)
+        offsets = np.array([self.items.get(key, -1) for key in items], dtype=np.int64)
+        known = np.repeat(offsets >= 0, np.diff(chars.indptr))
+        data = np.where(known, chars.data, 0.0)
+        columns = chars.indices + np.repeat(np.maximum(offsets, 0), np.diff(chars.indptr)) * width
+        out = csr_matrix((data, columns, chars.indptr), shape=(len(items), width * max(1, len(self.items))))
+        out.eliminate_zeros()
+        return out
+
+    def fit(
+        self,
+        responses: Sequence[str],
+        items: Sequence[str],
+        y: np.ndarray,
+        seed: int,
+        num_labels: int,
+        rows: TrainingRows | None = None,
+    ) -> np.ndarray:
+        """Fit (C by cross-validation) and return the training rows' out-of-fold log-probabilities (synthetic
+        ``rows`` weighted and kept in their source's fold)."""
+        try:
+            self.chars.fit(responses)
+        except ValueError:  # too few rows for min_df=2 to leave any n-gram
+            self.chars.set_params(min_df=1)
+            self.chars.fit(responses)
+        self.items = {key: i for i, key in enumerate(sorted(set(items)))}
+        matrix = self.matrix(responses, items)
+        self.model, self.curve, _ = _cross_validated_fit(matrix, y, seed, None, ITEM_C_GRID, rows=rows)
+        return _out_of_fold_log_proba(self.model, matrix, y, seed, num_labels, rows=rows)
+
+    def log_proba(self, responses: Sequence[str], items: Sequence[str], num_labels: int) -> np.ndarray:
+        return _log_proba(self.model, self.matrix(responses, items), num_labels)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "vocabulary": {k: int(i) for k, i in self.chars.vocabulary_.items()},
+            "idf": self.chars.idf_.tolist(),
+            "items": sorted(self.items, key=self.items.__getitem__),
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        coef = np.asarray(self.model.coef_)
+        used = np.flatnonzero(np.any(coef != 0, axis=0))
+        return {
+            "itemchars_used": used.astype(np.int64),
+            "itemchars_coef": coef[:, used],
+            "itemchars_width": np.asarray(coef.shape[1], dtype=np.int64),
+            "itemchars_intercept": self.model.intercept_,
+            "itemchars_classes": np.asarray(self.model.classes_, dtype=np.int64),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], arrays: Any) -> ItemCharModel:
+        from sklearn.linear_model import LogisticRegression
+
+        model = cls()
+        model.chars.set_params(vocabulary=state["vocabulary"])
+        model.chars.fit(["placeholder"])  # validates the fixed vocabulary; idf_ is replaced next
+        model.chars.idf_ = np.asarray(state["idf"], dtype=np.float64)
+        model.items = {key: i for i, key in enumerate(state["items"])}
+        used = np.asarray(arrays["itemchars_used"], dtype=np.int64)
+        coef_used = np.asarray(arrays["itemchars_coef"])
+        coef = np.zeros((coef_used.shape[0], int(arrays["itemchars_width"])))
+        coef[:, used] = coef_used
+        model.model = LogisticRegression()
+        model.model.coef_, model.model.intercept_ = coef, np.asarray(arrays["itemchars_intercept"])
+        model.model.classes_ = np.asarray(arrays["itemchars_classes"])
+        return model
+
+
 class HybridFeatures:
     """Builds both heads' feature matrices; ``fit`` keeps the training rows' embeddings for the neighbour features."""
 
@@ -100,6 +194,11 @@ class HybridFeatures:
         self.lexical_model: Any = None
         self.lexical_curve: list[dict] = []
         self.words_model: Any = None
+        self.item_chars: ItemCharModel | None = None
+        #: Optional linear map applied to the encoder's vectors (a student's static encoder mapped into its
+        #: teacher's embedding space, see distill/hybrid_student.py); rows are re-normalised after it.
+        self.projection: np.ndarray | None = None
+        self._training_item_stack: np.ndarray | None = None
         # Out-of-fold stacks of the training rows, used only while fitting the heads (never saved).
         self._training_stack: np.ndarray | None = None
         self._training_words_stack: np.ndarray | None = None
@@ -110,7 +209,11 @@ class HybridFeatures:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         from synthgrade.embed import embed_texts
 
-        return embed_texts(list(texts), model=self.encoder, max_length=self.max_length)
+        vectors = embed_texts(list(texts), model=self.encoder, max_length=self.max_length)
+        if self.projection is None or not len(vectors):
+            return vectors
+        mapped = vectors @ self.projection
+        return (mapped / np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-9)).astype(np.float32)
 
     def context_embeddings(self, contexts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(wording, reference) embeddings per row; each distinct item is embedded once per process."""
@@ -152,6 +255,11 @@ class HybridFeatures:
         self.bank_items = items if items is not None else [""] * len(responses)
         # Training-time only (not saved): a training row must not find itself, nor rows rewritten from it.
         self._bank_sources = np.asarray(rows.source, dtype=object) if rows is not None else None
+        per_item = np.unique(np.asarray(self.bank_items), return_counts=True)[1]
+        if not ITEM_CHARS or float(np.median(per_item)) < ITEM_CHARS_MIN_ROWS:
+            return self  # too few labelled rows per item for per-item n-grams: the model is left out
+        self.item_chars = ItemCharModel()
+        self._training_item_stack = self.item_chars.fit(responses, self.bank_items, np.asarray(y), seed, self.num_labels, rows)
         return self
 
     def _key(self, context: str | None) -> str:
@@ -201,7 +309,8 @@ class HybridFeatures:
 
     def blocks(self, first: Sequence[str], second: Sequence[str] | None, training: bool = False) -> dict[str, Any]:
         """Raw feature blocks: ``agnostic`` scalars, ``vectors`` (interaction), ``neighbours``, and the stacked
-        log-probabilities of the lexical model (``stack``) and of the out-of-item words model (``words_stack``)."""
+        log-probabilities of the lexical model (``stack``), of the out-of-item words model (``words_stack``) and
+        of the per-item character model (``item_stack``)."""
         responses, contexts = (second, first) if second is not None else (first, None)
         response_vectors = self.embed(responses)
         lexical = self.lexical.transform(first, second)
@@ -225,10 +334,16 @@ class HybridFeatures:
         else:
             stack = _log_proba(self.lexical_model, lexical, self.num_labels)
             words_stack = _log_proba(self.words_model, self.lexical.words.transform(responses), self.num_labels)
-        return {"agnostic": scalars, "vectors": vectors, "neighbours": neighbours, "stack": stack, "words_stack": words_stack}
+        out = {"agnostic": scalars, "vectors": vectors, "neighbours": neighbours, "stack": stack, "words_stack": words_stack}
+        if self.item_chars is not None:  # absent in models saved before it existed
+            if training and self._training_item_stack is not None:
+                out["item_stack"] = self._training_item_stack
+            else:
+                out["item_stack"] = self.item_chars.log_proba(responses, items, self.num_labels)
+        return out
 
     def fit_scale(self, blocks: dict[str, Any]) -> None:
-        for name in SCALED_BLOCKS:
+        for name in (n for n in SCALED_BLOCKS if n in blocks):
             values = np.asarray(blocks[name], dtype=np.float64)
             self.scale[name] = (values.mean(axis=0), values.std(axis=0) + 1e-6)
 
@@ -243,7 +358,8 @@ class HybridFeatures:
         vectors = standard("vectors") * (self.weight / np.sqrt(max(1, blocks["vectors"].shape[1]) / 100))
         agnostic = [csr_matrix(standard("agnostic")), csr_matrix(vectors), csr_matrix(standard("words_stack"))]
         unseen = hstack(agnostic).tocsr()
-        seen = hstack(agnostic + [csr_matrix(standard("neighbours")), csr_matrix(standard("stack"))]).tocsr()
+        specific = [csr_matrix(standard(name)) for name in ("neighbours", "stack", "item_stack") if name in self.scale]
+        seen = hstack(agnostic + specific).tocsr()
         return seen, unseen
 
     # -- persistence ------------------------------------------------------------------------------------
@@ -256,11 +372,16 @@ class HybridFeatures:
             "weight": self.weight,
             "lexical": self.lexical.state(),
             "bank_items": self.bank_items,
+            "item_chars": self.item_chars.state() if self.item_chars is not None else None,
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"bank_embeddings": self.bank_embeddings.astype(np.float32), "bank_labels": self.bank_labels}
         out |= _head_arrays("lexical", self.lexical_model) | _head_arrays("words", self.words_model)
+        if self.item_chars is not None:
+            out |= self.item_chars.arrays()
+        if self.projection is not None:
+            out["projection"] = self.projection.astype(np.float32)
         for name, (mean, std) in self.scale.items():
             out[f"{name}_mean"], out[f"{name}_std"] = mean, std
         return out
@@ -272,15 +393,30 @@ class HybridFeatures:
         features.bank_items = list(state["bank_items"])
         features.bank_embeddings = np.asarray(arrays["bank_embeddings"], dtype=np.float32)
         features.bank_labels = np.asarray(arrays["bank_labels"], dtype=np.int64)
+        if "projection" in arrays:
+            features.projection = np.asarray(arrays["projection"], dtype=np.float32)
+        if state.get("item_chars"):
+            features.item_chars = ItemCharModel.from_state(state["item_chars"], arrays)
         for name in SCALED_BLOCKS:
+            if name == "item_stack" and features.item_chars is None:
+                continue
             features.scale[name] = (np.asarray(arrays[f"{name}_mean"]), np.asarray(arrays[f"{name}_std"]))
         features.lexical_model = _head_from_arrays("lexical", arrays)
         features.words_model = _head_from_arrays("words", arrays)
         return features
 
 
-SCALED_BLOCKS = ("agnostic", "vectors", "neighbours", "stack", "words_stack")
+SCALED_BLOCKS = ("agnostic", "vectors", "neighbours", "stack", "words_stack", "item_stack")
 LEXICAL_C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
+#: Fit the per-item character model (off only to measure what it adds: benchmarks/probe_hybrid_seen.py).
+ITEM_CHARS = True
+#: ... and only when the median item has this many training rows: below it the per-item weights rest on one or
+#: two answers, and cross-validation on the training rows (50-label draws) scored the seen head lower with it.
+ITEM_CHARS_MIN_ROWS = 10
+#: The per-item character model is sparse and item-specific: it wants little regularisation. Cross-validation on
+#: the training rows of the three all-rows SciEntsBank draws chose C = 30 each time (from 1-300 on two, 0.3-30 on
+#: one; benchmarks/probe_hybrid_seen.py), so it is fixed: one fit instead of a grid (large C fits slowly).
+ITEM_C_GRID = (30.0,)
 
 
 def _head_arrays(name: str, head: Any) -> dict[str, np.ndarray]:
@@ -454,8 +590,8 @@ def _cross_validated_fit(
     splits = _splits(y, seed, groups, rows)
     scored = rows.human if rows is not None else np.ones(len(y), dtype=bool)
     curve: list[dict] = []
-    best_c, best_score = 1.0, float("nan")
-    if splits:
+    best_c, best_score = (grid[0] if len(grid) == 1 else 1.0), float("nan")
+    if splits and len(grid) > 1:  # a single C needs no search
         for c in grid:
             predicted = np.zeros(len(y), dtype=np.int64)
             for train_index, test_index in splits:
@@ -472,9 +608,16 @@ def _cross_validated_fit(
 
 
 def train_hybrid(
-    train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any] | None = None
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame,
+    args: Any,
+    labels: list[str],
+    provenance: dict[str, Any] | None = None,
+    projection: np.ndarray | None = None,
 ) -> HybridScorer:
-    """Fit the hybrid scorer on ``train_df`` (C by cross-validation there); report on ``val_df`` (human rows)."""
+    """Fit the hybrid scorer on ``train_df`` (C by cross-validation there); report on ``val_df`` (human rows).
+
+    ``projection`` (encoder dims x target dims) maps the encoder's vectors before every feature is computed."""
     from synthgrade.evaluate.metrics import point_metrics
 
     started = time.perf_counter()
@@ -485,6 +628,7 @@ def train_hybrid(
     features = HybridFeatures(encoder, info.input_mode == "pair", len(labels), args.max_length)
     rows = training_rows(train_df, getattr(args, "synthetic_weight", 1.0))
     rows = rows if rows.has_synthetic else None
+    features.projection = projection
     features.fit(*inputs["train"], y_train, seed=args.seed, rows=rows)
     train_blocks = features.blocks(*inputs["train"], training=True)
     features.fit_scale(train_blocks)
@@ -500,10 +644,11 @@ def train_hybrid(
     scorer = HybridScorer(features, heads, info)
     proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
     info.parameters = int(sum(h.coef_.size + h.intercept_.size for h in heads.values()))
+    item_curve = features.item_chars.curve if features.item_chars is not None else []
     info.training = {
         "arguments": args.to_dict(),
         "encoder": encoder,
-        "curve": curves | {"lexical": features.lexical_curve},
+        "curve": curves | {"lexical": features.lexical_curve, "item_chars": item_curve},
         "cv_macro_f1": scores["seen"] if np.isfinite(scores["seen"]) else None,
         "cv_macro_f1_unseen_head": scores["unseen"] if np.isfinite(scores["unseen"]) else None,
         "best": {name: {"C": float(head.C)} for name, head in heads.items()},

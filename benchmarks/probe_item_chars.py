@@ -1,0 +1,54 @@
+"""Probe: the hybrid with and without its per-item character model, validation macro-F1 only (bench draws).
+
+    .venv/bin/python benchmarks/probe_item_chars.py --budgets 50,100,400 --seeds 0,1,2 --encoders minilm-l6
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--budgets", default="50,100,400")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--encoders", default="minilm-l6")
+    args = parser.parse_args()
+    from bench_scorers import DATA, draw, load_cache
+
+    from synthgrade.data import load_responses
+    from synthgrade.train import hybrid
+    from synthgrade.train.training_args import TrainingArguments
+
+    full = load_responses(DATA / "train")
+    labels = sorted(full["label"].unique())
+    load_cache(ROOT / ".cache" / "embeddings")
+    for budget in args.budgets.split(","):
+        for encoder in args.encoders.split(","):
+            for seed in (int(s) for s in args.seeds.split(",")):
+                train, val, _ = draw(full, budget, seed, labels)
+                scores = []
+                for on in (False, True):
+                    hybrid.ITEM_CHARS = on
+                    tick = time.perf_counter()
+                    targs = TrainingArguments(model=f"hybrid:{encoder}", show_progress=False, seed=seed, labels=labels)
+                    scorer = hybrid.train_hybrid(train, val, targs, labels)
+                    training = scorer.info.training
+                    scores.append(
+                        f"{'with' if on else 'without'}: val {training['validation']['macro_f1']:.4f} "
+                        f"cv {training['cv_macro_f1'] or float('nan'):.4f} C {training['best']['seen']['C']:g} "
+                        f"({time.perf_counter() - tick:.0f}s)"
+                    )
+                print(f"{budget}\t{encoder}\tseed{seed}\t" + "\t".join(scores), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
