@@ -1,0 +1,115 @@
+"""One cell of the build grid as a task any executor can run (local, processes, Ray without a shared disk).
+
+A :class:`GridTask` is picklable and names its inputs relative to the build folder (the split and one
+kept synthetic set), so the Ray executor ships exactly those files to a worker; the cell writes its model
+under ``work/grid/<key>/`` and returns its validation record, and only the driver appends it to
+``grid.jsonl``. The same function runs in-process for the local executor.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgrade.data import load_responses
+from synthgrade.data.schema import LABEL
+from synthgrade.io import atomic_directory
+from synthgrade.mix import mix_training_set
+
+
+@dataclass(frozen=True)
+class GridTask:
+    run_dir: str
+    key: str
+    set_name: str
+    strategy: str
+    temperature: float
+    share: float
+    weight: float
+    spec: str
+    seed: int
+    labels: tuple[str, ...]
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return ("split/train.csv", "split/val.csv", f"work/synthetic/{self.set_name}.kept.jsonl")
+
+
+def read_split_part(out: Path, name: str, labels: list[str]) -> pd.DataFrame:
+    frame = load_responses(out / "split" / f"{name}.csv", labels=labels)
+    frame.attrs["labels"] = labels
+    return frame
+
+
+def read_synthetic(path: Path) -> pd.DataFrame:
+    """Kept synthetic rows as the mixer expects them (string ids and labels, ``synthetic`` set)."""
+    frame = pd.read_json(path, lines=True, dtype=False) if path.stat().st_size else pd.DataFrame(columns=["id", "text", "label"])
+    for column in ("id", "text", "label", "item_id", "source_id"):
+        if column in frame.columns:
+            frame[column] = frame[column].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    frame["synthetic"] = True
+    return frame
+
+
+def feasible_share(human: pd.DataFrame, synthetic: pd.DataFrame, share: float, labels: list[str]) -> float:
+    """The largest share up to ``share`` that the synthetic rows can supply with label shares following the human rows."""
+    counts = human[LABEL].astype(str).value_counts()
+    available = synthetic[LABEL].astype(str).value_counts()
+    ratio = share / (1.0 - share)
+    for label in labels:
+        need = ratio * counts.get(label, 0)
+        if need > available.get(label, 0):
+            ratio = min(ratio, available.get(label, 0) / max(1, counts.get(label, 0)))
+    ratio = max(0.0, ratio * 0.999)  # rounding in the mixer must not ask for one row more than exists
+    return ratio / (1.0 + ratio)
+
+
+def aligned_proba(scorer: Any, frame: pd.DataFrame, labels: list[str]) -> np.ndarray:
+    proba = np.asarray(scorer.predict_proba(frame), dtype=np.float64)
+    return proba[:, [scorer.labels.index(label) for label in labels]]
+
+
+def mixed_rows(out: Path, train: pd.DataFrame, set_name: str, share: float, labels: list[str], seed: int) -> Any:
+    """The training rows of a cell: every human row plus kept synthetic rows at (up to) ``share``."""
+    synthetic = read_synthetic(out / "work" / "synthetic" / f"{set_name}.kept.jsonl")
+    return mix_training_set(train, synthetic, feasible_share(train, synthetic, share, labels), seed=seed)
+
+
+def train_grid_cell(task: GridTask) -> dict[str, Any]:
+    """Train one augmented model, save it under ``work/grid/<key>``, return its validation record."""
+    from synthgrade.train import Trainer, TrainingArguments
+
+    out, labels = Path(task.run_dir), list(task.labels)
+    train, val = read_split_part(out, "train", labels), read_split_part(out, "val", labels)
+    mixed = mixed_rows(out, train, task.set_name, task.share, labels, task.seed)
+    args = TrainingArguments(model=task.spec, seed=task.seed, labels=labels, synthetic_weight=task.weight, show_progress=False)
+    tick = time.perf_counter()
+    scorer = Trainer(args).train(mixed.frame, val, provenance={"arm": task.key, "mix": mixed.manifest})
+    seconds = time.perf_counter() - tick
+    with atomic_directory(out / "work" / "grid" / task.key) as tmp:
+        scorer.save_pretrained(tmp)
+    proba = aligned_proba(scorer, val, labels)
+    from synthgrade.evaluate.metrics import point_metrics
+    from synthgrade.train.data import label_indices
+
+    f1 = point_metrics(label_indices(val, labels), proba, labels)["macro_f1"]
+    return {
+        "key": task.key,
+        "set": task.set_name,
+        "strategy": task.strategy,
+        "temperature": task.temperature,
+        "share": task.share,
+        "achieved_share": round(float(mixed.manifest.get("achieved_ratio", 0.0)), 4),
+        "weight": task.weight,
+        "synthetic_rows": int(mixed.manifest.get("synthetic_rows", 0)),
+        "seconds": round(seconds, 1),
+        "val_macro_f1": float(f1 or 0.0),
+        "val_pred": proba.argmax(axis=1).tolist(),
+        "oof": (scorer.info.training or {}).get("oof"),
+    }
