@@ -125,7 +125,8 @@ def render_build_report(summary: dict[str, Any]) -> str:
         )
     )
     parts.append(
-        f"<p class='note'>Held-out macro-F1 and the rule use {decision.get('evidence_rows', 0):,} human rows no model was fitted on: "
+        f"<p class='note'>Held-out macro-F1 and the rule use {decision.get('evidence_rows', 0):,} human rows "
+        "no model was fitted on: "
         "the validation rows and, where the scorer cross-validates, out-of-fold predictions of the human training rows. "
         f"Rule: the best cell ships only if the lower {decision['level']:.1%} bound of its paired bootstrap "
         f"validation gain (Bonferroni over {decision['cells']} cells) exceeds the margin. "
