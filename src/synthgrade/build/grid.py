@@ -8,7 +8,6 @@ under ``work/grid/<key>/`` and returns its validation record, and only the drive
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 
 from synthgrade.data import load_responses
 from synthgrade.data.schema import LABEL
+from synthgrade.experiment.trial import read_synthetic
 from synthgrade.io import atomic_directory
 from synthgrade.mix import mix_training_set
 
@@ -47,16 +47,6 @@ def read_split_part(out: Path, name: str, labels: list[str]) -> pd.DataFrame:
     return frame
 
 
-def read_synthetic(path: Path) -> pd.DataFrame:
-    """Kept synthetic rows as the mixer expects them (string ids and labels, ``synthetic`` set)."""
-    frame = pd.read_json(path, lines=True, dtype=False) if path.stat().st_size else pd.DataFrame(columns=["id", "text", "label"])
-    for column in ("id", "text", "label", "item_id", "source_id"):
-        if column in frame.columns:
-            frame[column] = frame[column].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
-    frame["synthetic"] = True
-    return frame
-
-
 def feasible_share(human: pd.DataFrame, synthetic: pd.DataFrame, share: float, labels: list[str]) -> float:
     """The largest share up to ``share`` that the synthetic rows can supply with label shares following the human rows."""
     counts = human[LABEL].astype(str).value_counts()
@@ -77,7 +67,7 @@ def aligned_proba(scorer: Any, frame: pd.DataFrame, labels: list[str]) -> np.nda
 
 def mixed_rows(out: Path, train: pd.DataFrame, set_name: str, share: float, labels: list[str], seed: int) -> Any:
     """The training rows of a cell: every human row plus kept synthetic rows at (up to) ``share``."""
-    synthetic = read_synthetic(out / "work" / "synthetic" / f"{set_name}.kept.jsonl")
+    synthetic = read_synthetic(out / "work" / "synthetic" / f"{set_name}.kept.jsonl", labels)
     return mix_training_set(train, synthetic, feasible_share(train, synthetic, share, labels), seed=seed)
 
 

@@ -542,7 +542,7 @@ class Build:
     ) -> dict[str, Any]:
         """Every model once on every untouched test set, with paired differences against human-only."""
         from synthgrade.evaluate import record_evaluation
-        from synthgrade.evaluate.metrics import HEADLINE, evaluate_predictions
+        from synthgrade.evaluate.metrics import HEADLINE, evaluate_predictions, frame_hash
         from synthgrade.modeling import load_scorer
 
         path = self.work / "evaluation.json"
@@ -571,7 +571,7 @@ class Build:
                 per_arm[name] = entry
                 if name == shipped:
                     record_evaluation(
-                        self.out / "model", {**metrics, "test_hash": _frame_hash(frame)}, test_name=f"build:{test_name}"
+                        self.out / "model", {**metrics, "test_hash": frame_hash(frame)}, test_name=f"build:{test_name}"
                     )
             per_arm["shipped"] = per_arm[shipped]
             result["tests"][test_name] = per_arm
@@ -614,12 +614,6 @@ class Build:
             f"model: {self.out / 'model'}; report: {report}; build took {_minutes(self.clock.elapsed)}", highlight=False
         )
         return BuildResult(self.out, shipped, bool(decision["ship_synthetic"]), verdict, decision, evaluation, report, summary)
-
-
-def _frame_hash(frame: pd.DataFrame) -> str:
-    from synthgrade.evaluate.metrics import frame_hash
-
-    return frame_hash(frame)
 
 
 def run_build(

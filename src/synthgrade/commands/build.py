@@ -9,7 +9,15 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from synthgrade.commands.options import Labels, Overwrite, column_options, labels_option
+from synthgrade.commands.options import (
+    CpusPerTrial,
+    GpusPerTrial,
+    Labels,
+    Overwrite,
+    RayAddress,
+    column_options,
+    labels_option,
+)
 from synthgrade.console import stdout
 from synthgrade.data import ColumnMap
 from synthgrade.errors import SynthgradeError
@@ -73,14 +81,9 @@ def build(
     executor_name: Annotated[
         str, typer.Option("--executor", help="Where grid cells train: local (see --workers), process or ray.")
     ] = "local",
-    address: Annotated[
-        str | None,
-        typer.Option("--address", help="Ray cluster for --executor ray: auto or ray://HEAD:10001 (default: a local one)."),
-    ] = None,
-    cpus_per_trial: Annotated[float, typer.Option("--cpus-per-trial", help="CPUs each Ray task reserves.")] = 1.0,
-    gpus_per_trial: Annotated[
-        float | None, typer.Option("--gpus-per-trial", help="GPUs each Ray task reserves (default: 1 if the cluster has GPUs).")
-    ] = None,
+    address: RayAddress = None,
+    cpus_per_trial: CpusPerTrial = 1.0,
+    gpus_per_trial: GpusPerTrial = None,
     overwrite: Overwrite = False,
     columns: ColumnMap = ColumnMap(),
     labels: Labels = None,

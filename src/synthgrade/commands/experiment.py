@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from synthgrade.commands.options import CpusPerTrial, GpusPerTrial, RayAddress
 from synthgrade.console import stdout
 from synthgrade.errors import SynthgradeError
 
@@ -85,14 +86,9 @@ def sweep(
     executor_name: Annotated[
         str, typer.Option("--executor", help="Where trials run: local (this machine; see --workers), process or ray.")
     ] = "local",
-    address: Annotated[
-        str | None,
-        typer.Option("--address", help="Ray cluster for --executor ray: auto or ray://HEAD:10001 (default: start a local one)."),
-    ] = None,
-    cpus_per_trial: Annotated[float, typer.Option("--cpus-per-trial", help="CPUs each Ray task reserves.")] = 1.0,
-    gpus_per_trial: Annotated[
-        float | None, typer.Option("--gpus-per-trial", help="GPUs each Ray task reserves (default: 1 when the cluster has GPUs).")
-    ] = None,
+    address: RayAddress = None,
+    cpus_per_trial: CpusPerTrial = 1.0,
+    gpus_per_trial: GpusPerTrial = None,
     max_trials: Annotated[int | None, typer.Option("--max-trials", help="Run at most this many of the missing trials.")] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the HTML report when the sweep ends.")] = True,
 ) -> None:

@@ -18,8 +18,15 @@ ItemCol = Annotated[str, typer.Option("--item-col", help="Column holding the ite
 ItemTextCol = Annotated[str, typer.Option("--item-text-col", help="Column holding the item's wording.")]
 ReferenceCol = Annotated[str, typer.Option("--reference-col", help="Column holding the reference answer or rubric.")]
 IdCol = Annotated[str, typer.Option("--id-col", help="Column holding a row id.")]
-Overwrite = Annotated[
-    bool, typer.Option("--overwrite", help="Replace existing outputs (an output may never be an input).")
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (an output may never be an input).")]
+#: Where ``--executor ray`` runs tasks, and what each reserves (sweep trials, build grid cells).
+RayAddress = Annotated[
+    str | None,
+    typer.Option("--address", help="Ray cluster for --executor ray: auto or ray://HEAD:10001 (default: start a local one)."),
+]
+CpusPerTrial = Annotated[float, typer.Option("--cpus-per-trial", help="CPUs each Ray task reserves.")]
+GpusPerTrial = Annotated[
+    float | None, typer.Option("--gpus-per-trial", help="GPUs each Ray task reserves (default: 1 when the cluster has GPUs).")
 ]
 Labels = Annotated[
     str | None,

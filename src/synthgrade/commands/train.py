@@ -67,9 +67,7 @@ def train(
     ] = 0,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, linear warm-up and decay).")] = 5e-5,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per optimiser step.")] = 16,
-    class_weights: Annotated[
-        bool, typer.Option("--class-weights", help="Weight the loss by inverse label frequency.")
-    ] = False,
+    class_weights: Annotated[bool, typer.Option("--class-weights", help="Weight the loss by inverse label frequency.")] = False,
     patience: Annotated[int, typer.Option(help="Validation checks without gain before stopping (0 = never).")] = 2,
     eval_steps: Annotated[int | None, typer.Option("--eval-steps", help="Also validate every N steps.")] = None,
     ordinal: Annotated[bool, typer.Option("--ordinal", help="Labels are an ordered scale (enables QWK).")] = False,
