@@ -34,7 +34,7 @@ def test_training_rows_weights_and_source_groups():
     assert info.source == ["h0", "h1", "h2", "h3", "h0", "h1"]  # a rewrite shares its source's group
     assert info.human.tolist() == [True] * 4 + [False] * 2 and info.has_synthetic
     assert not training_rows(human).has_synthetic
-    with pytest.raises(SynthgradeError, match="synthetic-weight must be positive"):
+    with pytest.raises(SynthgradeError, match="^synthetic_weight must be positive"):
         training_rows(mixed, synthetic_weight=0)
 
 

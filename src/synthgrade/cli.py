@@ -17,7 +17,7 @@ from synthgrade.commands import generate as generate_commands
 from synthgrade.commands import serve as serve_commands
 from synthgrade.commands import train as train_commands
 from synthgrade.console import console
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 
 app = typer.Typer(
     name="synthgrade",
@@ -31,11 +31,27 @@ for module in (data_commands, generate_commands, train_commands, serve_commands,
     module.register(app)
 
 
+def flag_for(param: str, argv: list[str]) -> str:
+    """The flag of the invoked command that sets library parameter ``param`` (``--param-name`` if none does)."""
+    command = typer.main.get_command(app)
+    for word in argv:
+        subcommands = getattr(command, "commands", {})
+        if word not in subcommands:
+            break
+        command = subcommands[word]
+    for option in getattr(command, "params", []):
+        if option.name == param and option.param_type_name == "option":
+            return max(option.opts, key=len)
+    return "--" + param.replace("_", "-")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
         app(standalone_mode=False)
     except SynthgradeError as exc:
+        if isinstance(exc, ParameterError):
+            exc = SynthgradeError(f"{flag_for(exc.param, sys.argv[1:])} {exc.problem}")
         problems = exc.problems or [str(exc)]
         for line in problems:
             console.print(f"[red]error:[/red] {line}", highlight=False)
@@ -45,10 +61,8 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click's usage errors carry their own exit code and message
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # click's usage errors (vendored by typer >= 0.22) carry their own exit code and message
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
             sys.exit(exc.exit_code)
         raise

@@ -11,3 +11,16 @@ class SynthgradeError(Exception):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = list(problems or [])
+
+
+class ParameterError(SynthgradeError):
+    """A bad value for one named parameter of a library function.
+
+    The message names the Python parameter (``synthetic_weight must be positive``), which is what a
+    Python caller passed; the CLI renames it to the flag its user typed (``--synthetic-weight``).
+    """
+
+    def __init__(self, param: str, problem: str) -> None:
+        super().__init__(f"{param} {problem}")
+        self.param = param
+        self.problem = problem

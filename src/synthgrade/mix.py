@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.data.schema import ID, LABEL, WHERE, label_order
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import stable_hash
 
 MixMode = Literal["addon", "fixed-total"]
@@ -65,7 +65,7 @@ class TrainingRows:
 def training_rows(frame: pd.DataFrame, synthetic_weight: float = 1.0) -> TrainingRows:
     """:class:`TrainingRows` of a (mixed) training table, in row order."""
     if not synthetic_weight > 0:
-        raise SynthgradeError(f"--synthetic-weight must be positive, got {synthetic_weight}")
+        raise ParameterError("synthetic_weight", f"must be positive, got {synthetic_weight}")
     human = ~is_synthetic(frame).to_numpy()
     ids = frame[ID].astype(str).tolist() if ID in frame.columns else [f"row{i}" for i in range(len(frame))]
     sources = frame["source_id"].tolist() if "source_id" in frame.columns else [None] * len(frame)
