@@ -149,7 +149,7 @@ def summarise(rows: list[dict], generation: list[dict], out: Path) -> None:
     import pandas as pd
 
     from synthgrade.io import write_json
-    from synthgrade.report.stats import t_interval
+    from synthgrade.metrics import t_interval
 
     frame = pd.DataFrame(rows)
     summary = []

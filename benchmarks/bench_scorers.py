@@ -83,7 +83,7 @@ def save_cache(folder: Path) -> None:
 
 
 def throughput(scorer: Any, sample: Any) -> float:
-    from synthgrade.evaluate.speed import measure_speed
+    from synthgrade.speed import measure_speed
 
     return float(measure_speed(scorer, sample, single=0)["responses_per_s"])
 
@@ -100,7 +100,7 @@ def summarise(rows: list[dict], out: Path) -> None:
     import pandas as pd
 
     from synthgrade.io import write_json
-    from synthgrade.report.stats import t_interval
+    from synthgrade.metrics import t_interval
 
     frame = pd.DataFrame(rows)
     summary = []
@@ -242,10 +242,9 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     from transformers.utils import logging as hf_logging
 
-    from synthgrade.data import load_responses
+    from synthgrade.data import label_indices, load_responses
     from synthgrade.train import Trainer, TrainingArguments
     from synthgrade.train.auto import Candidate, choose
-    from synthgrade.train.data import label_indices
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -19,10 +19,17 @@ from sklearn.metrics import (
 )
 
 from synthgrade.errors import SynthgradeError
-from synthgrade.evaluate import HEADLINE, evaluate_predictions, evaluate_scorer, metrics_table, point_metrics, record_evaluation
-from synthgrade.evaluate.metrics import auc_scores, confusion_matrices
-from synthgrade.evaluate.speed import measure_speed
+from synthgrade.evaluate import evaluate_scorer, metrics_table, record_evaluation
+from synthgrade.metrics import (
+    HEADLINE,
+    auc_scores,
+    confusion_matrices,
+    evaluate_predictions,
+    paired_bootstrap_diff,
+    point_metrics,
+)
 from synthgrade.modeling import ModelInfo, Scorer
+from synthgrade.speed import measure_speed
 
 
 def random_case(n: int = 300, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +160,41 @@ def test_evaluate_refuses_unknown_labels_and_synthetic_rows() -> None:
         evaluate_scorer(FixedScorer(good, ["ok", "no"]), test.assign(label="maybe"))
     with pytest.raises(SynthgradeError, match="synthetic rows"):
         evaluate_scorer(FixedScorer(good, ["ok", "no"]), test.assign(synthetic=True))
+
+
+@pytest.mark.parametrize(
+    "column, value", [("synthetic", "true"), ("synthetic", "1"), ("prompt_hash", "abc123"), ("sample_index", "0")]
+)
+def test_evaluate_refuses_a_test_file_with_synthetic_rows(tmp_path: Path, column: str, value: str) -> None:
+    """The test guard is the validation guard: a flag in any true spelling, or generation provenance, is refused."""
+    from synthgrade.data import load_responses, write_table
+
+    test, good, _ = frames()
+    polluted = test.assign(**{column: [""] * 39 + [value]})
+    write_table(polluted, tmp_path / "test.csv")
+    with pytest.raises(SynthgradeError, match="test.csv line 41: the test data contains 1 synthetic rows"):
+        evaluate_scorer(FixedScorer(good, ["ok", "no"]), load_responses(tmp_path / "test.csv"), bootstrap=10)
+    clean = test.assign(synthetic=["false"] * 40, prompt_hash=[""] * 40)  # explicit human rows are fine
+    write_table(clean, tmp_path / "clean.csv")
+    assert evaluate_scorer(FixedScorer(good, ["ok", "no"]), load_responses(tmp_path / "clean.csv"), bootstrap=10)["n"] == 40
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1", "kappa", "qwk"])
+def test_report_and_evaluate_give_the_same_paired_interval(metric: str) -> None:
+    """The report's paired bootstrap (hard predictions) and evaluate's (probabilities) are one computation."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 80)
+    mine = np.where(rng.random(80) < 0.7, y, rng.integers(0, 3, 80))
+    other = np.where(rng.random(80) < 0.5, y, 0)  # another model that over-predicts label 0
+    mine[mine == 2] = 1  # this model never predicts label 2, which occurs in y
+    evaluated = evaluate_predictions(y, np.eye(3)[mine], ["a", "b", "c"], ordinal=True, compare_proba=np.eye(3)[other])
+    diff = evaluated["diff"][metric]
+    assert paired_bootstrap_diff(metric, y.tolist(), mine.tolist(), other.tolist(), 3) == (
+        diff["value"],
+        diff["ci_low"],
+        diff["ci_high"],
+    )
+    assert diff["ci_low"] < diff["ci_high"]
 
 
 def test_record_evaluation_replaces_same_test_entry(tmp_path: Path) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from synthgrade.data import is_synthetic
 from synthgrade.errors import SynthgradeError
-from synthgrade.mix import allocate, is_synthetic, mix_training_set, synthetic_sources
+from synthgrade.mix import allocate, mix_training_set, synthetic_sources
 
 
 def human_rows(n_pos: int = 30, n_neg: int = 10) -> pd.DataFrame:

@@ -15,8 +15,8 @@ import pytest
 from synthgrade.errors import SynthgradeError
 from synthgrade.experiment import SyntheticSpec, TrialSpec, read_split, run_sweep, sweep_config_from_dict, synthetic_path
 from synthgrade.io import write_json
+from synthgrade.metrics import paired_bootstrap_diff, t_interval
 from synthgrade.report import write_report
-from synthgrade.report.stats import paired_bootstrap_diff, t_interval
 from synthgrade.report.tables import cell_table, tidy_results
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -209,9 +209,8 @@ def prepare_inputs(
     train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], kind: str, base_model: str
 ) -> tuple[ModelInfo, dict[str, tuple[list[str], list[str] | None]], np.ndarray, np.ndarray]:
     """The metadata, model inputs and label indices that a scorer fitted without a training loop starts from."""
-    from synthgrade.mix import is_synthetic
+    from synthgrade.data import is_synthetic, label_indices
     from synthgrade.modeling import build_inputs, choose_input_mode, item_bank_from
-    from synthgrade.train.data import label_indices
 
     info = ModelInfo(
         kind=kind,
@@ -238,7 +237,7 @@ def train_tfidf(
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
-    from synthgrade.evaluate.metrics import point_metrics
+    from synthgrade.metrics import point_metrics
     from synthgrade.mix import training_rows
 
     started = time.perf_counter()

@@ -21,12 +21,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from synthgrade.data import SYNTHETIC, is_synthetic
 from synthgrade.data.schema import ID, LABEL, WHERE, label_order
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import stable_hash
 
 MixMode = Literal["addon", "fixed-total"]
-SYNTHETIC = "synthetic"
 #: Provenance columns that synthetic rows carry (generation, then filtering); summarised per source.
 SOURCE_COLUMNS = ("backend", "model", "temperature", "top_p", "prompt_hash", "strategy", "filter_method")
 
@@ -37,13 +37,6 @@ class MixResult:
 
     frame: pd.DataFrame
     manifest: dict[str, Any] = field(default_factory=dict)
-
-
-def is_synthetic(frame: pd.DataFrame) -> pd.Series:
-    """Boolean mask of rows marked synthetic (a missing ``synthetic`` column means all human)."""
-    if SYNTHETIC not in frame.columns:
-        return pd.Series(False, index=frame.index)
-    return frame[SYNTHETIC].map(_truthy).astype(bool)
 
 
 @dataclass
@@ -75,15 +68,6 @@ def training_rows(frame: pd.DataFrame, synthetic_weight: float = 1.0) -> Trainin
     ]
     weight = np.where(human, 1.0, float(synthetic_weight))
     return TrainingRows(weight=weight, source=source, human=human)
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes"}
-    try:
-        return bool(value) and not pd.isna(value)
-    except (TypeError, ValueError):
-        return False
 
 
 def allocate(total: int, weights: Sequence[float]) -> list[int]:
@@ -256,4 +240,4 @@ def mix_training_set(
     return MixResult(mixed, manifest)
 
 
-__all__ = ["MixResult", "MixMode", "allocate", "is_synthetic", "mix_training_set", "stratified_sample", "synthetic_sources"]
+__all__ = ["MixResult", "MixMode", "allocate", "mix_training_set", "stratified_sample", "synthetic_sources"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgrade.evaluate.metrics import confusion_matrices, confusion_metrics
+from synthgrade.metrics import confusion_matrices, confusion_metrics
 
 
 def macro_f1_samples(y: np.ndarray, predicted: np.ndarray, k: int, index: np.ndarray | None, present: np.ndarray) -> np.ndarray:

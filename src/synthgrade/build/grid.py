@@ -85,8 +85,8 @@ def train_grid_cell(task: GridTask) -> dict[str, Any]:
     with atomic_directory(out / "work" / "grid" / task.key) as tmp:
         scorer.save_pretrained(tmp)
     proba = aligned_proba(scorer, val, labels)
-    from synthgrade.evaluate.metrics import point_metrics
-    from synthgrade.train.data import label_indices
+    from synthgrade.data import label_indices
+    from synthgrade.metrics import point_metrics
 
     f1 = point_metrics(label_indices(val, labels), proba, labels)["macro_f1"]
     return {

@@ -60,7 +60,7 @@ class BuildData:
     source: str = ""
 
     def fingerprint(self) -> str:
-        from synthgrade.evaluate.metrics import frame_hash
+        from synthgrade.data import frame_hash
 
         return stable_hash(
             [self.labels, frame_hash(self.train), frame_hash(self.val), {k: frame_hash(v) for k, v in self.tests.items()}]
@@ -157,7 +157,7 @@ def _append_jsonl(path: Path, entry: dict[str, Any]) -> None:
 
 
 def _label_index(frame: pd.DataFrame, labels: list[str]) -> np.ndarray:
-    from synthgrade.train.data import label_indices
+    from synthgrade.data import label_indices
 
     return label_indices(frame, labels)
 
@@ -273,7 +273,7 @@ class Build:
         return record
 
     def _val_record(self, proba: np.ndarray) -> dict[str, Any]:
-        from synthgrade.evaluate.metrics import point_metrics
+        from synthgrade.metrics import point_metrics
 
         y = _label_index(self.data.val, self.labels)
         f1 = point_metrics(y, proba, self.labels)["macro_f1"]
@@ -541,8 +541,9 @@ class Build:
         self, human: dict[str, Any], cells: list[dict[str, Any]], shipped: str, student_dir: Path | None
     ) -> dict[str, Any]:
         """Every model once on every untouched test set, with paired differences against human-only."""
+        from synthgrade.data import frame_hash
         from synthgrade.evaluate import record_evaluation
-        from synthgrade.evaluate.metrics import HEADLINE, evaluate_predictions, frame_hash
+        from synthgrade.metrics import HEADLINE, evaluate_predictions
         from synthgrade.modeling import load_scorer
 
         path = self.work / "evaluation.json"

@@ -220,7 +220,7 @@ def evaluate(
     test_df = load_responses(test, columns, declared)
     examples = load_responses(train_examples, columns, declared) if train_examples else None
     if examples is not None:
-        from synthgrade.train.data import check_disjoint
+        from synthgrade.data import check_disjoint
 
         check_disjoint(examples, test_df, names=("--train example", "test"))
     context_labels = declared or test_df.attrs.get("labels")

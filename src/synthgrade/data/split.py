@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from synthgrade.data.integrity import is_synthetic
 from synthgrade.data.readers import write_table
 from synthgrade.data.schema import ITEM_ID, LABEL, has_items, label_order
 from synthgrade.errors import SynthgradeError
@@ -48,7 +49,7 @@ def split_responses(
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or not np.isclose(sum(fractions), 1.0):
         raise SynthgradeError(f"split fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
-    if "synthetic" in frame.columns and frame["synthetic"].fillna(False).astype(bool).any():
+    if is_synthetic(frame).any():
         raise SynthgradeError("split takes human-coded rows only; this table has synthetic rows")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(frame))

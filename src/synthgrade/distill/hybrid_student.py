@@ -89,9 +89,9 @@ def distill_hybrid(
     provenance: dict[str, Any],
 ) -> Scorer:
     """Fit a hybrid student on the teacher's labels; record agreement, validation and speed-up like any distillation."""
+    from synthgrade.data import label_indices
     from synthgrade.distill.trainer_distillation import speed_summary
-    from synthgrade.evaluate.metrics import point_metrics
-    from synthgrade.train.data import label_indices
+    from synthgrade.metrics import point_metrics
 
     started = time.perf_counter()
     spec = args.student.strip()

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.console import console
+from synthgrade.data import check_disjoint, check_human_validation, is_synthetic
 from synthgrade.errors import SynthgradeError
-from synthgrade.mix import is_synthetic
 from synthgrade.modeling import ItemEntry, ModelInfo, Scorer, item_bank_from
-from synthgrade.train.data import EncodedSet, check_disjoint, check_human_validation, encode_frame
+from synthgrade.train.data import EncodedSet, encode_frame
 from synthgrade.train.trainer import Trainer, count_parameters, set_seed
 from synthgrade.train.training_args import TrainingArguments
 
@@ -56,7 +56,7 @@ def speed_summary(teacher: Scorer, student: Scorer, val_df: pd.DataFrame, args: 
     """Teacher and student timed on the same validation rows, and the speed-up (empty with ``speed_rows=0``)."""
     if not args.speed_rows:
         return {}
-    from synthgrade.evaluate.speed import measure_speed
+    from synthgrade.speed import measure_speed
 
     rows = val_df.iloc[: args.speed_rows]
     teacher_speed = measure_speed(teacher, rows, batch_size=args.eval_batch_size, single=20)
@@ -91,7 +91,7 @@ class DistillationTrainer(Trainer):
     ) -> Scorer:
         """Distil the teacher into the student on the transfer set; select on ``val_df`` (human rows only)."""
         from synthgrade.distill.students import build_student
-        from synthgrade.evaluate.metrics import point_metrics
+        from synthgrade.metrics import point_metrics
 
         args, teacher = self.args, self.teacher
         check_human_validation(val_df)

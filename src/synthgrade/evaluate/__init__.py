@@ -10,11 +10,10 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from synthgrade.errors import SynthgradeError
-from synthgrade.evaluate.metrics import HEADLINE, evaluate_predictions, frame_hash, point_metrics
-from synthgrade.mix import is_synthetic
+from synthgrade.data import check_human_test, frame_hash, label_indices
+from synthgrade.errors import ParameterError
+from synthgrade.metrics import HEADLINE, evaluate_predictions
 from synthgrade.modeling import METADATA_FILE, ModelInfo, Scorer
-from synthgrade.train.data import label_indices
 
 
 def evaluate_scorer(
@@ -32,17 +31,14 @@ def evaluate_scorer(
     ``per_label``, ``confusion_matrix``, ``n``, ``test_hash``, and ``diff`` (this minus ``compare``,
     paired over the same resamples) when ``compare`` is given.
     """
-    if is_synthetic(test_df).any():
-        raise SynthgradeError(
-            f"the test data contains {int(is_synthetic(test_df).sum())} synthetic rows; evaluate on human-coded rows only"
-        )
+    check_human_test(test_df)
     labels = scorer.labels
     y_true = label_indices(test_df, labels)
     proba = np.asarray(scorer.predict_proba(test_df, batch_size=batch_size), dtype=np.float64)
     compare_proba = None
     if compare is not None:
         if set(compare.labels) != set(labels):
-            raise SynthgradeError(f"--compare model has labels {compare.labels}, this model has {labels}; they must match")
+            raise ParameterError("compare", f"model has labels {compare.labels}, this model has {labels}; they must match")
         other = np.asarray(compare.predict_proba(test_df, batch_size=batch_size), dtype=np.float64)
         compare_proba = other[:, [compare.labels.index(label) for label in labels]]
     use_ordinal = scorer.info.ordinal if ordinal is None else ordinal
@@ -122,13 +118,4 @@ def confusion_table(result: dict[str, Any]) -> Table:
     return table
 
 
-__all__ = [
-    "HEADLINE",
-    "confusion_table",
-    "evaluate_predictions",
-    "evaluate_scorer",
-    "frame_hash",
-    "metrics_table",
-    "point_metrics",
-    "record_evaluation",
-]
+__all__ = ["confusion_table", "evaluate_scorer", "metrics_table", "record_evaluation"]

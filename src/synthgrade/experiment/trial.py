@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from synthgrade.console import console
-from synthgrade.data import write_table
+from synthgrade.data import frame_hash, is_synthetic, label_indices, write_table
 from synthgrade.data.schema import LABEL
 from synthgrade.errors import SynthgradeError
 from synthgrade.experiment.data import human_rows, read_split
@@ -160,8 +160,7 @@ def _predictions(proba: np.ndarray, scorer_labels: list[str], labels: list[str])
 
 
 def _evaluate(scorer: Any, test: pd.DataFrame, labels: list[str], evaluation: dict[str, Any], seed: int) -> dict[str, Any]:
-    from synthgrade.evaluate.metrics import evaluate_predictions, frame_hash
-    from synthgrade.train.data import label_indices
+    from synthgrade.metrics import evaluate_predictions
 
     start = time.perf_counter()
     proba = np.asarray(scorer.predict_proba(test), dtype=np.float64)
@@ -183,7 +182,7 @@ def _evaluate(scorer: Any, test: pd.DataFrame, labels: list[str], evaluation: di
         "kind": scorer.info.kind,
     }
     if evaluation.get("speed", True):
-        from synthgrade.evaluate.speed import measure_speed
+        from synthgrade.speed import measure_speed
 
         entry["speed"] = measure_speed(scorer, test, max_rows=evaluation["speed_rows"], single=20)
     entry["eval_seconds"] = round(time.perf_counter() - start, 3)
@@ -253,9 +252,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         mixed = mix_training_set(human, None, 0.0, seed=seed)
     train_rows = mixed.frame
     train_rows.attrs["labels"] = labels
-    is_syn = (
-        train_rows["synthetic"].astype(bool) if "synthetic" in train_rows.columns else pd.Series(False, index=train_rows.index)
-    )
+    is_syn = is_synthetic(train_rows)
     counts = {
         "human": int((~is_syn).sum()),
         "synthetic": int(is_syn.sum()),

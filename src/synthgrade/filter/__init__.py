@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.console import console
+from synthgrade.data import is_synthetic
 from synthgrade.data.schema import ITEM_ID, LABEL, TEXT, label_order
 from synthgrade.errors import SynthgradeError
 from synthgrade.filter.config import METHODS, FilterConfig
@@ -109,7 +110,7 @@ def _step_neighbours(frame: pd.DataFrame, config: FilterConfig, human: pd.DataFr
 
     if human is None or not len(human):
         raise SynthgradeError("--method neighbours needs the human-coded training rows (--human FILE)")
-    if "synthetic" in human.columns and human["synthetic"].fillna(False).astype(bool).any():
+    if is_synthetic(human).any():
         raise SynthgradeError("--human must hold human-coded rows only; it contains synthetic rows")
     texts = [str(t) for t in frame[TEXT]]
     human_texts = [str(t) for t in human[TEXT]]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.console import console
+from synthgrade.data import is_synthetic
 from synthgrade.data.schema import ID, ITEM_ID, ITEM_TEXT, LABEL, REFERENCE, TEXT, has_items, label_order
 from synthgrade.errors import SynthgradeError
 from synthgrade.generate.backends import ChatRequest, make_backend, resolve_backend
@@ -110,7 +111,7 @@ def _check_train(train: pd.DataFrame) -> None:
             raise SynthgradeError(f"the training data has no '{column}' column")
     if not len(train):
         raise SynthgradeError("the training data has no rows")
-    if "synthetic" in train.columns and train["synthetic"].fillna(False).astype(bool).any():
+    if is_synthetic(train).any():
         raise SynthgradeError("the training data holds synthetic rows; generate from human-coded rows only")
     if ID not in train.columns:
         raise SynthgradeError("the training data has no 'id' column (load it with synthgrade.data.load_responses)")

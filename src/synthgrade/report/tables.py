@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgrade.report.stats import paired_bootstrap_diff, t_interval
+from synthgrade.metrics import paired_bootstrap_diff, t_interval
 
 METRICS = ("accuracy", "macro_f1", "kappa", "qwk", "auc")
 TEACHER = "teacher"

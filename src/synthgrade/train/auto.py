@@ -53,7 +53,7 @@ def estimate_seconds(spec: str, rows: int, epochs: int) -> float:
 
 def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], train_rows: int, seed: int = 0) -> tuple[int, dict]:
     """Index of the winner among trained ``candidates`` and the record of why (leaderboard, tie, rule)."""
-    from synthgrade.evaluate.metrics import evaluate_predictions, point_metrics
+    from synthgrade.metrics import evaluate_predictions, point_metrics
 
     trained = [i for i, c in enumerate(candidates) if c.scorer is not None and c.val_proba is not None]
     if not trained:
@@ -114,7 +114,7 @@ def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], tr
 
 def train_auto(train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any]) -> Scorer:
     """Train each candidate within ``args.time_budget`` seconds and return the chosen one, its record attached."""
-    from synthgrade.train.data import label_indices
+    from synthgrade.data import label_indices
     from synthgrade.train.trainer import Trainer
 
     budget = float(args.time_budget or DEFAULT_TIME_BUDGET)

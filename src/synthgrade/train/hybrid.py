@@ -618,7 +618,7 @@ def train_hybrid(
     """Fit the hybrid scorer on ``train_df`` (C by cross-validation there); report on ``val_df`` (human rows).
 
     ``projection`` (encoder dims x target dims) maps the encoder's vectors before every feature is computed."""
-    from synthgrade.evaluate.metrics import point_metrics
+    from synthgrade.metrics import point_metrics
 
     started = time.perf_counter()
     encoder = parse_spec(args.model)

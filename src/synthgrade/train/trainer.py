@@ -14,16 +14,15 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.console import console, progress
+from synthgrade.data import check_disjoint, check_human_validation, frame_hash, is_synthetic
 from synthgrade.data.schema import LABEL, label_order
 from synthgrade.errors import SynthgradeError
-from synthgrade.mix import is_synthetic, synthetic_sources, training_rows
+from synthgrade.mix import synthetic_sources, training_rows
 from synthgrade.modeling import ModelInfo, Scorer, TransformerScorer, choose_input_mode, item_bank_from
 from synthgrade.registry import offline_error, resolve_model
 from synthgrade.train.data import (
     EncodedSet,
     bucketed_batches,
-    check_disjoint,
-    check_human_validation,
     encode_frame,
     iterate,
     sorted_batches,
@@ -147,8 +146,6 @@ class Trainer:
         )
 
     def provenance_for(self, train_df: pd.DataFrame, val_df: pd.DataFrame, extra: dict[str, Any] | None) -> dict[str, Any]:
-        from synthgrade.evaluate.metrics import frame_hash
-
         synthetic = is_synthetic(train_df)
         provenance: dict[str, Any] = {
             "train_rows": int(len(train_df)),
@@ -163,7 +160,7 @@ class Trainer:
         return provenance
 
     def finish_info(self, scorer: Scorer, model: Any, val_set: EncodedSet, labels: list[str], started: float) -> None:
-        from synthgrade.evaluate.metrics import point_metrics
+        from synthgrade.metrics import point_metrics
 
         result = self.evaluate_split(model, val_set, scorer.tokenizer.pad_token_id or 0)  # type: ignore[attr-defined]
         info = scorer.info

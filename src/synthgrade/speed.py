@@ -1,10 +1,12 @@
-"""Inference speed on CPU: batch throughput and single-response latency, in PyTorch and through ONNX Runtime."""
+"""Inference speed of a scorer on CPU: batch throughput and single-response latency.
+
+Shared base (after ``modeling``): distillation compares teacher and student with it, sweep trials record it.
+Timing an exported ONNX model belongs to the stage that exports (see ``benchmarks/bench_train.py``).
+"""
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,31 +68,4 @@ def _measure_speed(
         result["torch_threads"] = torch.get_num_threads()
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
-    return result
-
-
-def onnx_available() -> bool:
-    try:
-        import synthgrade.export  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def measure_onnx_speed(
-    scorer_or_dir: Scorer | str | Path, frame: pd.DataFrame, out_dir: str | Path | None = None, int8: bool = False, **options: Any
-) -> dict[str, Any] | None:
-    """Export to ONNX (SERVE's ``export_onnx``) and time the ``OnnxScorer``; None when the export stage is absent."""
-    if not onnx_available():
-        return None
-    from synthgrade.export import OnnxScorer, export_onnx
-
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(out_dir) if out_dir is not None else Path(tmp) / "onnx"
-        summary = export_onnx(scorer_or_dir, target, int8=int8)
-        onnx_scorer = OnnxScorer.from_pretrained(target)
-        result = measure_speed(onnx_scorer, frame, **options)
-    result["parity"] = summary.get("parity")
-    result["onnx_bytes"] = summary.get("onnx_bytes")
-    result["int8"] = int8
     return result

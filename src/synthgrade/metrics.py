@@ -1,31 +1,48 @@
-"""Classification metrics with vectorised bootstrap confidence intervals.
+"""Classification metrics with vectorised bootstrap confidence intervals: the one place every stage
+(training summaries, evaluation, the sweep report, build's ship rule) computes a metric or an interval.
 
-Every resample draws row indices once (``bootstrap x n``); all confusion-matrix metrics (accuracy,
-macro-F1, per-label P/R/F1, Cohen's kappa, quadratic weighted kappa) come from one batched
-``bincount`` of those resamples, and ROC-AUC from per-row resample counts over one sort, so 1000 resamples of thousands of
-rows take a fraction of a second. With a second model the same indices give the paired difference.
+Every resample draws row indices once (``bootstrap x n``, :func:`bootstrap_index`); all confusion-matrix
+metrics (accuracy, macro-F1, per-label P/R/F1, Cohen's kappa, quadratic weighted kappa) come from one
+batched ``bincount`` of those resamples, and ROC-AUC from per-row resample counts over one sort, so 1000
+resamples of thousands of rows take a fraction of a second. With a second model the same indices give the
+paired difference.
+
+Macro-F1 rule: the mean F1 over the labels that occur in the true labels or in the (first) model's
+predictions on the full set (:func:`present_labels`); the set is fixed before resampling, so a label
+missing from one resample counts there with F1 0. A paired difference uses the same set for both models.
+
+Intervals are percentile intervals at :data:`CI_LEVEL`; :func:`t_interval` is the Student-t interval over
+seeds that the report uses when a cell has two or more.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from synthgrade.io import stable_hash
+from synthgrade.errors import ParameterError, SynthgradeError
 
 #: Headline metrics, each reported as ``{value, ci_low, ci_high}``.
 HEADLINE = ("accuracy", "macro_f1", "kappa", "qwk", "auc")
 CI_LEVEL = 0.95
 
 
-def frame_hash(frame: pd.DataFrame) -> str:
-    """Content hash of a response table's public columns (row order matters)."""
-    columns = [c for c in ("id", "text", "label", "item_id") if c in frame.columns]
-    return stable_hash(frame[columns].astype(str).values.tolist())
+def bootstrap_index(n: int, rounds: int, seed: int = 0) -> np.ndarray | None:
+    """Row indices of ``rounds`` resamples of ``n`` rows (rounds x n), drawn at once from ``seed``; None for 0 rounds."""
+    if rounds < 0:
+        raise ParameterError("bootstrap", f"must be 0 or more, got {rounds}")
+    return np.random.default_rng(seed).integers(0, n, size=(rounds, n)) if rounds else None
+
+
+def present_labels(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """Which of ``k`` labels macro averages count: those in the true labels or the predictions."""
+    present = np.zeros(k, dtype=bool)
+    present[np.unique(np.concatenate([y_true, y_pred]))] = True
+    return present
 
 
 def confusion_matrices(y_true: np.ndarray, y_pred: np.ndarray, k: int, index: np.ndarray | None = None) -> np.ndarray:
@@ -143,8 +160,7 @@ def point_metrics(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[str], 
     y, proba = y_true[mask], proba[mask]
     if not len(y):
         return {name: None for name in HEADLINE}
-    present = np.zeros(k, dtype=bool)
-    present[np.unique(np.concatenate([y, proba.argmax(axis=1)]))] = True
+    present = present_labels(y, proba.argmax(axis=1), k)
     values = _all_metrics(y, proba, k, present, ordinal or k == 2, None)
     return {name: _interval(float(values[name][0]), None)["value"] for name in HEADLINE} | {"n": int(len(y))}
 
@@ -162,19 +178,12 @@ def evaluate_predictions(
     k = len(labels)
     n = len(y_true)
     if n == 0:
-        from synthgrade.errors import SynthgradeError
-
         raise SynthgradeError("the test data has no rows to evaluate")
-    if bootstrap < 0:
-        from synthgrade.errors import SynthgradeError
-
-        raise SynthgradeError(f"--bootstrap must be 0 or more, got {bootstrap}")
+    index = bootstrap_index(n, bootstrap, seed)
     quadratic = ordinal or k == 2
     predicted = proba.argmax(axis=1)
-    present = np.zeros(k, dtype=bool)
-    present[np.unique(np.concatenate([y_true, predicted]))] = True
+    present = present_labels(y_true, predicted, k)
     point = _all_metrics(y_true, proba, k, present, quadratic, None)
-    index = np.random.default_rng(seed).integers(0, n, size=(bootstrap, n)) if bootstrap else None
     boot = _all_metrics(y_true, proba, k, present, quadratic, index) if index is not None else None
 
     result: dict[str, Any] = {
@@ -217,3 +226,52 @@ def evaluate_predictions(
             diff[name] = entry
         result["diff"] = diff
     return result
+
+
+def t_interval(values: Sequence[float], level: float = CI_LEVEL) -> tuple[float, float, float]:
+    """(mean, low, high) of a Student-t interval; low/high are NaN with fewer than two values."""
+    data = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if data.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(data.mean())
+    if data.size < 2:
+        return mean, math.nan, math.nan
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.5 + level / 2, data.size - 1) * data.std(ddof=1) / math.sqrt(data.size))
+    return mean, mean - half, mean + half
+
+
+#: Metrics that hard predictions determine (ROC-AUC needs probabilities).
+LABEL_METRICS = ("accuracy", "macro_f1", "kappa", "qwk")
+
+
+def paired_bootstrap_diff(
+    metric: str,
+    truth: Sequence[int],
+    predicted: Sequence[int],
+    baseline: Sequence[int],
+    n_labels: int,
+    rounds: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(difference, low, high) of metric(predicted) - metric(baseline) over the same resampled rows.
+
+    The same rule and resamples as :func:`evaluate_predictions` with ``compare_proba``: given one-hot
+    probabilities of ``predicted`` and ``baseline``, its ``diff[metric]`` is this interval (QWK is computed
+    whenever it is asked for here).
+    """
+    if metric not in LABEL_METRICS:
+        raise ValueError(f"no prediction-level formula for {metric}")
+    y, a, b = (np.asarray(v, dtype=np.int64) for v in (truth, predicted, baseline))
+    present = present_labels(y, a, n_labels)
+    quadratic = metric == "qwk"  # the only metric the flag changes
+
+    def values(pred: np.ndarray, index: np.ndarray | None) -> np.ndarray:
+        return confusion_metrics(confusion_matrices(y, pred, n_labels, index), present, quadratic)[metric]
+
+    index = bootstrap_index(len(y), rounds, seed)
+    samples = values(a, index) - values(b, index) if index is not None else None
+    interval = _interval(float(values(a, None)[0] - values(b, None)[0]), samples)
+    low, high, point = (math.nan if interval[key] is None else interval[key] for key in ("ci_low", "ci_high", "value"))
+    return point, low, high
