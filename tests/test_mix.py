@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from synthgrade.data import is_synthetic
-from synthgrade.errors import SynthgradeError
-from synthgrade.mix import allocate, mix_training_set, synthetic_sources
+from synthgrade.errors import ParameterError, SynthgradeError
+from synthgrade.mix import SyntheticShortfall, allocate, mix_training_set, synthetic_sources
 
 
 def human_rows(n_pos: int = 30, n_neg: int = 10) -> pd.DataFrame:
@@ -94,7 +94,7 @@ def test_more_synthetic_than_available_is_an_error() -> None:
         ({"ratio": 1.5}, "between 0 and 1"),
         ({"ratio": 0.5, "mode": "blend"}, "addon"),
         ({"ratio": 1.0}, "fixed-total"),
-        ({"ratio": 0.5, "mode": "fixed-total"}, "positive --total"),
+        ({"ratio": 0.5, "mode": "fixed-total"}, "^total must be a positive number"),
         ({"ratio": 0.0, "mode": "fixed-total", "total": 100}, "needs 100 human rows, only 40"),
         ({"ratio": 0.5, "human_budget": 41}, "more than the 40 human rows"),
         ({"ratio": 0.5, "total": 10}, "only applies"),
@@ -103,6 +103,35 @@ def test_more_synthetic_than_available_is_an_error() -> None:
 def test_bad_requests_are_clear_errors(kwargs: dict, message: str) -> None:
     with pytest.raises(SynthgradeError, match=message):
         mix_training_set(human_rows(), synthetic_rows(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"ratio": 1.5}, "ratio"),
+        ({"ratio": 0.5, "mode": "blend"}, "mode"),
+        ({"ratio": 1.0}, "ratio"),
+        ({"ratio": 0.5, "mode": "fixed-total"}, "total"),
+        ({"ratio": 0.0, "mode": "fixed-total", "total": 100}, "total"),
+        ({"ratio": 0.5, "human_budget": 0}, "human_budget"),
+        ({"ratio": 0.5, "human_budget": 41}, "human_budget"),
+        ({"ratio": 0.5, "total": 10}, "total"),
+        ({"ratio": 0.8}, "ratio"),  # not enough synthetic rows
+    ],
+)
+def test_errors_name_the_parameter_not_a_cli_flag(kwargs: dict, param: str) -> None:
+    with pytest.raises(ParameterError) as caught:
+        mix_training_set(human_rows(), synthetic_rows(n_pos=50), **kwargs)
+    assert caught.value.param == param and str(caught.value).startswith(f"{param} ")
+    assert "--" not in str(caught.value)
+
+
+def test_a_shortfall_is_its_own_error_type() -> None:
+    with pytest.raises(SyntheticShortfall, match="not enough synthetic rows: label 'pos' needs 120, has 50"):
+        mix_training_set(human_rows(), synthetic_rows(n_pos=50), ratio=0.8)
+    with pytest.raises(ParameterError, match="^synthetic has no rows") as caught:
+        mix_training_set(human_rows(), None, ratio=0.5)
+    assert not isinstance(caught.value, SyntheticShortfall)
 
 
 def test_synthetic_rows_in_the_human_file_are_refused() -> None:
@@ -118,3 +147,25 @@ def test_sources_summarise_provenance_and_truthy_strings() -> None:
     assert sum(s["rows"] for s in sources) == 40 and all(s["model"] == "gpt-4o" and s["filtered"] for s in sources)
     flags = pd.DataFrame({"synthetic": ["True", "false", None, 1]})
     assert is_synthetic(flags).tolist() == [True, False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--ratio", "1.5"), "--ratio must be between 0 and 1, got 1.5"),
+        (("--mix", "blend"), "--mix must be 'addon' or 'fixed-total', got 'blend'"),
+        (("--human-budget", "0"), "--human-budget must be positive, got 0"),
+        (("--ratio", "0.5"), "--synthetic has no rows: ratio 0.5 needs 8 synthetic rows"),
+    ],
+)
+def test_the_cli_names_the_flag_of_a_bad_mix_parameter(tmp_path, args: tuple[str, ...], message: str) -> None:
+    from tests.conftest import run_cli
+
+    human = tmp_path / "h.csv"
+    human.write_text("text,label\n" + "".join(f"answer {i},{'ab'[i % 2]}\n" for i in range(8)))
+    val = tmp_path / "v.csv"
+    val.write_text("text,label\nanswer x,a\nanswer y,b\n")
+    result = run_cli("train", "--human", str(human), "--val", str(val), "--out", str(tmp_path / "m"), "--model", "tfidf", *args)
+    assert result.returncode == 2
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "m").exists()

@@ -117,6 +117,10 @@ def synthetic_sources(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return sources
 
 
+class SyntheticShortfall(ParameterError):
+    """The requested share needs more synthetic rows of some label than exist (a caller may retry smaller)."""
+
+
 def mix_training_set(
     human: pd.DataFrame,
     synthetic: pd.DataFrame | None = None,
@@ -127,104 +131,135 @@ def mix_training_set(
     seed: int = 0,
 ) -> MixResult:
     """Build the training rows: human rows (optionally a stratified budget) plus synthetic rows at share ``ratio``."""
-    if not 0.0 <= ratio <= 1.0:
-        raise SynthgradeError(f"--ratio must be between 0 and 1, got {ratio}")
-    if mode not in ("addon", "fixed-total"):
-        raise SynthgradeError(f"--mix must be 'addon' or 'fixed-total', got {mode!r}")
-    if is_synthetic(human).any():
-        first = human.loc[is_synthetic(human)].iloc[0]
-        where = first.get(WHERE, f"id {first.get(ID)}")
-        raise SynthgradeError(f"{where}: the human-coded training data contains synthetic rows (pass them with --synthetic)")
-    if human.empty:
-        raise SynthgradeError("the human-coded training data has no rows")
-    for name, frame in (("human", human), ("synthetic", synthetic)):
-        if frame is not None and ID in frame.columns and frame[ID].duplicated().any():
-            dup = frame.loc[frame[ID].duplicated(), ID].iloc[0]
-            raise SynthgradeError(f"the {name} rows use id '{dup}' more than once; ids must be unique to write a manifest")
+    _check_inputs(human, synthetic, ratio, mode)
     rng = np.random.default_rng(seed)
     labels = label_order(human[LABEL].dropna().unique())
-
-    human_pool = human
-    if human_budget is not None:
-        if human_budget <= 0:
-            raise SynthgradeError(f"--human-budget must be positive, got {human_budget}")
-        if human_budget > len(human):
-            raise SynthgradeError(f"--human-budget {human_budget} is more than the {len(human)} human rows available")
-        human_pool = stratified_sample(human, human_budget, rng, labels)
-
-    if mode == "addon":
-        if total is not None:
-            raise SynthgradeError("--total only applies to --mix fixed-total")
-        if ratio >= 1.0:
-            raise SynthgradeError("--ratio 1 in addon mode would need infinitely many synthetic rows; use --mix fixed-total")
-        n_human = len(human_pool)
-        n_synthetic = int(round(ratio * n_human / (1.0 - ratio)))
-        human_used = human_pool
-    else:
-        if total is None or total <= 0:
-            raise SynthgradeError("--mix fixed-total needs a positive --total N")
-        n_synthetic = int(round(ratio * total))
-        n_human = total - n_synthetic
-        if n_human > len(human_pool):
-            raise SynthgradeError(
-                f"--total {total} at --ratio {ratio} needs {n_human} human rows, only {len(human_pool)} are available"
-                + (" within --human-budget" if human_budget is not None else "")
-            )
-        human_used = stratified_sample(human_pool, n_human, rng, labels) if n_human < len(human_pool) else human_pool
-
-    # Synthetic label shares follow the human rows in use.
-    human_counts = [int((human_used[LABEL] == label).sum()) for label in labels]
-    if n_synthetic > 0 and sum(human_counts) == 0:
-        # ratio 1 in fixed-total mode: follow the human pool's label shares.
-        human_counts = [int((human_pool[LABEL] == label).sum()) for label in labels]
-    wanted = allocate(n_synthetic, human_counts)
-    synthetic_parts = []
-    unused_labels: dict[str, int] = {}
-    if n_synthetic > 0:
-        if synthetic is None or synthetic.empty:
-            raise SynthgradeError(
-                f"--ratio {ratio} needs {n_synthetic} synthetic rows but no synthetic data was given (--synthetic FILE)"
-            )
-        known = set(labels)
-        for label, count in synthetic[LABEL].value_counts().items():
-            if label not in known:
-                unused_labels[str(label)] = int(count)
-        short = []
-        for label, take in zip(labels, wanted, strict=True):
-            pool = synthetic.index[synthetic[LABEL] == label].to_numpy()
-            if take > len(pool):
-                short.append(f"label '{label}' needs {take}, has {len(pool)}")
-                continue
-            synthetic_parts.append(pool[rng.permutation(len(pool))[:take]])
-        if short:
-            raise SynthgradeError(
-                f"not enough synthetic rows for --ratio {ratio} ({n_synthetic} needed): "
-                + "; ".join(short)
-                + " (generate more, lower --ratio, or use --mix fixed-total with a smaller --total)"
-            )
-    synthetic_used = (
-        synthetic.loc[np.sort(np.concatenate(synthetic_parts))] if synthetic_parts and synthetic is not None else human.iloc[0:0]
-    )
-
+    human_pool = _budget_rows(human, human_budget, rng, labels)
+    human_used, n_synthetic = _human_rows_and_synthetic_count(human_pool, ratio, mode, total, human_budget, rng, labels)
+    # Synthetic label shares follow the human rows in use (ratio 1 in fixed-total mode: the human pool's).
+    counts = [int((human_used[LABEL] == label).sum()) for label in labels]
+    if n_synthetic > 0 and sum(counts) == 0:
+        counts = [int((human_pool[LABEL] == label).sum()) for label in labels]
+    wanted = allocate(n_synthetic, counts)
+    synthetic_used = _draw_synthetic(synthetic, n_synthetic, wanted, ratio, rng, labels)
+    if synthetic_used is None:
+        synthetic_used = human.iloc[0:0]
+    # Labels the human rows do not have (only counted when synthetic rows were asked for).
+    offered = synthetic[LABEL].value_counts().items() if n_synthetic and synthetic is not None else []
+    unused = {str(label): int(count) for label, count in offered if label not in set(labels)}
     human_part = human_used.assign(**{SYNTHETIC: False})
     synthetic_part = synthetic_used.assign(**{SYNTHETIC: True})
     parts = [p for p in (human_part, synthetic_part) if not p.empty]
     mixed = pd.concat(parts, ignore_index=True) if parts else human_part
     mixed = mixed.iloc[rng.permutation(len(mixed))].reset_index(drop=True)
     mixed[SYNTHETIC] = mixed[SYNTHETIC].astype(bool)
+    settings = {"mode": mode, "ratio": ratio, "total": total, "human_budget": human_budget, "seed": seed, "labels": labels}
+    return MixResult(mixed, _manifest(settings, mixed, human, synthetic, human_used, synthetic_used, unused))
 
-    total_rows = len(mixed)
+
+def _check_inputs(human: pd.DataFrame, synthetic: pd.DataFrame | None, ratio: float, mode: str) -> None:
+    if not 0.0 <= ratio <= 1.0:
+        raise ParameterError("ratio", f"must be between 0 and 1, got {ratio}")
+    if mode not in ("addon", "fixed-total"):
+        raise ParameterError("mode", f"must be 'addon' or 'fixed-total', got {mode!r}")
+    if is_synthetic(human).any():
+        first = human.loc[is_synthetic(human)].iloc[0]
+        where = first.get(WHERE, f"id {first.get(ID)}")
+        raise ParameterError("human", f"contains synthetic rows ({where}); pass those as the synthetic rows")
+    if human.empty:
+        raise SynthgradeError("the human-coded training data has no rows")
+    for name, frame in (("human", human), ("synthetic", synthetic)):
+        if frame is not None and ID in frame.columns and frame[ID].duplicated().any():
+            dup = frame.loc[frame[ID].duplicated(), ID].iloc[0]
+            raise SynthgradeError(f"the {name} rows use id '{dup}' more than once; ids must be unique to write a manifest")
+
+
+def _budget_rows(human: pd.DataFrame, budget: int | None, rng: np.random.Generator, labels: list[str]) -> pd.DataFrame:
+    """The human rows to draw from: all of them, or a stratified sample of ``budget`` rows."""
+    if budget is None:
+        return human
+    if budget <= 0:
+        raise ParameterError("human_budget", f"must be positive, got {budget}")
+    if budget > len(human):
+        raise ParameterError("human_budget", f"{budget} is more than the {len(human)} human rows available")
+    return stratified_sample(human, budget, rng, labels)
+
+
+def _human_rows_and_synthetic_count(
+    pool: pd.DataFrame,
+    ratio: float,
+    mode: str,
+    total: int | None,
+    human_budget: int | None,
+    rng: np.random.Generator,
+    labels: list[str],
+) -> tuple[pd.DataFrame, int]:
+    """The human rows used and how many synthetic rows join them, by the rule of ``mode``."""
+    if mode == "addon":
+        if total is not None:
+            raise ParameterError("total", "only applies to the fixed-total mode")
+        if ratio >= 1.0:
+            raise ParameterError("ratio", "1 in addon mode would need infinitely many synthetic rows; use the fixed-total mode")
+        return pool, int(round(ratio * len(pool) / (1.0 - ratio)))
+    if total is None or total <= 0:
+        raise ParameterError("total", f"must be a positive number of rows in the fixed-total mode, got {total}")
+    n_synthetic = int(round(ratio * total))
+    n_human = total - n_synthetic
+    if n_human > len(pool):
+        within = " within the human budget" if human_budget is not None else ""
+        problem = f"{total} at ratio {ratio} needs {n_human} human rows, only {len(pool)} are available{within}"
+        raise ParameterError("total", problem)
+    return (stratified_sample(pool, n_human, rng, labels) if n_human < len(pool) else pool), n_synthetic
+
+
+def _draw_synthetic(
+    synthetic: pd.DataFrame | None,
+    n_synthetic: int,
+    wanted: list[int],
+    ratio: float,
+    rng: np.random.Generator,
+    labels: list[str],
+) -> pd.DataFrame | None:
+    """``wanted[i]`` random synthetic rows of ``labels[i]`` (None when no rows are drawn); never fewer."""
+    if n_synthetic == 0:
+        return None
+    if synthetic is None or synthetic.empty:
+        problem = f"has no rows: ratio {ratio} needs {n_synthetic} synthetic rows but no synthetic data was given"
+        raise ParameterError("synthetic", problem)
+    parts, short = [], []
+    for label, take in zip(labels, wanted, strict=True):
+        pool = synthetic.index[synthetic[LABEL] == label].to_numpy()
+        if take > len(pool):
+            short.append(f"label '{label}' needs {take}, has {len(pool)}")
+            continue
+        parts.append(pool[rng.permutation(len(pool))[:take]])
+    if short:
+        raise SyntheticShortfall(
+            "ratio",
+            f"{ratio} needs {n_synthetic} synthetic rows; not enough synthetic rows: "
+            + "; ".join(short)
+            + " (generate more, lower the ratio, or use the fixed-total mode with a smaller total)",
+        )
+    return synthetic.loc[np.sort(np.concatenate(parts))] if parts else None
+
+
+def _manifest(
+    settings: dict[str, Any],
+    mixed: pd.DataFrame,
+    human: pd.DataFrame,
+    synthetic: pd.DataFrame | None,
+    human_used: pd.DataFrame,
+    synthetic_used: pd.DataFrame,
+    unused_labels: dict[str, int],
+) -> dict[str, Any]:
+    """What was mixed: settings, counts per source and label, provenance, the exact ids and their hash."""
+    labels = settings["labels"]
     manifest: dict[str, Any] = {
-        "mode": mode,
-        "ratio": ratio,
-        "total": total,
-        "human_budget": human_budget,
-        "seed": seed,
-        "labels": labels,
-        "rows": total_rows,
+        **settings,
+        "rows": len(mixed),
         "human_rows": int(len(human_used)),
         "synthetic_rows": int(len(synthetic_used)),
-        "achieved_ratio": (len(synthetic_used) / total_rows) if total_rows else 0.0,
+        "achieved_ratio": (len(synthetic_used) / len(mixed)) if len(mixed) else 0.0,
         "human_available": int(len(human)),
         "synthetic_available": int(len(synthetic)) if synthetic is not None else 0,
         "synthetic_unused_labels": unused_labels,
@@ -237,7 +272,7 @@ def mix_training_set(
         "synthetic_ids": [str(v) for v in synthetic_used[ID]] if ID in synthetic_used.columns else [],
     }
     manifest["hash"] = stable_hash({"human": manifest["human_ids"], "synthetic": manifest["synthetic_ids"]})
-    return MixResult(mixed, manifest)
+    return manifest
 
 
-__all__ = ["MixResult", "MixMode", "allocate", "mix_training_set", "stratified_sample", "synthetic_sources"]
+__all__ = ["MixResult", "MixMode", "SyntheticShortfall", "allocate", "mix_training_set", "stratified_sample", "synthetic_sources"]

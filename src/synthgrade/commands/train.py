@@ -36,7 +36,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
     synthetic: Annotated[list[Path] | None, typer.Option("--synthetic", help="Synthetic rows (repeatable).")] = None,
     ratio: Annotated[float, typer.Option(help="Synthetic share of the training rows, 0..1.")] = 0.0,
-    mix: Annotated[str, typer.Option("--mix", help="addon: all human rows + synthetic; fixed-total: --total rows.")] = "addon",
+    mode: Annotated[str, typer.Option("--mix", help="addon: all human rows + synthetic; fixed-total: --total rows.")] = "addon",
     total: Annotated[int | None, typer.Option(help="Training rows in --mix fixed-total.")] = None,
     human_budget: Annotated[
         int | None, typer.Option("--human-budget", help="Subsample this many human rows first (stratified).")
@@ -106,7 +106,7 @@ def train(
     human_df = load_responses(human, columns, declared)
     val_df = load_responses(val, columns, declared)
     synthetic_df = _read_many(list(synthetic), columns, declared) if synthetic else None
-    mixed = mix_training_set(human_df, synthetic_df, ratio=ratio, mode=mix, total=total, human_budget=human_budget, seed=seed)
+    mixed = mix_training_set(human_df, synthetic_df, ratio=ratio, mode=mode, total=total, human_budget=human_budget, seed=seed)
     manifest = mixed.manifest | {"human_file": str(human), "synthetic_files": [str(p) for p in synthetic or []]}
     console.print(
         f"training on {manifest['rows']:,} rows ({manifest['human_rows']:,} human, {manifest['synthetic_rows']:,} synthetic, "
