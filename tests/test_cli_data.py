@@ -22,7 +22,7 @@ def test_validate_bad_csv_exits_2_and_names_each_row(cli, tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
     assert "bad.csv line 3: empty or whitespace-only text" in result.stderr
     assert "bad.csv line 4: missing label" in result.stderr
-    assert "bad.csv line 5: label 'maybe' is not one of --labels correct,incorrect" in result.stderr
+    assert "bad.csv line 5: label 'maybe' is not one of the declared labels correct,incorrect" in result.stderr
 
 
 def test_validate_good_file_exits_0(cli, fixtures: Path) -> None:

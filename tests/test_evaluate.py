@@ -248,3 +248,15 @@ def test_evaluate_command_passes_labels_and_training_examples_to_llm_graders(mon
     write_table(overlap, tmp_path / "train.csv")
     with pytest.raises(SynthgradeError, match="both the --train example and test data"):
         evaluate("llm:openai:gpt-4o", tmp_path / "test.csv", tmp_path / "m2.json", train_examples=tmp_path / "train.csv")
+
+
+def test_bad_evaluation_requests_name_the_parameter() -> None:
+    from synthgrade.errors import ParameterError
+
+    y, proba = random_case(k=2)
+    with pytest.raises(ParameterError, match="^bootstrap must be 0 or more, got -1$"):
+        evaluate_predictions(y, proba, ["a", "b"], bootstrap=-1)
+    test, good, weak = frames()
+    with pytest.raises(ParameterError, match=r"^compare model has labels \['ok', 'maybe'\], this model has") as caught:
+        evaluate_scorer(FixedScorer(good, ["ok", "no"]), test, bootstrap=0, compare=FixedScorer(weak, ["ok", "maybe"]))
+    assert caught.value.param == "compare"

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from synthgrade.data import load_responses, write_table
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.filter import FilterConfig, agreement_report, filter_synthetic
 from synthgrade.filter.llm import majority, parse_grade
 from synthgrade.filter.neighbours import neighbour_decisions
@@ -116,7 +116,7 @@ def test_neighbours_filter_with_minilm(fixtures: Path) -> None:
     result = filter_synthetic(rows, FilterConfig(method="neighbours", k=3), human, show_progress=False)
     assert list(result.frame["id"]) == ["n1", "n3"]
     assert result.summary["removed_by_reason"] in ({"neighbours_disagree": 1}, {"closer_to_other_label": 1})
-    with pytest.raises(SynthgradeError, match="--human"):
+    with pytest.raises(ParameterError, match="^human is needed by the neighbours method"):
         filter_synthetic(rows, FilterConfig(method="neighbours"), None, show_progress=False)
 
 

@@ -68,3 +68,37 @@ def test_manifest_records_seed_sizes_counts_and_hashes(tmp_path: Path, fixtures:
         assert info["sha256"] == sha256_file(tmp_path / f"{name}.csv")
         assert sum(info["label_counts"].values()) == info["rows"]
     assert manifest["source_hash"] == sha256_file(fixtures / "civics.csv")
+
+
+@pytest.mark.parametrize(
+    ("frame", "by", "message"),
+    [
+        (_toy().drop(columns="item_id"), "item", "by item needs an item column (map it with --item-col)"),
+        (_toy(n_items=2), "item", "by item needs at least 3 items, the data has 2"),
+        (_toy(), "row", "by must be 'answer' or 'item', got 'row'"),
+    ],
+)
+def test_bad_split_requests_name_the_parameter(frame: pd.DataFrame, by: str, message: str) -> None:
+    from synthgrade.errors import ParameterError
+
+    with pytest.raises(ParameterError) as caught:
+        split_responses(frame, by=by)
+    assert caught.value.param == "by" and str(caught.value) == message
+
+
+def test_the_split_command_names_its_flag(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    path = tmp_path / "data.csv"
+    _toy(n_items=2).to_csv(path, index=False)
+    result = run_cli("split", str(path), "--out", str(tmp_path / "out"), "--by", "item")
+    assert result.returncode == 2 and "--by item needs at least 3 items, the data has 2" in result.stdout + result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_label_listed_twice_names_the_labels_parameter() -> None:
+    from synthgrade.data import parse_label_list
+    from synthgrade.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="^labels lists a label twice: 'a,b,a'$"):
+        parse_label_list("a,b,a")

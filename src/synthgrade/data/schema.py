@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from synthgrade.errors import ParameterError
+
 TEXT, LABEL, ID, ITEM_ID, ITEM_TEXT, REFERENCE = "text", "label", "id", "item_id", "item_text", "reference"
 CANONICAL_COLUMNS = (ID, TEXT, LABEL, ITEM_ID, ITEM_TEXT, REFERENCE)
 #: Where a row came from ("data.csv line 7", "EM-45b.xml answer EM.45b.110.1"). Never written to disk.
@@ -42,7 +44,7 @@ def parse_label_list(spec: str | Sequence[str] | None) -> list[str] | None:
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     labels = [str(x).strip() for x in items if str(x).strip()]
     if len(set(labels)) != len(labels):
-        raise ValueError(f"--labels lists a label twice: {spec!r}")
+        raise ParameterError("labels", f"lists a label twice: {spec!r}")
     return labels or None
 
 

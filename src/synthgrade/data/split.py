@@ -12,7 +12,7 @@ import pandas as pd
 from synthgrade.data.integrity import is_synthetic
 from synthgrade.data.readers import write_table
 from synthgrade.data.schema import ITEM_ID, LABEL, has_items, label_order
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import sha256_file, write_json
 
 SPLITS = ("train", "val", "test")
@@ -56,10 +56,10 @@ def split_responses(
     shuffled = frame.iloc[order].reset_index(drop=True)
     if by == "item":
         if not has_items(frame):
-            raise SynthgradeError("--by item needs an item column (map it with --item-col)")
+            raise ParameterError("by", "item needs an item column (map it with --item-col)")
         items = shuffled[ITEM_ID].drop_duplicates().tolist()
         if len(items) < 3:
-            raise SynthgradeError(f"--by item needs at least 3 items, the data has {len(items)}")
+            raise ParameterError("by", f"item needs at least 3 items, the data has {len(items)}")
         sizes = shuffled[ITEM_ID].value_counts()
         assigned: dict[str, int] = {}
         rows = np.zeros(3)
@@ -79,7 +79,7 @@ def split_responses(
         split_of = np.empty(len(shuffled), dtype=int)
         split_of[grouped.index.to_numpy()] = _interleave(len(grouped), fractions)
     else:
-        raise SynthgradeError(f"--by must be 'answer' or 'item', got {by!r}")
+        raise ParameterError("by", f"must be 'answer' or 'item', got {by!r}")
     return {name: shuffled[split_of == k].reset_index(drop=True) for k, name in enumerate(SPLITS)}
 
 

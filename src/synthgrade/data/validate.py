@@ -152,13 +152,13 @@ def validate_table(
             if where not in not_text:
                 errors.append(Problem(where, "empty or whitespace-only text"))
         elif len(text) > max_chars:
-            errors.append(Problem(where, f"text has {len(text)} characters, over the bound of {max_chars} (raise --max-chars)"))
+            errors.append(Problem(where, f"text has {len(text)} characters, over the max_chars bound of {max_chars}"))
         if LABEL in frame.columns:
             if _is_missing(label):
                 if require_label:
                     errors.append(Problem(where, "missing label"))
             elif allowed is not None and label not in allowed:
-                errors.append(Problem(where, f"label '{label}' is not one of --labels {','.join(labels)}"))
+                errors.append(Problem(where, f"label '{label}' is not one of the declared labels {','.join(labels)}"))
     content = [c for c in frame.columns if c not in (ID, WHERE)]
     duplicated = frame.duplicated(subset=content, keep="first") if len(frame) else pd.Series([], dtype=bool)
     first_seen: dict[tuple, str] = {}

@@ -18,7 +18,7 @@ import pandas as pd
 from synthgrade.console import console
 from synthgrade.data import is_synthetic
 from synthgrade.data.schema import ITEM_ID, LABEL, TEXT, label_order
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.filter.config import METHODS, FilterConfig
 
 __all__ = ["FilterConfig", "FilterResult", "METHODS", "filter_synthetic", "agreement_report"]
@@ -109,9 +109,9 @@ def _step_neighbours(frame: pd.DataFrame, config: FilterConfig, human: pd.DataFr
     from synthgrade.filter.neighbours import neighbour_decisions
 
     if human is None or not len(human):
-        raise SynthgradeError("--method neighbours needs the human-coded training rows (--human FILE)")
+        raise ParameterError("human", "is needed by the neighbours method: the human-coded training rows")
     if is_synthetic(human).any():
-        raise SynthgradeError("--human must hold human-coded rows only; it contains synthetic rows")
+        raise ParameterError("human", "must hold human-coded rows only; it contains synthetic rows")
     texts = [str(t) for t in frame[TEXT]]
     human_texts = [str(t) for t in human[TEXT]]
     vectors = embed_texts(texts + human_texts, config.embedder)

@@ -66,7 +66,7 @@ class FilterConfig(BaseModel):
         if not methods:
             raise ValueError("give at least one method")
         if "classifier" in methods and not self.classifier:
-            raise ValueError("--method classifier needs a model directory (--classifier DIR or classifier:DIR)")
+            raise ValueError("method 'classifier' needs a model directory (set classifier, or give the method as classifier:DIR)")
         self.method = methods
         return self
 
