@@ -28,7 +28,6 @@ from synthgrade.data.validate import (
     ValidationReport,
     load_responses,
     validate_file,
-    validate_table,
 )
 
 __all__ = [
@@ -58,7 +57,6 @@ __all__ = [
     "read_raw",
     "split_responses",
     "validate_file",
-    "validate_table",
     "write_splits",
     "write_table",
 ]

@@ -118,17 +118,3 @@ def frame_hash(frame: pd.DataFrame) -> str:
     columns = [c for c in (ID, TEXT, LABEL, ITEM_ID) if c in frame.columns]
     return stable_hash(frame[columns].astype(str).values.tolist())
 
-
-__all__ = [
-    "GENERATION_COLUMNS",
-    "SYNTHETIC",
-    "check_disjoint",
-    "check_human_only",
-    "check_human_test",
-    "check_human_validation",
-    "frame_hash",
-    "generated_rows",
-    "is_synthetic",
-    "is_synthetic_value",
-    "label_indices",
-]

@@ -122,25 +122,33 @@ def _kind(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-def validate_table(
-    raw: RawTable,
+def validate_file(
     path: str | Path,
     columns: ColumnMap | None = None,
     labels: Sequence[str] | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
     require_label: bool = True,
 ) -> ValidationReport:
-    """Check rows; return the canonical frame with every problem and warning located."""
-    columns = columns or ColumnMap()
-    frame, errors = canonicalise(raw, columns, require_label)
-    warnings: list[Problem] = []
+    """Read and check one file (or SemEval XML folder): the canonical frame with every problem and warning located."""
+    raw = read_raw(path)
+    frame, errors = canonicalise(raw, columns or ColumnMap(), require_label)
     if not len(frame):  # a header alone (or an empty JSONL file) is not a usable table, whatever its columns
         errors = [*raw.problems, Problem(raw.source, "no data rows (a header or nothing at all); there is nothing to use")]
-        return ValidationReport(str(path), frame, errors, warnings, [])
+        return ValidationReport(str(path), frame, errors, [], [])
     errors = list(raw.problems) + errors
     if errors and TEXT not in frame.columns:
-        return ValidationReport(str(path), frame, errors, warnings, [])
-    not_text = {p.where for p in errors}
+        return ValidationReport(str(path), frame, errors, [], [])
+    errors += _row_problems(frame, labels, max_chars, require_label, already={p.where for p in errors})
+    errors += _duplicate_ids(frame)
+    observed = frame[LABEL].dropna().unique() if LABEL in frame.columns else []
+    return ValidationReport(str(path), frame, errors, _duplicate_rows(frame), label_order(observed, labels))
+
+
+def _row_problems(
+    frame: pd.DataFrame, labels: Sequence[str] | None, max_chars: int, require_label: bool, already: set[str]
+) -> list[Problem]:
+    """Empty or over-long texts, missing labels and labels outside ``labels``; ``already``: rows whose text is refused."""
+    problems = []
     allowed = set(labels) if labels else None
     for where, text, label in zip(
         frame[WHERE],
@@ -149,41 +157,40 @@ def validate_table(
         strict=True,
     ):
         if _is_missing(text):
-            if where not in not_text:
-                errors.append(Problem(where, "empty or whitespace-only text"))
+            if where not in already:
+                problems.append(Problem(where, "empty or whitespace-only text"))
         elif len(text) > max_chars:
-            errors.append(Problem(where, f"text has {len(text)} characters, over the max_chars bound of {max_chars}"))
+            problems.append(Problem(where, f"text has {len(text)} characters, over the max_chars bound of {max_chars}"))
         if LABEL in frame.columns:
             if _is_missing(label):
                 if require_label:
-                    errors.append(Problem(where, "missing label"))
+                    problems.append(Problem(where, "missing label"))
             elif allowed is not None and label not in allowed:
-                errors.append(Problem(where, f"label '{label}' is not one of the declared labels {','.join(labels)}"))
+                problems.append(Problem(where, f"label '{label}' is not one of the declared labels {','.join(labels)}"))
+    return problems
+
+
+def _duplicate_rows(frame: pd.DataFrame) -> list[Problem]:
+    """A warning for each row that repeats an earlier one in every column but its id and location."""
     content = [c for c in frame.columns if c not in (ID, WHERE)]
     duplicated = frame.duplicated(subset=content, keep="first") if len(frame) else pd.Series([], dtype=bool)
-    first_seen: dict[tuple, str] = {}
+    warnings, first_seen = [], {}
     for where, key, is_dup in zip(frame[WHERE], map(tuple, frame[content].astype(str).values), duplicated, strict=True):
         if is_dup:
             warnings.append(Problem(where, f"exact duplicate of {first_seen[key]}"))
         else:
             first_seen.setdefault(key, where)
-    if ID in frame.columns:
-        dup_ids = frame[ID].notna() & frame[ID].duplicated(keep=False)
-        for where, value in zip(frame.loc[dup_ids, WHERE], frame.loc[dup_ids, ID], strict=True):
-            errors.append(Problem(where, f"id '{value}' is used by more than one row"))
-    observed = frame[LABEL].dropna().unique() if LABEL in frame.columns else []
-    return ValidationReport(str(path), frame, errors, warnings, label_order(observed, labels))
+    return warnings
 
 
-def validate_file(
-    path: str | Path,
-    columns: ColumnMap | None = None,
-    labels: Sequence[str] | None = None,
-    max_chars: int = DEFAULT_MAX_CHARS,
-    require_label: bool = True,
-) -> ValidationReport:
-    """Read and check one file (or SemEval XML folder)."""
-    return validate_table(read_raw(path), path, columns, labels, max_chars, require_label)
+def _duplicate_ids(frame: pd.DataFrame) -> list[Problem]:
+    if ID not in frame.columns:
+        return []
+    dup_ids = frame[ID].notna() & frame[ID].duplicated(keep=False)
+    return [
+        Problem(where, f"id '{value}' is used by more than one row")
+        for where, value in zip(frame.loc[dup_ids, WHERE], frame.loc[dup_ids, ID], strict=True)
+    ]
 
 
 def load_responses(
