@@ -117,8 +117,11 @@ def synthetic_sources(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return sources
 
 
-class SyntheticShortfall(ParameterError):
-    """The requested share needs more synthetic rows of some label than exist (a caller may retry smaller)."""
+class SyntheticShortfall(SynthgradeError):
+    """The requested share needs more synthetic rows of some label than exist (a caller may retry smaller).
+
+    Not a :class:`ParameterError`: the data falls short, whichever parameter the caller changes to fix it.
+    """
 
 
 def mix_training_set(
@@ -235,10 +238,9 @@ def _draw_synthetic(
         parts.append(pool[rng.permutation(len(pool))[:take]])
     if short:
         raise SyntheticShortfall(
-            "ratio",
-            f"{ratio} needs {n_synthetic} synthetic rows; not enough synthetic rows: "
+            f"not enough synthetic rows for ratio {ratio} ({n_synthetic} needed): "
             + "; ".join(short)
-            + " (generate more, lower the ratio, or use the fixed-total mode with a smaller total)",
+            + " (generate more, lower the ratio, or use the fixed-total mode with a smaller total)"
         )
     return synthetic.loc[np.sort(np.concatenate(parts))] if parts else None
 
