@@ -6,6 +6,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from synthgrade.experiment.layout import BuildLayout
 from synthgrade.io import write_text_atomic
 
 CSS = """
@@ -166,7 +167,7 @@ def render_build_report(summary: dict[str, Any]) -> str:
 
 
 def write_build_report(out: str | Path, summary: dict[str, Any]) -> Path:
-    path = Path(out) / "report" / "index.html"
+    path = BuildLayout(out).report
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, render_build_report(summary))
     return path

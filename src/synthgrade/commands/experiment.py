@@ -25,7 +25,8 @@ def headline_table(report) -> Table:
 
 def print_plan(plan, run_dir: Path | None) -> None:
     from synthgrade.experiment import ResultsStore
-    from synthgrade.experiment.sweep import format_seconds, synthetic_path
+    from synthgrade.experiment.layout import synthetic_path
+    from synthgrade.experiment.sweep import format_seconds
 
     done = set(ResultsStore(run_dir / "trials.jsonl").load()) if run_dir and (run_dir / "trials.jsonl").exists() else set()
     table = Table("trial", "budget", "seed", "share", "temp.", "filter", "synthetic set", "est. time", "status")
@@ -87,8 +88,8 @@ def sweep(
         str, typer.Option("--executor", help="Where trials run: local (this machine; see --workers), process or ray.")
     ] = "local",
     address: RayAddress = None,
-    cpus_per_trial: CpusPerTrial = 1.0,
-    gpus_per_trial: GpusPerTrial = None,
+    cpus_per_task: CpusPerTrial = 1.0,
+    gpus_per_task: GpusPerTrial = None,
     max_trials: Annotated[int | None, typer.Option("--max-trials", help="Run at most this many of the missing trials.")] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the HTML report when the sweep ends.")] = True,
 ) -> None:
@@ -97,7 +98,7 @@ def sweep(
     from synthgrade.experiment.engines import ExecutorOptions, make_executor
     from synthgrade.presets import load_config_or_preset
 
-    executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_trial, gpus_per_trial))
+    executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_task, gpus_per_task))
     sweep_config = load_config_or_preset(config, data)
     if dry_run:
         print_plan(plan_sweep(sweep_config, out), out)

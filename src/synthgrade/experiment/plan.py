@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synthgrade.experiment.config import SweepConfig
+from synthgrade.experiment.layout import SPLIT_DIR, SYNTHETIC_DIR
 from synthgrade.io import stable_hash
 
 #: Bump when the meaning of a result row changes, so old rows are not reused by mistake.
 TRIAL_FORMAT = 1
 
-# Rough CPU throughput for --dry-run estimates (2 cores; see the guide): stated, not measured per run.
+# Rough throughput on a 2-core CPU for --dry-run estimates: orders of magnitude set by hand, not measured per run.
+# Measured rates to compare with (tok/s columns, smollm2-135m): benchmarks/results/generate.md and generators.md.
 # openai-batch: the same rate once the batch runs; queueing (up to 24 h) comes on top.
 GENERATION_TOKENS_PER_S = {"local": 60.0, "llamacpp": 180.0, "openai": 400.0, "openai-batch": 400.0}
 TRAIN_SAMPLES_PER_S = 12.0
@@ -70,7 +72,7 @@ class SyntheticSpec:
     @property
     def inputs(self) -> tuple[str, ...]:
         """Prefixes (relative to ``run_dir``) of the files making this set may read: the split and its raw set."""
-        return ("split/", f"synthetic/{self.generation_key}", f"synthetic/{self.key}")
+        return (f"{SPLIT_DIR}/", f"{SYNTHETIC_DIR}/{self.generation_key}", f"{SYNTHETIC_DIR}/{self.key}")
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ class TrialSpec:
     @property
     def inputs(self) -> tuple[str, ...]:
         """Prefixes (relative to ``run_dir``) of the files this trial reads: the split and its synthetic set."""
-        return ("split/", f"synthetic/{self.synthetic_key}") if self.synthetic_key else ("split/",)
+        split = f"{SPLIT_DIR}/"
+        return (split, f"{SYNTHETIC_DIR}/{self.synthetic_key}") if self.synthetic_key else (split,)
 
 
 @dataclass

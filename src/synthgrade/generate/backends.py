@@ -19,7 +19,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import redact_url
 from synthgrade.registry import REGISTRY, offline_error, resolve_model
 
@@ -459,5 +459,5 @@ def make_backend(
         raise SynthgradeError(f"unknown backend '{name}': use {', '.join(BACKENDS)}")
     factory, takes_url = BACKENDS[name]
     if base_url and not takes_url:
-        raise SynthgradeError(f"--base-url applies to the openai backends only, not '{name}'")
+        raise ParameterError("base_url", f"applies to the openai backends only, not '{name}'")
     return factory(model, base_url, batch_size, timeout, batch)

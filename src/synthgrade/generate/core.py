@@ -50,6 +50,12 @@ PROVENANCE_COLUMNS = (
     "source_label",
 )
 OUTPUT_COLUMNS = (ID, TEXT, LABEL, ITEM_ID, ITEM_TEXT, REFERENCE, *PROVENANCE_COLUMNS)
+#: Columns of a parsed candidate: the row, the provenance known at parse time, and private fields for cleaning.
+CANDIDATE_COLUMNS = (
+    *OUTPUT_COLUMNS[:6],
+    *PROVENANCE_COLUMNS[PROVENANCE_COLUMNS.index("example_ids") :],
+    *("_key", "_shown", "_source", "_group", "_order", "_truncated"),
+)
 
 
 @dataclass
@@ -336,24 +342,7 @@ def generate_synthetic(
     finally:
         cache.close()
     rows = _candidates(all_requests, results, group_order)
-    candidates = pd.DataFrame(
-        rows,
-        columns=[
-            *OUTPUT_COLUMNS[:6],
-            "example_ids",
-            "call_index",
-            "sample_index",
-            "strategy",
-            "source_id",
-            "source_label",
-            "_key",
-            "_shown",
-            "_source",
-            "_group",
-            "_order",
-            "_truncated",
-        ],
-    )
+    candidates = pd.DataFrame(rows, columns=list(CANDIDATE_COLUMNS))
     if show_progress and embed is not None and len(candidates):
         console.print(f"cleaning {len(candidates):,} candidates (embedding with {config.embedder}) ...", highlight=False)
     kept, removed_counts, removed = clean_candidates(candidates, train, exclude_frame, config, labels, prompts, embed)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.experiment.store import FAILURES_FILE, TRIALS_FILE, ResultsStore
 from synthgrade.io import atomic_path, read_json, write_json, write_text_atomic
 from synthgrade.report.plots import (
@@ -139,7 +139,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, metric:
     plan = read_json(run_dir / "plan.json") if (run_dir / "plan.json").exists() else {}
     metric = metric or plan.get("metric") or "macro_f1"
     if metric not in METRICS:
-        raise SynthgradeError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
+        raise ParameterError("metric", f"must be one of {', '.join(METRICS)}, got {metric!r}")
     out = Path(out_dir) if out_dir else run_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
 
