@@ -409,12 +409,6 @@ class LlamaCppBackend(Backend):
         return results
 
 
-def _openai_batch(model: str, base_url: str | None, batch_size: int, timeout: float, batch: Any) -> Backend:
-    from synthgrade.generate.batch import OpenAIBatchBackend
-
-    return OpenAIBatchBackend(model, base_url, timeout, batch)
-
-
 def llamacpp_available() -> bool:
     """Whether llama-cpp-python is importable (checked without importing it)."""
     return importlib.util.find_spec("llama_cpp") is not None
@@ -442,11 +436,12 @@ def _auto(model: str, base_url: str | None, batch_size: int, timeout: float, bat
 
 
 #: Backends by name: (factory(model, base_url, batch_size, timeout, batch policy), takes a server URL).
+#: ``openai-batch`` joins from :mod:`synthgrade.generate.batch`, which builds on :class:`OpenAIBackend`
+#: (``synthgrade.generate`` imports it, so the entry is there whenever this module is).
 BACKENDS: dict[str, tuple[Any, bool]] = {
     "auto": (_auto, False),
     "local": (lambda model, base_url, batch_size, timeout, batch: TransformersBackend(model, batch_size), False),
     "openai": (lambda model, base_url, batch_size, timeout, batch: OpenAIBackend(model, base_url, timeout), True),
-    "openai-batch": (_openai_batch, True),
     "llamacpp": (lambda model, base_url, batch_size, timeout, batch: LlamaCppBackend(model), False),
 }
 
