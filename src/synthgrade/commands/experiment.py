@@ -25,10 +25,11 @@ def headline_table(report) -> Table:
 
 def print_plan(plan, run_dir: Path | None) -> None:
     from synthgrade.experiment import ResultsStore
-    from synthgrade.experiment.layout import synthetic_path
+    from synthgrade.experiment.layout import SweepLayout
     from synthgrade.experiment.sweep import format_seconds
 
-    done = set(ResultsStore(run_dir / "trials.jsonl").load()) if run_dir and (run_dir / "trials.jsonl").exists() else set()
+    layout = SweepLayout(run_dir) if run_dir else None
+    done = set(ResultsStore(layout.trials).load()) if layout and layout.trials.exists() else set()
     table = Table("trial", "budget", "seed", "share", "temp.", "filter", "synthetic set", "est. time", "status")
     for column in (table.columns[0], table.columns[6]):
         column.overflow = "fold"
@@ -50,7 +51,7 @@ def print_plan(plan, run_dir: Path | None) -> None:
     sets = Table("synthetic set", "temp.", "seed", "budget", "filter", "per label", "est. time", "status")
     sets.columns[0].overflow = "fold"
     for spec in plan.synthetic:
-        exists = run_dir is not None and synthetic_path(run_dir, spec.key).exists()
+        exists = layout is not None and layout.synthetic(spec.key).exists()
         sets.add_row(
             spec.key,
             str(spec.temperature),
@@ -104,11 +105,12 @@ def sweep(
         print_plan(plan_sweep(sweep_config, out), out)
         return
     result = run_sweep(sweep_config, out, executor=executor, max_trials=max_trials)
+    from synthgrade.experiment.layout import SweepLayout
     from synthgrade.experiment.sweep import format_seconds
 
     stdout.print(
         f"{len(result.ran)} trials run, {len(result.skipped)} already done, {len(result.failed)} failed "
-        f"in {format_seconds(result.seconds)}; results in {out / 'trials.jsonl'}",
+        f"in {format_seconds(result.seconds)}; results in {SweepLayout(out).trials}",
         highlight=False,
     )
     if report and (result.ran or result.skipped):
