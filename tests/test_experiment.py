@@ -502,3 +502,29 @@ def test_run_directory_paths_come_from_one_layout(tmp_path, fixtures):
     assert build.kept_synthetic("s1") == tmp_path / "b" / "work" / "synthetic" / "s1.kept.jsonl"
     assert build.grid_model("k") == tmp_path / "b" / "work" / "grid" / "k" and build.split("val").name == "val.csv"
     assert set(BuildLayout.OUTPUTS) >= {"work", "split", "model", "report", "build.json"}
+
+
+def test_parameter_errors_name_the_python_parameter_and_the_cli_names_the_flag(cli, fixtures, tmp_path):
+    """Library errors name what a Python caller passed; the CLI prints the flag its user typed."""
+    from synthgrade.errors import ParameterError
+    from synthgrade.experiment.engines import ExecutorOptions, make_executor
+    from synthgrade.presets import load_config_or_preset
+    from synthgrade.report import write_report
+
+    with pytest.raises(ParameterError, match="^address is for the ray executor only, not process$"):
+        make_executor("process", ExecutorOptions(address="auto"))
+    with pytest.raises(ParameterError, match="^data is missing: preset 'exp1-ratio' needs your data"):
+        load_config_or_preset("exp1-ratio")
+    run_dir = tmp_path / "run"
+    config = sweep_config_from_dict(config_dict(fixtures, filter={"modes": ["off"]}, seeds=[0]))
+    run_sweep(config, run_dir, trial_fn=fake_trial, synthetic_fn=fake_synthetic, show_progress=False)
+    with pytest.raises(ParameterError, match="^metric must be one of accuracy"):
+        write_report(run_dir, metric="f2")
+
+    result = cli("sweep", "exp1-ratio", "--out", tmp_path / "x", "--executor", "ray", "--cpus-per-trial", "0")
+    assert result.returncode == 2 and "--cpus-per-trial must be above 0, got 0.0" in result.stderr
+    result = cli("sweep", "exp1-ratio", "--out", tmp_path / "x", "--address", "auto")
+    assert result.returncode == 2 and "--address is for the ray executor only, not local" in result.stderr
+    result = cli("report", run_dir, "--metric", "f2")
+    assert result.returncode == 2 and "--metric must be one of" in result.stderr
+    assert not (tmp_path / "x").exists()
