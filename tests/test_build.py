@@ -274,3 +274,12 @@ def test_build_report_opens_in_a_browser_with_the_verdict_on_top(data_file: Path
     assert rendered["verdict"] == result.verdict
     assert rendered["height"] > 0 and rendered["top"] < rendered["tableTop"] and rendered["top"] < 200
     assert rendered["tables"] >= 3  # test results, validation grid, synthetic sets
+
+
+def test_load_build_data_refuses_a_test_file_with_synthetic_rows(data_file: Path, tmp_path: Path):
+    test_file = tmp_path / "held-out.csv"
+    dataset(8).assign(id=lambda f: "t" + f["id"].astype(str), synthetic=[False] * 7 + [True]).to_csv(test_file, index=False)
+    with pytest.raises(SynthgradeError, match="held-out data contains 1 synthetic rows"):
+        load_build_data(data_file, BuildConfig(val=0.25), test=test_file)
+    test_file.write_text(test_file.read_text().replace("True", "False"))
+    assert len(load_build_data(data_file, BuildConfig(val=0.25), test=test_file).tests["held-out"]) == 8

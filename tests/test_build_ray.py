@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+import ray  # noqa: F401  (`make setup` installs it: a missing Ray fails these tests instead of skipping them)
+from test_build import config, data_file, server  # noqa: F401  (fixtures)
+from test_experiment_ray import ray_cluster  # noqa: F401  (fixture)
 
-pytest.importorskip("ray")
-
-from test_build import config, data_file, server  # noqa: E402,F401  (fixtures)
-from test_experiment_ray import ray_cluster  # noqa: E402,F401  (fixture)
-
-from synthgrade.build import run_build  # noqa: E402
-from synthgrade.experiment.ray_executor import RayExecutor  # noqa: E402
+from synthgrade.build import run_build
+from synthgrade.experiment.ray_executor import RayExecutor
 
 
 def _cells(out: Path) -> dict[str, dict]:

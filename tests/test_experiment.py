@@ -445,3 +445,86 @@ def test_rerun_after_kill_9_removes_leftover_temporaries_and_keeps_secrets_out(t
         if path.is_file():
             assert b"sk-URL-SECRET" not in path.read_bytes(), path
     assert "https://***@llm.example/v1" in (run_dir / "sweep.yaml").read_text()
+
+
+def test_feasible_total_is_the_largest_total_mixing_accepts():
+    """The shrink computes its total; it must agree with the mixer, which refuses any larger one."""
+    import pandas as pd
+
+    from synthgrade.experiment.trial import feasible_total
+    from synthgrade.mix import mix_training_set
+
+    human = pd.DataFrame(
+        {"id": [f"h{i}" for i in range(21)], "text": [f"h {i}" for i in range(21)], "label": ["a", "b", "c"] * 7}
+    )
+
+    def mixes(synthetic: pd.DataFrame, ratio: float, total: int) -> bool:
+        try:
+            mixed = mix_training_set(human, synthetic, ratio, mode="fixed-total", total=total, seed=0)
+        except SynthgradeError:
+            return False
+        return mixed.manifest["synthetic_rows"] > 0
+
+    for counts in ((6, 4, 0), (6, 4, 1), (9, 9, 9), (1, 0, 0), (0, 0, 0), (30, 30, 30)):
+        labels = [label for label, n in zip("abc", counts, strict=True) for _ in range(n)]
+        ids = [f"s{i}" for i in range(len(labels))]
+        synthetic = pd.DataFrame({"id": ids, "text": labels, "label": labels, "synthetic": True})
+        for ratio in (0.25, 0.5, 0.8):
+            expected = next((t for t in range(21, 0, -1) if mixes(synthetic, ratio, t)), None)
+            assert feasible_total(human, synthetic, ratio, 21) == expected, (counts, ratio)
+    # short of human rows rather than synthetic ones: no shrinking (the mixer's own error stands)
+    assert feasible_total(human, synthetic, 0.1, 40) is None
+
+
+def test_run_directory_paths_come_from_one_layout(tmp_path, fixtures):
+    """A sweep writes where SweepLayout says, and the trial module finds its paths without the sweep module."""
+    import ast
+
+    import synthgrade.experiment.trial as trial_module
+    from synthgrade.experiment import BuildLayout, SweepLayout
+
+    config = sweep_config_from_dict(config_dict(fixtures, filter={"modes": ["off"]}, seeds=[0]))
+    result = run_sweep(config, tmp_path / "run", trial_fn=fake_trial, synthetic_fn=fake_synthetic, show_progress=False)
+    layout = SweepLayout(tmp_path / "run")
+    assert result.run_dir == layout.root and not result.failed
+    for path in (layout.config, layout.plan, layout.trials, layout.split_manifest, layout.split("train"), layout.split("test")):
+        assert path.is_file(), path
+    made = {spec.key for spec in result.plan.synthetic}
+    assert made and all(layout.synthetic(key).is_file() for key in made)
+    assert all(layout.synthetic(key) == synthetic_path(layout.root, key) for key in made)
+    assert len(ResultsStore(layout.trials).rows()) == len(result.plan.trials)
+
+    tree = ast.parse(Path(trial_module.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "synthgrade.experiment.layout" in imported and "synthgrade.experiment.sweep" not in imported
+
+    build = BuildLayout(tmp_path / "b")
+    assert build.kept_synthetic("s1") == tmp_path / "b" / "work" / "synthetic" / "s1.kept.jsonl"
+    assert build.grid_model("k") == tmp_path / "b" / "work" / "grid" / "k" and build.split("val").name == "val.csv"
+    assert set(BuildLayout.OUTPUTS) >= {"work", "split", "model", "report", "build.json"}
+
+
+def test_parameter_errors_name_the_python_parameter_and_the_cli_names_the_flag(cli, fixtures, tmp_path):
+    """Library errors name what a Python caller passed; the CLI prints the flag its user typed."""
+    from synthgrade.errors import ParameterError
+    from synthgrade.experiment.engines import ExecutorOptions, make_executor
+    from synthgrade.presets import load_config_or_preset
+    from synthgrade.report import write_report
+
+    with pytest.raises(ParameterError, match="^address is for the ray executor only, not process$"):
+        make_executor("process", ExecutorOptions(address="auto"))
+    with pytest.raises(ParameterError, match="^data is missing: preset 'exp1-ratio' needs your data"):
+        load_config_or_preset("exp1-ratio")
+    run_dir = tmp_path / "run"
+    config = sweep_config_from_dict(config_dict(fixtures, filter={"modes": ["off"]}, seeds=[0]))
+    run_sweep(config, run_dir, trial_fn=fake_trial, synthetic_fn=fake_synthetic, show_progress=False)
+    with pytest.raises(ParameterError, match="^metric must be one of accuracy"):
+        write_report(run_dir, metric="f2")
+
+    result = cli("sweep", "exp1-ratio", "--out", tmp_path / "x", "--executor", "ray", "--cpus-per-trial", "0")
+    assert result.returncode == 2 and "--cpus-per-trial must be above 0, got 0.0" in result.stderr
+    result = cli("sweep", "exp1-ratio", "--out", tmp_path / "x", "--address", "auto")
+    assert result.returncode == 2 and "--address is for the ray executor only, not local" in result.stderr
+    result = cli("report", run_dir, "--metric", "f2")
+    assert result.returncode == 2 and "--metric must be one of" in result.stderr
+    assert not (tmp_path / "x").exists()

@@ -11,14 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+import ray  # `make setup` installs it (the dev extra): a missing Ray fails these tests instead of skipping them
+from test_experiment import config_dict, fake_synthetic, fake_trial
 
-ray = pytest.importorskip("ray")
-
-from test_experiment import config_dict, fake_synthetic, fake_trial  # noqa: E402
-
-from synthgrade.experiment import LocalExecutor, ResultsStore, TrialSpec, run_sweep, sweep_config_from_dict  # noqa: E402
-from synthgrade.experiment.engines import ExecutorOptions, make_executor  # noqa: E402
-from synthgrade.experiment.ray_executor import RayExecutor  # noqa: E402
+from synthgrade.experiment import LocalExecutor, ResultsStore, TrialSpec, run_sweep, sweep_config_from_dict
+from synthgrade.experiment.engines import ExecutorOptions, make_executor
+from synthgrade.experiment.ray_executor import RayExecutor
 
 TESTS = Path(__file__).parent
 SRC = TESTS.parent / "src"
@@ -128,12 +126,14 @@ def test_killed_ray_driver_resumes_without_redoing_trials(ray_cluster, tmp_path,
 
 def test_executor_registry_names_ray(ray_cluster):
     assert isinstance(make_executor("ray", ExecutorOptions(cpus_per_task=2)), RayExecutor)
-    from synthgrade.errors import SynthgradeError
+    from synthgrade.errors import ParameterError, SynthgradeError
 
     with pytest.raises(SynthgradeError, match="unknown executor 'spark'; choose one of local, process, ray"):
         make_executor("spark")
-    with pytest.raises(SynthgradeError, match="--address is for --executor ray"):
+    with pytest.raises(ParameterError, match="^address is for the ray executor only, not local$"):
         make_executor("local", ExecutorOptions(address="auto"))
+    with pytest.raises(ParameterError, match="^cpus_per_task must be above 0, got 0"):
+        make_executor("ray", ExecutorOptions(cpus_per_task=0))
 
 
 def test_real_trials_on_ray_match_local(ray_cluster, tmp_path, fixtures, tiny_encoder):

@@ -94,3 +94,39 @@ def test_runs_inside_a_running_event_loop(fixtures: Path, tmp_path: Path) -> Non
 
     result = asyncio.run(inside_loop())
     assert result.summary["kept"] == 4 and result.summary["model_calls"] == 2
+
+
+def test_call_runner_retries_transient_failures_and_counts_what_gives_up(tmp_path: Path) -> None:
+    """The tenacity loop: retryable errors back off and retry up to max_retries, a CallFailed ends at once."""
+    from synthgrade.generate.backends import Backend, CallFailed, ChatRequest, RetryableError
+    from synthgrade.generate.runner import CallRunner
+
+    class Scripted(Backend):
+        name = "openai"
+
+        def __init__(self, script: dict[str, list[str]]) -> None:
+            super().__init__("fake")
+            self.script = script
+            self.calls: list[str] = []
+
+        async def complete(self, request: ChatRequest) -> dict:
+            self.calls.append(request.key)
+            step = self.script[request.key].pop(0) if self.script[request.key] else "ok"
+            if step == "429":
+                raise RetryableError("http_429", retry_after=0.01)
+            if step == "400":
+                raise CallFailed("http_400")
+            return completion(f"1. answer to {request.key}", "stop", 3, 4)
+
+    def request(key: str) -> ChatRequest:
+        return ChatRequest(key=key, messages=[{"role": "user", "content": key}], temperature=0.3, top_p=1.0, max_tokens=8, seed=0)
+
+    backend = Scripted({"flaky": ["429", "429"], "dead": ["429"] * 5, "bad": ["400"]})
+    policy = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.05)
+    runner = CallRunner(backend, CallCache(tmp_path), policy, concurrency=2, budget=Budget(None))
+    results = runner.run([request("flaky"), request("dead"), request("bad")], show_progress=False)
+    assert set(results) == {"flaky"} and "answer to flaky" in results["flaky"]["text"]
+    assert backend.calls.count("flaky") == 3 and backend.calls.count("dead") == 3 and backend.calls.count("bad") == 1
+    stats = runner.stats
+    assert stats.retries == 4 and stats.retry_reasons == {"http_429": 4}
+    assert stats.failed == 2 and stats.failures == {"http_429": 1, "http_400": 1}

@@ -51,7 +51,8 @@ def test_parameter_errors_name_the_flag_of_the_invoked_command() -> None:
     error = ParameterError("synthetic_weight", "must be positive, got 0")
     assert str(error) == "synthetic_weight must be positive, got 0"  # what a Python caller reads
     assert flag_for("synthetic_weight", ["train", "--human", "h.csv"]) == "--synthetic-weight"
-    assert flag_for("cpus_per_task", ["sweep", "run"]) == "--cpus-per-task"  # no such option: the dashed name
+    assert flag_for("cpus_per_task", ["sweep", "run"]) == "--cpus-per-trial"  # the library's name, the command's flag
+    assert flag_for("no_such_param", ["sweep"]) == "--no-such-param"  # no such option: the dashed name
     assert flag_for("human", ["train"]) == "--human"
 
 

@@ -127,6 +127,48 @@ def test_report_files_and_self_contained_html(run_dir):
     assert (out / "results.csv").read_text().count("\n") == len(report.cells) + 1
 
 
+def test_report_plots_are_drawn_not_blank_and_on_the_expected_axes(run_dir):
+    """Each PNG holds a drawn figure (not a blank canvas), and each figure plots what its axes say."""
+    import matplotlib.image as mpimg
+
+    from synthgrade.experiment import ResultsStore
+    from synthgrade.report.plots import (
+        metric_vs_share_figure,
+        seed_spread_figure,
+        synthetic_diagnostics_figure,
+        teacher_vs_students_figure,
+    )
+
+    report = write_report(run_dir)
+    assert [f.name for f in report.figures] == FIGURES
+    for figure in report.figures:
+        pixels = mpimg.imread(figure.path)[..., :3]
+        assert pixels.shape[0] > 100 and pixels.shape[1] > 100, figure.name
+        assert pixels.var() > 0, f"{figure.name} is a blank image"
+        assert (pixels < 0.9).any(axis=2).mean() > 0.01, f"{figure.name} has almost nothing drawn"
+
+    share = metric_vs_share_figure(report.cells, "macro_f1")
+    for ax in share.get_axes():
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("synthetic share of training set (%)", "macro F1 (test)")
+        assert {line.get_label() for line in ax.get_lines()} >= {"T=0.3", "T=0.9"}
+        assert max(max(line.get_xdata()) for line in ax.get_lines()) == pytest.approx(80.0)  # shares in percent
+
+    tidy = tidy_results(ResultsStore(run_dir / "trials.jsonl").rows())
+    left, right = seed_spread_figure(tidy, "macro_f1").get_axes()
+    assert (left.get_xlabel(), left.get_ylabel()) == ("generation temperature", "macro F1 (each seed)")
+    assert (right.get_xlabel(), right.get_ylabel()) == ("generation temperature", "SD of macro F1 across seeds")
+    assert sum(len(c.get_offsets()) for c in left.collections) == 2 * 2 * 3  # shares x temperatures x seeds
+
+    (speed,) = teacher_vs_students_figure(report.cells, "macro_f1").get_axes()
+    assert speed.get_xlabel().startswith("throughput (responses per second") and speed.get_xscale() == "log"
+    assert {text.get_text() for text in speed.get_legend().get_texts()} == {"teacher (150/s)", "static (3,000/s)"}
+
+    sets = [json.loads(p.read_text()) for p in sorted((run_dir / "synthetic").glob("*.diagnostics.json"))]
+    panels = [ax for ax in synthetic_diagnostics_figure(sets).get_axes() if ax.axison]
+    assert [ax.get_title() for ax in panels] == ["rows kept", "distinct 2"]
+    assert all(ax.get_xlabel() == "temperature" and ax.get_lines() for ax in panels)
+
+
 def test_report_with_one_seed_uses_paired_bootstrap(tmp_path, fixtures):
     config = sweep_config_from_dict(
         {"data": {"path": str(fixtures / "civics.csv"), "split": {"test": 0.3}}, "mix": {"ratios": [0.0, 0.8]}, "seeds": [0]}
@@ -204,3 +246,20 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
         timeout=120,
     )
     assert screenshot.exists() and screenshot.stat().st_size > 10_000
+
+
+def test_report_templates_ship_as_package_data():
+    """The templates are installed with the package (a wheel holds only files package-data names)."""
+    import fnmatch
+    import tomllib
+
+    import synthgrade
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["synthgrade"]
+    package = Path(synthgrade.__file__).parent
+    templates = sorted((package / "report" / "templates").glob("*"))
+    assert {t.name for t in templates} >= {"base.html", "macros.html", "sweep.html", "build.html"}
+    for template in templates:
+        assert any(fnmatch.fnmatch(template.relative_to(package).as_posix(), p) for p in patterns), template
+    assert any(dep.startswith("jinja2") for dep in pyproject["project"]["dependencies"])

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from synthgrade.generate.config import check_temperatures
 from synthgrade.generate.strategies import STRATEGIES
 from synthgrade.registry import DEFAULT_GENERATOR
 
@@ -77,10 +78,7 @@ class BuildConfig(BaseModel):
     @field_validator("temperatures")
     @classmethod
     def _temperatures(cls, value: list[float]) -> list[float]:
-        for t in value:
-            if not 0.0 <= t <= 2.0:
-                raise ValueError(f"temperature {t} is outside 0..2")
-        return sorted(set(value))
+        return sorted(set(check_temperatures(value)))
 
     @model_validator(mode="after")
     def _fractions(self) -> BuildConfig:

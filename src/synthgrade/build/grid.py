@@ -18,6 +18,7 @@ import pandas as pd
 
 from synthgrade.data import load_responses
 from synthgrade.data.schema import LABEL
+from synthgrade.experiment.layout import BuildLayout
 from synthgrade.experiment.trial import read_synthetic
 from synthgrade.io import atomic_directory
 from synthgrade.mix import mix_training_set
@@ -38,11 +39,14 @@ class GridTask:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        return ("split/train.csv", "split/val.csv", f"work/synthetic/{self.set_name}.kept.jsonl")
+        """The files the task reads, relative to the run directory (a remote executor ships them)."""
+        layout = BuildLayout(self.run_dir)
+        paths = (layout.split("train"), layout.split("val"), layout.kept_synthetic(self.set_name))
+        return tuple(path.relative_to(layout.root).as_posix() for path in paths)
 
 
 def read_split_part(out: Path, name: str, labels: list[str]) -> pd.DataFrame:
-    frame = load_responses(out / "split" / f"{name}.csv", labels=labels)
+    frame = load_responses(BuildLayout(out).split(name), labels=labels)
     frame.attrs["labels"] = labels
     return frame
 
@@ -67,7 +71,7 @@ def aligned_proba(scorer: Any, frame: pd.DataFrame, labels: list[str]) -> np.nda
 
 def mixed_rows(out: Path, train: pd.DataFrame, set_name: str, share: float, labels: list[str], seed: int) -> Any:
     """The training rows of a cell: every human row plus kept synthetic rows at (up to) ``share``."""
-    synthetic = read_synthetic(out / "work" / "synthetic" / f"{set_name}.kept.jsonl", labels)
+    synthetic = read_synthetic(BuildLayout(out).kept_synthetic(set_name), labels)
     return mix_training_set(train, synthetic, feasible_share(train, synthetic, share, labels), seed=seed)
 
 
@@ -82,7 +86,7 @@ def train_grid_cell(task: GridTask) -> dict[str, Any]:
     tick = time.perf_counter()
     scorer = Trainer(args).train(mixed.frame, val, provenance={"arm": task.key, "mix": mixed.manifest})
     seconds = time.perf_counter() - tick
-    with atomic_directory(out / "work" / "grid" / task.key) as tmp:
+    with atomic_directory(BuildLayout(out).grid_model(task.key)) as tmp:
         scorer.save_pretrained(tmp)
     proba = aligned_proba(scorer, val, labels)
     from synthgrade.data import label_indices

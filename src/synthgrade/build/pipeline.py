@@ -36,15 +36,15 @@ from synthgrade.build.config import BuildConfig
 from synthgrade.build.decision import decide, macro_f1, pooled_evidence
 from synthgrade.build.grid import GridTask, aligned_proba, mixed_rows, read_split_part, train_grid_cell
 from synthgrade.console import console
-from synthgrade.data import ColumnMap, load_responses, write_table
+from synthgrade.data import ColumnMap, check_human_test, load_responses, write_table
 from synthgrade.data.schema import LABEL, label_order
 from synthgrade.data.split import split_responses, write_splits
 from synthgrade.errors import SynthgradeError
 from synthgrade.experiment.executor import Executor, LocalExecutor
+from synthgrade.experiment.layout import BuildLayout
 from synthgrade.io import atomic_directory, atomic_path, read_json, stable_hash, write_json
 
 STAGES = ("data", "human-only", "generate", "filter", "grid", "decide", "distill", "evaluate", "report")
-STATE_FILE = "state.json"
 #: Per-row predictions kept in the work folder, left out of build.json.
 PER_ROW = ("val_pred", "oof")
 
@@ -122,20 +122,22 @@ def load_build_data(
         raise SynthgradeError(f"{data}: build needs at least two labels, the data has {labels}")
     test_share = 0.0 if test is not None else config.test
     if test is None and test_share <= 0:
-        raise SynthgradeError("--test-share is 0 and no --test file is given: nothing to evaluate on")
+        raise SynthgradeError("the test share is 0 and no test file is given: nothing to evaluate on")
     fractions = (1.0 - config.val - test_share, config.val, test_share)
     splits = split_responses(frame, seed=config.seed, by=config.split_by, fractions=fractions)
     tests = {"test": splits["test"]} if test is None else {Path(test).stem: load_responses(test, columns, config.labels)}
     for name, part in (("train", splits["train"]), ("val", splits["val"]), *tests.items()):
         if part.empty:
             raise SynthgradeError(f"{data}: the {name} split is empty ({len(frame)} rows); the data is too small to build from")
+    for name, part in tests.items():
+        check_human_test(part, name)
     for part in (splits["train"], splits["val"], *tests.values()):
         part.attrs["labels"] = labels
     return BuildData(splits["train"], splits["val"], tests, labels, source=str(data))
 
 
 def _write_split(bd: BuildData, out: Path, config: BuildConfig) -> None:
-    split_dir = out / "split"
+    split_dir = BuildLayout(out).split_dir
     parts = {"train": bd.train, "val": bd.val, "test": pd.concat(list(bd.tests.values()), ignore_index=True)}
     fractions = (1.0 - config.val - config.test, config.val, config.test)
     source = bd.source if bd.source and Path(bd.source).is_file() else None
@@ -189,8 +191,9 @@ class Build:
     def __init__(self, data: BuildData, out: str | Path, config: BuildConfig, executor: Executor | None = None) -> None:
         self.data = data
         self.executor = executor or LocalExecutor()
-        self.out = Path(out)
-        self.work = self.out / "work"
+        self.layout = BuildLayout(out)
+        self.out = self.layout.root
+        self.work = self.layout.work
         self.config = config
         self.labels = data.labels
         self.key = stable_hash({"data": data.fingerprint(), "config": config.model_dump(mode="json")})
@@ -198,9 +201,9 @@ class Build:
 
     # -- state ------------------------------------------------------------------------------------
     def _open(self, overwrite: bool) -> None:
-        state_path = self.work / STATE_FILE
+        state_path = self.layout.state
         if overwrite:
-            for name in ("work", "split", "model", "student", "report", "build.json"):
+            for name in BuildLayout.OUTPUTS:
                 target = self.out / name
                 if target.is_dir():
                     shutil.rmtree(target)
@@ -220,7 +223,7 @@ class Build:
         self._save_state()
 
     def _save_state(self, **extra: Any) -> None:
-        write_json(self.work / STATE_FILE, {"key": self.key, "elapsed_s": round(self.clock.elapsed, 1), **extra})
+        write_json(self.layout.state, {"key": self.key, "elapsed_s": round(self.clock.elapsed, 1), **extra})
 
     # -- stages -----------------------------------------------------------------------------------
     def run(self, overwrite: bool = False) -> BuildResult:
@@ -232,7 +235,7 @@ class Build:
             + ", ".join(f"{name} {len(frame):,}" for name, frame in bd.tests.items())
             + f"; labels {', '.join(self.labels)}",
         )
-        if not (self.out / "split" / "manifest.json").exists():
+        if not self.layout.split_manifest.exists():
             _write_split(bd, self.out, config)
         # Every stage (and every executor's worker) reads the same rows: the split files as written.
         bd.train, bd.val = read_split_part(self.out, "train", self.labels), read_split_part(self.out, "val", self.labels)
@@ -247,8 +250,7 @@ class Build:
     def human_only(self) -> dict[str, Any]:
         from synthgrade.train import Trainer, TrainingArguments
 
-        record_path = self.work / "human" / "record.json"
-        model_dir = self.work / "human" / "model"
+        record_path, model_dir = self.layout.human_record, self.layout.human_model
         self.clock.stage("human-only", f"training the human-only scorer ({self.config.model}) on {len(self.data.train):,} rows")
         if record_path.exists() and model_dir.exists():
             record = read_json(record_path)
@@ -295,7 +297,7 @@ class Build:
         records = []
         for number, (strategy, temperature) in enumerate(combos, start=1):
             name = f"{strategy}-t{temperature:g}"
-            raw_path = self.work / "synthetic" / f"{name}.jsonl"
+            raw_path = self.layout.raw_synthetic(name)
             if not (raw_path.exists() and summary_path(raw_path).exists()):
                 if self.clock.left <= 0:
                     console.print(f"[yellow]skipped[/yellow] {name}: the time budget is spent", highlight=False)
@@ -338,8 +340,8 @@ class Build:
         from synthgrade.filter import FilterConfig, filter_synthetic
         from synthgrade.generate import summary_path
 
-        kept_path = self.work / "synthetic" / f"{name}.kept.jsonl"
-        record_path = self.work / "synthetic" / f"{name}.filter.json"
+        kept_path = self.layout.kept_synthetic(name)
+        record_path = self.layout.filter_record(name)
         generation = read_json(summary_path(raw_path))
         entry = {
             "generated": generation.get("generated"),
@@ -359,7 +361,7 @@ class Build:
                 raw,
                 FilterConfig(
                     method=["classifier"],
-                    classifier=str(self.work / "human" / "model"),
+                    classifier=str(self.layout.human_model),
                     min_confidence=self.config.min_confidence,
                 ),
                 show_progress=False,
@@ -405,7 +407,7 @@ class Build:
             )
             for entry, share, weight in itertools.product(usable, config.shares, config.weights)
         ]
-        grid_path = self.work / "grid.jsonl"
+        grid_path = self.layout.grid_results
         done = {row["key"]: row for row in _jsonl_rows(grid_path)}
         self.clock.stage("grid", f"{len(plan)} augmented models of kind {human['spec']} (set x share x synthetic weight)")
         durations = [row["seconds"] for row in done.values() if "seconds" in row]
@@ -479,7 +481,7 @@ class Build:
             seed=self.config.seed,
         )
         shipped_name = best["key"] if result.ship_synthetic and best else "human-only"
-        shipped_dir = self.work / "grid" / best["key"] if result.ship_synthetic and best else self.work / "human" / "model"
+        shipped_dir = self.layout.grid_model(best["key"]) if result.ship_synthetic and best else self.layout.human_model
         record = result.to_dict() | {
             "best_cell": best["key"] if best else None,
             "shipped": shipped_name,
@@ -487,8 +489,8 @@ class Build:
             "best_heldout_macro_f1": round(best["heldout_macro_f1"], 4) if best else None,
         }
         self.clock.stage("decide", result.reason)
-        write_json(self.work / "decision.json", record)
-        with atomic_directory(self.out / "model") as tmp:
+        write_json(self.layout.decision, record)
+        with atomic_directory(self.layout.model) as tmp:
             shutil.copytree(shipped_dir, tmp, dirs_exist_ok=True)
         return record, shipped_dir, shipped_name
 
@@ -513,13 +515,13 @@ class Build:
 
         teacher = load_scorer(shipped_dir)
         spec = self.student_spec(teacher)
-        record_path = self.work / "student.json"
+        record_path = self.layout.student_record
         self.clock.stage("distill", f"student of the shipped model ({shipped_name}): {spec or 'none'}")
         if spec is None:
             console.print("no student: the shipped model is already the cheapest kind", highlight=False)
             write_json(record_path, {"student": None})
             return None
-        student_dir = self.out / "student"
+        student_dir = self.layout.student
         if record_path.exists() and student_dir.exists() and read_json(record_path).get("teacher") == shipped_name:
             return student_dir
         transfer = self.data.train
@@ -546,12 +548,12 @@ class Build:
         from synthgrade.metrics import HEADLINE, evaluate_predictions
         from synthgrade.modeling import load_scorer
 
-        path = self.work / "evaluation.json"
+        path = self.layout.evaluation
         self.clock.stage("evaluate", "every model once on the untouched test rows: " + ", ".join(self.data.tests))
         if path.exists() and read_json(path).get("shipped") == shipped:
             return read_json(path)
-        arms: dict[str, Path] = {"human-only": self.work / "human" / "model"}
-        arms |= {c["key"]: self.work / "grid" / c["key"] for c in cells if "val_pred" in c}
+        arms: dict[str, Path] = {"human-only": self.layout.human_model}
+        arms |= {c["key"]: self.layout.grid_model(c["key"]) for c in cells if "val_pred" in c}
         if student_dir is not None:
             arms["student"] = student_dir
         result: dict[str, Any] = {"shipped": shipped, "bootstrap": self.config.bootstrap, "tests": {}}
@@ -572,7 +574,7 @@ class Build:
                 per_arm[name] = entry
                 if name == shipped:
                     record_evaluation(
-                        self.out / "model", {**metrics, "test_hash": frame_hash(frame)}, test_name=f"build:{test_name}"
+                        self.layout.model, {**metrics, "test_hash": frame_hash(frame)}, test_name=f"build:{test_name}"
                     )
             per_arm["shipped"] = per_arm[shipped]
             result["tests"][test_name] = per_arm
@@ -594,10 +596,10 @@ class Build:
         summary = {
             "verdict": verdict,
             "shipped": shipped,
-            "model": str(self.out / "model"),
+            "model": str(self.layout.model),
             "student": str(student_dir) if student_dir else None,
             "decision": decision,
-            "human_only": {k: v for k, v in read_json(self.work / "human" / "record.json").items() if k not in PER_ROW},
+            "human_only": {k: v for k, v in read_json(self.layout.human_record).items() if k not in PER_ROW},
             "synthetic_sets": sets,
             "grid": [{k: v for k, v in c.items() if k not in PER_ROW} for c in cells],
             "evaluation": evaluation,
@@ -608,7 +610,7 @@ class Build:
         }
         self.clock.stage("report")
         report = write_build_report(self.out, summary)
-        write_json(self.out / "build.json", summary)
+        write_json(self.layout.summary, summary)
         self._save_state(finished=True)
         console.print(f"[bold]{verdict}[/bold]", highlight=False)
         console.print(

@@ -82,8 +82,8 @@ def build(
         str, typer.Option("--executor", help="Where grid cells train: local (see --workers), process or ray.")
     ] = "local",
     address: RayAddress = None,
-    cpus_per_trial: CpusPerTrial = 1.0,
-    gpus_per_trial: GpusPerTrial = None,
+    cpus_per_task: CpusPerTrial = 1.0,
+    gpus_per_task: GpusPerTrial = None,
     overwrite: Overwrite = False,
     columns: ColumnMap = ColumnMap(),
     labels: Labels = None,
@@ -120,7 +120,7 @@ def build(
         raise SynthgradeError(f"{where}: {error['msg']}") from None
     from synthgrade.experiment.engines import ExecutorOptions, make_executor
 
-    executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_trial, gpus_per_trial))
+    executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_task, gpus_per_task))
     _interrupt_on_sigterm()
     result = run_build(data, out, config, columns=columns, test=test, overwrite=overwrite, executor=executor)
     stdout.print(result.verdict, highlight=False)

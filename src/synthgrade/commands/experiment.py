@@ -25,9 +25,11 @@ def headline_table(report) -> Table:
 
 def print_plan(plan, run_dir: Path | None) -> None:
     from synthgrade.experiment import ResultsStore
-    from synthgrade.experiment.sweep import format_seconds, synthetic_path
+    from synthgrade.experiment.layout import SweepLayout
+    from synthgrade.experiment.sweep import format_seconds
 
-    done = set(ResultsStore(run_dir / "trials.jsonl").load()) if run_dir and (run_dir / "trials.jsonl").exists() else set()
+    layout = SweepLayout(run_dir) if run_dir else None
+    done = set(ResultsStore(layout.trials).load()) if layout and layout.trials.exists() else set()
     table = Table("trial", "budget", "seed", "share", "temp.", "filter", "synthetic set", "est. time", "status")
     for column in (table.columns[0], table.columns[6]):
         column.overflow = "fold"
@@ -49,7 +51,7 @@ def print_plan(plan, run_dir: Path | None) -> None:
     sets = Table("synthetic set", "temp.", "seed", "budget", "filter", "per label", "est. time", "status")
     sets.columns[0].overflow = "fold"
     for spec in plan.synthetic:
-        exists = run_dir is not None and synthetic_path(run_dir, spec.key).exists()
+        exists = layout is not None and layout.synthetic(spec.key).exists()
         sets.add_row(
             spec.key,
             str(spec.temperature),
@@ -87,8 +89,8 @@ def sweep(
         str, typer.Option("--executor", help="Where trials run: local (this machine; see --workers), process or ray.")
     ] = "local",
     address: RayAddress = None,
-    cpus_per_trial: CpusPerTrial = 1.0,
-    gpus_per_trial: GpusPerTrial = None,
+    cpus_per_task: CpusPerTrial = 1.0,
+    gpus_per_task: GpusPerTrial = None,
     max_trials: Annotated[int | None, typer.Option("--max-trials", help="Run at most this many of the missing trials.")] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the HTML report when the sweep ends.")] = True,
 ) -> None:
@@ -97,17 +99,18 @@ def sweep(
     from synthgrade.experiment.engines import ExecutorOptions, make_executor
     from synthgrade.presets import load_config_or_preset
 
-    executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_trial, gpus_per_trial))
+    executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_task, gpus_per_task))
     sweep_config = load_config_or_preset(config, data)
     if dry_run:
         print_plan(plan_sweep(sweep_config, out), out)
         return
     result = run_sweep(sweep_config, out, executor=executor, max_trials=max_trials)
+    from synthgrade.experiment.layout import SweepLayout
     from synthgrade.experiment.sweep import format_seconds
 
     stdout.print(
         f"{len(result.ran)} trials run, {len(result.skipped)} already done, {len(result.failed)} failed "
-        f"in {format_seconds(result.seconds)}; results in {out / 'trials.jsonl'}",
+        f"in {format_seconds(result.seconds)}; results in {SweepLayout(out).trials}",
         highlight=False,
     )
     if report and (result.ran or result.skipped):

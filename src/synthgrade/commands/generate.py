@@ -181,7 +181,12 @@ def generate(
     excluded = [load_responses(p, columns, None, require_label=False) for p in exclude or []]
     result = generate_synthetic(train_frame, config, excluded, cache, show_progress=not no_progress)
     write_synthetic(result, out)
-    summary = result.summary
+    print_generation_summary(result.summary)
+    stdout.print(f"wrote {out} and {summary_path(out)}", highlight=False)
+
+
+def print_generation_summary(summary: dict) -> None:
+    """Rows asked for, made, kept and removed (per strategy when there are several), calls and tokens."""
     table = Table("requested", "generated", "kept", "removed", "cache hits", "model calls", "failed", "tokens")
     calls = summary["calls"]
     table.add_row(
@@ -206,7 +211,6 @@ def generate(
     print_batch_summary(calls)
     if summary["budget_exhausted"]:
         stdout.print(f"[yellow]--max-requests reached: {calls['skipped_budget']} calls not made[/yellow]")
-    stdout.print(f"wrote {out} and {summary_path(out)}", highlight=False)
 
 
 def filter_command(

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synthgrade.errors import SynthgradeError
+from synthgrade.generate.config import check_temperatures
 from synthgrade.registry import DEFAULT_GENERATOR
 
 
@@ -101,10 +102,7 @@ class GenerationSweep(_Strict):
     @field_validator("temperatures")
     @classmethod
     def _temperatures(cls, value: list[float]) -> list[float]:
-        for t in value:
-            if not 0.0 <= t <= 2.0:
-                raise ValueError(f"temperature {t} is outside 0..2")
-        return value
+        return check_temperatures(value)
 
 
 class FilterSweep(_Strict):

@@ -15,11 +15,9 @@ from synthgrade.data import ColumnMap, load_responses, split_responses, write_sp
 from synthgrade.data.schema import ITEM_ID, LABEL, has_items, label_order
 from synthgrade.errors import SynthgradeError
 from synthgrade.experiment.config import SweepConfig
+from synthgrade.experiment.layout import SWEEP_SPLIT_FORMAT, SweepLayout
 from synthgrade.experiment.plan import DataSummary
 from synthgrade.io import read_json, stable_hash
-
-SPLIT_DIR = "split"
-SPLIT_FORMAT = "jsonl"
 
 
 def _subsample(frame: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
@@ -132,8 +130,8 @@ def prepare_split(config: SweepConfig, run_dir: str | Path) -> DataSummary:
     """Split once and write ``RUN_DIR/split/``; a rerun checks the data still gives the same split."""
     parts = load_and_split(config)
     summary = summarise(parts)
-    split_dir = Path(run_dir) / SPLIT_DIR
-    marker = split_dir / "manifest.json"
+    layout = SweepLayout(run_dir)
+    marker = layout.split_manifest
     if marker.exists():
         old = read_json(marker).get("fingerprint")
         if old != summary.fingerprint:
@@ -145,12 +143,12 @@ def prepare_split(config: SweepConfig, run_dir: str | Path) -> DataSummary:
     split = config.data.split
     manifest = write_splits(
         parts,
-        split_dir,
+        layout.split_dir,
         seed=split.seed,
         by=split.by,
         fractions=(1.0 - split.val - split.test, split.val, split.test),
         source=config.resolve_path(config.data.path),
-        fmt=SPLIT_FORMAT,
+        fmt=SWEEP_SPLIT_FORMAT,
         labels=summary.labels,
     )
     manifest["fingerprint"] = summary.fingerprint
@@ -163,8 +161,8 @@ def prepare_split(config: SweepConfig, run_dir: str | Path) -> DataSummary:
 
 def read_split(run_dir: str | Path, name: str) -> pd.DataFrame:
     """One split of a run directory as a response table (labels in the sweep's order in ``attrs``)."""
-    split_dir = Path(run_dir) / SPLIT_DIR
-    manifest = read_json(split_dir / "manifest.json")
-    frame = load_responses(split_dir / f"{name}.{SPLIT_FORMAT}", labels=manifest["labels"])
+    layout = SweepLayout(run_dir)
+    manifest = read_json(layout.split_manifest)
+    frame = load_responses(layout.split(name), labels=manifest["labels"])
     frame.attrs["labels"] = manifest["labels"]
     return frame

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.experiment.executor import Executor, LocalExecutor, ProcessExecutor
 
 
@@ -49,5 +49,5 @@ def make_executor(name: str, options: ExecutorOptions | None = None) -> Executor
         raise SynthgradeError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
     options = options or ExecutorOptions()
     if options.address and name != "ray":
-        raise SynthgradeError(f"--address is for --executor ray, not {name}")
+        raise ParameterError("address", f"is for the ray executor only, not {name}")
     return factory(options)

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synthgrade.experiment.config import SweepConfig
+from synthgrade.experiment.layout import SPLIT_DIR, SYNTHETIC_DIR
 from synthgrade.io import stable_hash
 
 #: Bump when the meaning of a result row changes, so old rows are not reused by mistake.
 TRIAL_FORMAT = 1
 
-# Rough CPU throughput for --dry-run estimates (2 cores; see the guide): stated, not measured per run.
+# Rough throughput on a 2-core CPU for --dry-run estimates: orders of magnitude set by hand, not measured per run.
+# Measured rates to compare with (tok/s columns, smollm2-135m): benchmarks/results/generate.md and generators.md.
 # openai-batch: the same rate once the batch runs; queueing (up to 24 h) comes on top.
 GENERATION_TOKENS_PER_S = {"local": 60.0, "llamacpp": 180.0, "openai": 400.0, "openai-batch": 400.0}
 TRAIN_SAMPLES_PER_S = 12.0
@@ -70,7 +72,7 @@ class SyntheticSpec:
     @property
     def inputs(self) -> tuple[str, ...]:
         """Prefixes (relative to ``run_dir``) of the files making this set may read: the split and its raw set."""
-        return ("split/", f"synthetic/{self.generation_key}", f"synthetic/{self.key}")
+        return (f"{SPLIT_DIR}/", f"{SYNTHETIC_DIR}/{self.generation_key}", f"{SYNTHETIC_DIR}/{self.key}")
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ class TrialSpec:
     @property
     def inputs(self) -> tuple[str, ...]:
         """Prefixes (relative to ``run_dir``) of the files this trial reads: the split and its synthetic set."""
-        return ("split/", f"synthetic/{self.synthetic_key}") if self.synthetic_key else ("split/",)
+        split = f"{SPLIT_DIR}/"
+        return (split, f"{SYNTHETIC_DIR}/{self.synthetic_key}") if self.synthetic_key else (split,)
 
 
 @dataclass
@@ -187,6 +190,55 @@ def _mixed_rows(config: SweepConfig, human: int, available_synthetic: int, ratio
     return human, min(available_synthetic, round(human * ratio / (1 - ratio)))
 
 
+def _synthetic_spec(
+    config: SweepConfig,
+    data: DataSummary | None,
+    fingerprint: str,
+    axes: tuple[int | str, int, int, float, str],
+    known: dict[str, SyntheticSpec],
+) -> SyntheticSpec:
+    """The synthetic set of one (budget, budget seed, generation seed, temperature, filter mode); one already in
+    ``known`` under the same key is reused. Its key names the generation and, when filtering is on, the filter."""
+    budget, budget_seed, gen_seed, temperature, filter_mode = axes
+    gen_settings = generation_settings(config, temperature, gen_seed, data, budget)
+    keyed = {k: v for k, v in gen_settings.items() if k not in NOT_IN_KEY}
+    generation_key = stable_hash({"data": fingerprint, "human_budget": budget, "budget_seed": budget_seed, "generation": keyed})
+    filt = filter_settings(config) if filter_mode == "on" else None
+    key = stable_hash({"generation": generation_key, "filter": filt}) if filt else generation_key
+    if key in known:
+        return known[key]
+    tokens = _synthetic_rows(config, data, budget) * TOKENS_PER_RESPONSE
+    rate = GENERATION_TOKENS_PER_S.get(gen_settings["backend"], 60.0)
+    # Filtering costs about one more pass of the set (LLM re-grading) or little (neighbours).
+    filter_cost = tokens / rate * 0.3 if filt else 0.0
+    generated_before = any(s.generation_key == generation_key for s in known.values())
+    return SyntheticSpec(
+        key=key,
+        generation_key=generation_key,
+        temperature=temperature,
+        seed=gen_seed,
+        human_budget=budget,
+        filter=filter_mode,
+        generation=gen_settings,
+        filter_config=filt,
+        estimated_s=(0.0 if generated_before else tokens / rate) + filter_cost,
+        budget_seed=budget_seed,
+    )
+
+
+def _trial_estimate(config: SweepConfig, data: DataSummary | None, budget: int | str, ratio: float) -> float:
+    """Rough seconds for one trial: load, train the teacher and the students, score validation and test."""
+    if data is None:
+        return 0.0
+    human_used, synthetic_used = _mixed_rows(config, _human_rows(data, budget), _synthetic_rows(config, data, budget), ratio)
+    train_rows = human_used + synthetic_used
+    estimate = MODEL_LOAD_S + train_rows * config.teacher.epochs / TRAIN_SAMPLES_PER_S
+    for student in config.students:
+        rate = DISTILL_SAMPLES_PER_S.get(student.model, DEFAULT_DISTILL_SAMPLES_PER_S)
+        estimate += MODEL_LOAD_S + train_rows * student.epochs / rate
+    return estimate + (data.test_rows + data.val_rows) * (1 + len(config.students)) / 200.0
+
+
 def plan_trials(config: SweepConfig, data: DataSummary | None = None, run_dir: str = "") -> SweepPlan:
     """The trials and synthetic sets of a sweep, deduplicated by their effective configs, in a stable order."""
     fingerprint = data.fingerprint if data is not None else stable_hash(config.data.model_dump(mode="json"))
@@ -195,43 +247,18 @@ def plan_trials(config: SweepConfig, data: DataSummary | None = None, run_dir: s
     evaluation = config.evaluation.model_dump(mode="json")
     synthetic: dict[str, SyntheticSpec] = {}
     trials: dict[str, TrialSpec] = {}
-    notes: list[str] = []
     axes = itertools.product(
         config.human_budgets, config.seeds, config.mix.ratios, config.generation.temperatures, config.filter.modes
     )
     shared = config.generation.share_across_seeds
     for budget, seed, ratio, temperature, filter_mode in axes:
-        synthetic_key = None
-        gen_settings = None
-        filt = None
+        synthetic_key, filt = None, None
         budget_seed = config.data.split.seed if shared else seed
-        gen_seed = config.seeds[0] if shared else seed
         if ratio > 0:
-            gen_settings = generation_settings(config, temperature, gen_seed, data, budget)
-            keyed = {k: v for k, v in gen_settings.items() if k not in NOT_IN_KEY}
-            generation_key = stable_hash(
-                {"data": fingerprint, "human_budget": budget, "budget_seed": budget_seed, "generation": keyed}
-            )
-            filt = filter_settings(config) if filter_mode == "on" else None
-            synthetic_key = stable_hash({"generation": generation_key, "filter": filt}) if filt else generation_key
-            if synthetic_key not in synthetic:
-                tokens = _synthetic_rows(config, data, budget) * TOKENS_PER_RESPONSE
-                rate = GENERATION_TOKENS_PER_S.get(gen_settings["backend"], 60.0)
-                # Filtering costs about one more pass of the set (LLM re-grading) or little (neighbours).
-                filter_cost = tokens / rate * 0.3 if filt else 0.0
-                generated_before = any(s.generation_key == generation_key for s in synthetic.values())
-                synthetic[synthetic_key] = SyntheticSpec(
-                    key=synthetic_key,
-                    generation_key=generation_key,
-                    temperature=temperature,
-                    seed=gen_seed,
-                    human_budget=budget,
-                    filter=filter_mode,
-                    generation=gen_settings,
-                    filter_config=filt,
-                    estimated_s=(0.0 if generated_before else tokens / rate) + filter_cost,
-                    budget_seed=budget_seed,
-                )
+            set_axes = (budget, budget_seed, config.seeds[0] if shared else seed, temperature, filter_mode)
+            spec = _synthetic_spec(config, data, fingerprint, set_axes, synthetic)
+            synthetic.setdefault(spec.key, spec)
+            synthetic_key, filt = spec.key, spec.filter_config
         effective = {
             "format": TRIAL_FORMAT,
             "data": fingerprint,
@@ -255,16 +282,7 @@ def plan_trials(config: SweepConfig, data: DataSummary | None = None, run_dir: s
             "temperature": temperature if ratio > 0 else None,
             "filter": filter_mode if ratio > 0 else None,
         }
-        human = _human_rows(data, budget)
-        human_used, synthetic_used = _mixed_rows(config, human, _synthetic_rows(config, data, budget), ratio)
-        train_rows = human_used + synthetic_used
-        estimate = MODEL_LOAD_S + train_rows * config.teacher.epochs / TRAIN_SAMPLES_PER_S
-        for student in config.students:
-            rate = DISTILL_SAMPLES_PER_S.get(student.model, DEFAULT_DISTILL_SAMPLES_PER_S)
-            estimate += MODEL_LOAD_S + train_rows * student.epochs / rate
-        if data is not None:
-            estimate += (data.test_rows + data.val_rows) * (1 + len(config.students)) / 200.0
-        trials[key] = TrialSpec(key, params, effective, synthetic_key, run_dir, estimate if data is not None else 0.0)
-    if 1.0 in config.mix.ratios:
-        notes.append("ratio 1.0 trains on synthetic rows only (no human rows)")
+        estimate = _trial_estimate(config, data, budget, ratio)
+        trials[key] = TrialSpec(key, params, effective, synthetic_key, run_dir, estimate)
+    notes = ["ratio 1.0 trains on synthetic rows only (no human rows)"] if 1.0 in config.mix.ratios else []
     return SweepPlan(list(trials.values()), list(synthetic.values()), data, notes)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.experiment.executor import Executor, Outcome, _timed_call, describe_error
 from synthgrade.io import atomic_path
 
@@ -28,7 +28,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise SynthgradeError("--executor ray needs Ray: pip install 'synthgrade[ray]'") from None
+        raise SynthgradeError("the ray executor needs Ray: pip install 'synthgrade[ray]'") from None
     return ray
 
 
@@ -86,9 +86,9 @@ class RayExecutor(Executor):
         num_cpus: int | None = None,
     ) -> None:
         if cpus_per_task <= 0:
-            raise SynthgradeError(f"--cpus-per-trial must be above 0, got {cpus_per_task}")
+            raise ParameterError("cpus_per_task", f"must be above 0, got {cpus_per_task}")
         if gpus_per_task is not None and gpus_per_task < 0:
-            raise SynthgradeError(f"--gpus-per-trial must be 0 or more, got {gpus_per_task}")
+            raise ParameterError("gpus_per_task", f"must be 0 or more, got {gpus_per_task}")
         self.address = address
         self.cpus_per_task = cpus_per_task
         self.gpus_per_task = gpus_per_task

@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from synthgrade.experiment.layout import FAILURES_FILE, TRIALS_FILE
 from synthgrade.io import to_jsonable
 
-TRIALS_FILE = "trials.jsonl"
-FAILURES_FILE = "failures.jsonl"
+__all__ = ["FAILURES_FILE", "TRIALS_FILE", "ResultsStore"]
 
 
 class ResultsStore:

@@ -22,13 +22,16 @@ from synthgrade.errors import SynthgradeError
 from synthgrade.experiment.config import SweepConfig
 from synthgrade.experiment.data import load_and_split, prepare_split, summarise
 from synthgrade.experiment.executor import Executor, LocalExecutor
+from synthgrade.experiment.layout import SweepLayout, synthetic_path
 from synthgrade.experiment.plan import SweepPlan, SyntheticSpec, TrialSpec, plan_trials
-from synthgrade.experiment.store import FAILURES_FILE, TRIALS_FILE, ResultsStore
+from synthgrade.experiment.store import ResultsStore
+from synthgrade.experiment.trial import make_synthetic, run_trial
 from synthgrade.io import remove_stale_temporaries, to_jsonable, write_json, write_text_atomic
 
 TrialFunction = Callable[[TrialSpec], dict[str, Any]]
 SyntheticFunction = Callable[[SyntheticSpec], dict[str, Any]]
-CONFIG_FILE = "sweep.yaml"
+
+__all__ = ["SweepResult", "check_plan_size", "format_seconds", "plan_sweep", "run_sweep", "synthetic_path"]
 
 
 @dataclass
@@ -65,29 +68,150 @@ def plan_sweep(config: SweepConfig, run_dir: str | Path | None = None) -> SweepP
     return plan_trials(config, summarise(parts), str(run_dir or ""))
 
 
-def synthetic_path(run_dir: str | Path, key: str) -> Path:
-    return Path(run_dir) / "synthetic" / f"{key}.jsonl"
-
-
-def _default_trial() -> TrialFunction:
-    from synthgrade.experiment.trial import run_trial
-
-    return run_trial
-
-
-def _default_synthetic() -> SyntheticFunction:
-    from synthgrade.experiment.trial import make_synthetic
-
-    return make_synthetic
-
-
-def _write_config(config: SweepConfig, run_dir: Path) -> None:
+def _write_config(config: SweepConfig, layout: SweepLayout) -> None:
     data = config.model_dump(mode="json")
     # Paths are written absolute so the saved config reruns from anywhere.
     data["data"]["path"] = str(config.resolve_path(config.data.path))
     if config.data.test_path:
         data["data"]["test_path"] = str(config.resolve_path(config.data.test_path))
-    write_text_atomic(run_dir / CONFIG_FILE, yaml.safe_dump(to_jsonable(data), sort_keys=False, allow_unicode=True))
+    write_text_atomic(layout.config, yaml.safe_dump(to_jsonable(data), sort_keys=False, allow_unicode=True))
+
+
+def _open_run_dir(out_dir: str | Path) -> SweepLayout:
+    layout = SweepLayout(out_dir)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    # A killed earlier run (kill -9 runs no cleanup) may have left half-written temporaries anywhere in the run.
+    for leftover in remove_stale_temporaries(layout.root, recursive=True):
+        console.print(f"removed {leftover.relative_to(layout.root)} left by an interrupted run", highlight=False)
+    return layout
+
+
+def _write_plan(config: SweepConfig, layout: SweepLayout) -> SweepPlan:
+    """Split (once), then write ``sweep.yaml`` and ``plan.json``; returns the plan."""
+    data = prepare_split(config, layout.root)
+    _write_config(config, layout)
+    plan = plan_trials(config, data, str(layout.root.resolve()))
+    write_json(
+        layout.plan,
+        {
+            "name": config.name,
+            "data": dataclasses.asdict(data),
+            "trials": [{"key": t.key, "params": t.params, "synthetic": t.synthetic_key} for t in plan.trials],
+            "synthetic": [{"key": s.key, **s.params} for s in plan.synthetic],
+            "metric": config.evaluation.metric,
+        },
+    )
+    return plan
+
+
+def _finished_trials(store: ResultsStore) -> dict[str, dict[str, Any]]:
+    done = store.load()
+    if store.ignored_partial:
+        console.print("[yellow]warning:[/yellow] trials.jsonl ended in a partial line (interrupted write); that trial runs again")
+    if store.bad_lines:
+        console.print(f"[yellow]warning:[/yellow] trials.jsonl lines {store.bad_lines} are not valid JSON rows; ignored")
+    return done
+
+
+def _synthetic_waves(missing: list[SyntheticSpec], layout: SweepLayout) -> tuple[list[SyntheticSpec], list[SyntheticSpec]]:
+    """Wave 1 generates each missing raw set once (shared by its filter modes); wave 2 filters."""
+    raw_first: dict[str, SyntheticSpec] = {}
+    for spec in missing:
+        if not layout.synthetic(spec.generation_key).exists():
+            raw = (
+                spec
+                if spec.filter == "off"
+                else dataclasses.replace(spec, key=spec.generation_key, filter="off", filter_config=None)
+            )
+            raw_first.setdefault(spec.generation_key, raw)
+    return list(raw_first.values()), [s for s in missing if s.filter != "off"]
+
+
+def _make_synthetic_sets(
+    specs: list[SyntheticSpec],
+    layout: SweepLayout,
+    executor: Executor,
+    synthetic_fn: SyntheticFunction,
+    result: SweepResult,
+    show_progress: bool,
+) -> dict[str, str]:
+    """Make the sets of ``specs`` not on disk yet; returns the errors by generation key (or filtered set key)."""
+    missing = [s for s in specs if not layout.synthetic(s.key).exists()]
+    set_errors: dict[str, str] = {}
+    if not missing:
+        return set_errors
+    generations, filterings = _synthetic_waves(missing, layout)
+    total = len(generations) + len(filterings)
+    console.print(
+        f"synthetic sets: {total} to make ({len(generations)} generations, {len(filterings)} filterings)", highlight=False
+    )
+    with progress() as bars:
+        bar = bars.add_task("synthetic sets", total=total, rate="", visible=show_progress)
+        for wave in (generations, filterings):
+            wave = [s for s in wave if s.generation_key not in set_errors]
+            for outcome in executor.map(synthetic_fn, wave):
+                spec = outcome.task
+                if outcome.error:
+                    set_errors[spec.generation_key if spec.filter == "off" else spec.key] = outcome.error
+                    console.print(f"[red]synthetic set {spec.key} failed:[/red] {outcome.error}", highlight=False)
+                else:
+                    result.synthetic_made.append(spec.key)
+                bars.advance(bar)
+    return set_errors
+
+
+def _runnable(
+    pending: list[TrialSpec],
+    specs: list[SyntheticSpec],
+    set_errors: dict[str, str],
+    failures: ResultsStore,
+    result: SweepResult,
+) -> list[TrialSpec]:
+    """The pending trials whose synthetic set exists; the others are recorded as failed."""
+    by_key = {s.key: s for s in specs}
+    runnable = []
+    for trial in pending:
+        spec = by_key.get(trial.synthetic_key) if trial.synthetic_key else None
+        error = (set_errors.get(spec.generation_key) or set_errors.get(spec.key)) if spec is not None else None
+        if error:
+            result.failed[trial.key] = f"synthetic set failed: {error}"
+            failures.append({"key": trial.key, "params": trial.params, "error": result.failed[trial.key], "at": _now()})
+        else:
+            runnable.append(trial)
+    return runnable
+
+
+def _run_trials(
+    runnable: list[TrialSpec],
+    executor: Executor,
+    trial_fn: TrialFunction,
+    store: ResultsStore,
+    failures: ResultsStore,
+    result: SweepResult,
+    show_progress: bool,
+) -> None:
+    """Run the trials, appending each finished row to ``trials.jsonl`` and each failure to ``failures.jsonl``."""
+    estimate = sum(t.estimated_s for t in runnable)
+    console.print(f"trials: {len(runnable)} to run (estimated {format_seconds(estimate)})", highlight=False)
+    with progress() as bars:
+        bar = bars.add_task("trials", total=len(runnable), rate="", visible=show_progress)
+        for outcome in executor.map(trial_fn, runnable):
+            trial: TrialSpec = outcome.task
+            if outcome.error:
+                result.failed[trial.key] = outcome.error
+                failures.append({"key": trial.key, "params": trial.params, "error": outcome.error, "at": _now()})
+                console.print(f"[red]trial {trial.key} {trial.params} failed:[/red] {outcome.error}", highlight=False)
+            else:
+                row = dict(outcome.result)
+                row.update(
+                    {"key": trial.key, "params": trial.params, "config": trial.config, "synthetic_key": trial.synthetic_key}
+                )
+                row.setdefault("status", "ok")
+                row.setdefault("seconds", round(outcome.seconds, 3))
+                row.setdefault("finished_at", _now())
+                store.append(row)
+                result.ran.append(trial.key)
+            bars.update(bar, advance=1, rate=f"{len(result.ran)} ok, {len(result.failed)} failed")
 
 
 def run_sweep(
@@ -106,110 +230,28 @@ def run_sweep(
     A failing trial is recorded in ``failures.jsonl`` and retried by the next run; the others go on.
     """
     start = time.perf_counter()
-    run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    # A killed earlier run (kill -9 runs no cleanup) may have left half-written temporaries anywhere in the run.
-    for leftover in remove_stale_temporaries(run_dir, recursive=True):
-        console.print(f"removed {leftover.relative_to(run_dir)} left by an interrupted run", highlight=False)
+    layout = _open_run_dir(out_dir)
     executor = executor or LocalExecutor()
-    trial_fn = trial_fn or _default_trial()
-    synthetic_fn = synthetic_fn or _default_synthetic()
-
-    data = prepare_split(config, run_dir)
-    _write_config(config, run_dir)
-    plan = plan_trials(config, data, str(run_dir.resolve()))
-    write_json(
-        run_dir / "plan.json",
-        {
-            "name": config.name,
-            "data": dataclasses.asdict(data),
-            "trials": [{"key": t.key, "params": t.params, "synthetic": t.synthetic_key} for t in plan.trials],
-            "synthetic": [{"key": s.key, **s.params} for s in plan.synthetic],
-            "metric": config.evaluation.metric,
-        },
-    )
-    store = ResultsStore(run_dir / TRIALS_FILE)
-    failures = ResultsStore(run_dir / FAILURES_FILE)
-    done = store.load()
-    if store.ignored_partial:
-        console.print("[yellow]warning:[/yellow] trials.jsonl ended in a partial line (interrupted write); that trial runs again")
-    if store.bad_lines:
-        console.print(f"[yellow]warning:[/yellow] trials.jsonl lines {store.bad_lines} are not valid JSON rows; ignored")
-    result = SweepResult(run_dir, plan)
+    plan = _write_plan(config, layout)
+    store, failures = ResultsStore(layout.trials), ResultsStore(layout.failures)
+    done = _finished_trials(store)
+    result = SweepResult(layout.root, plan)
     pending = [t for t in plan.trials if t.key not in done]
     result.skipped = [t.key for t in plan.trials if t.key in done]
     if max_trials is not None:
         pending = pending[:max_trials]
     if result.skipped:
-        console.print(f"resuming {run_dir}: {len(result.skipped)} of {len(plan.trials)} trials already finished", highlight=False)
+        console.print(
+            f"resuming {layout.root}: {len(result.skipped)} of {len(plan.trials)} trials already finished", highlight=False
+        )
 
     # Synthetic sets: generate each once (wave 1), then filter (wave 2), only for trials still to run.
     needed = {t.synthetic_key for t in pending if t.synthetic_key}
-    specs = [dataclasses.replace(s, run_dir=str(run_dir.resolve())) for s in plan.synthetic if s.key in needed]
-    missing = [s for s in specs if not synthetic_path(run_dir, s.key).exists()]
-    set_errors: dict[str, str] = {}
-    if missing:
-        raw_first: dict[str, SyntheticSpec] = {}
-        for spec in missing:
-            if not synthetic_path(run_dir, spec.generation_key).exists():
-                raw = (
-                    spec
-                    if spec.filter == "off"
-                    else dataclasses.replace(spec, key=spec.generation_key, filter="off", filter_config=None)
-                )
-                raw_first.setdefault(spec.generation_key, raw)
-        filtered = [s for s in missing if s.filter != "off"]
-        waves = [list(raw_first.values()), filtered]
-        total = sum(len(w) for w in waves)
-        console.print(
-            f"synthetic sets: {total} to make ({len(raw_first)} generations, {len(filtered)} filterings)", highlight=False
-        )
-        with progress() as bars:
-            bar = bars.add_task("synthetic sets", total=total, rate="", visible=show_progress)
-            for wave in waves:
-                wave = [s for s in wave if s.generation_key not in set_errors]
-                for outcome in executor.map(synthetic_fn, wave):
-                    spec = outcome.task
-                    if outcome.error:
-                        set_errors[spec.generation_key if spec.filter == "off" else spec.key] = outcome.error
-                        console.print(f"[red]synthetic set {spec.key} failed:[/red] {outcome.error}", highlight=False)
-                    else:
-                        result.synthetic_made.append(spec.key)
-                    bars.advance(bar)
-    runnable = []
-    for trial in pending:
-        spec = next((s for s in specs if s.key == trial.synthetic_key), None)
-        error = None
-        if spec is not None:
-            error = set_errors.get(spec.generation_key) or set_errors.get(spec.key)
-        if error:
-            result.failed[trial.key] = f"synthetic set failed: {error}"
-            failures.append({"key": trial.key, "params": trial.params, "error": result.failed[trial.key], "at": _now()})
-        else:
-            runnable.append(trial)
-
+    specs = [dataclasses.replace(s, run_dir=str(layout.root.resolve())) for s in plan.synthetic if s.key in needed]
+    set_errors = _make_synthetic_sets(specs, layout, executor, synthetic_fn or make_synthetic, result, show_progress)
+    runnable = _runnable(pending, specs, set_errors, failures, result)
     if runnable:
-        estimate = sum(t.estimated_s for t in runnable)
-        console.print(f"trials: {len(runnable)} to run (estimated {format_seconds(estimate)})", highlight=False)
-        with progress() as bars:
-            bar = bars.add_task("trials", total=len(runnable), rate="", visible=show_progress)
-            for outcome in executor.map(trial_fn, runnable):
-                trial: TrialSpec = outcome.task
-                if outcome.error:
-                    result.failed[trial.key] = outcome.error
-                    failures.append({"key": trial.key, "params": trial.params, "error": outcome.error, "at": _now()})
-                    console.print(f"[red]trial {trial.key} {trial.params} failed:[/red] {outcome.error}", highlight=False)
-                else:
-                    row = dict(outcome.result)
-                    row.update(
-                        {"key": trial.key, "params": trial.params, "config": trial.config, "synthetic_key": trial.synthetic_key}
-                    )
-                    row.setdefault("status", "ok")
-                    row.setdefault("seconds", round(outcome.seconds, 3))
-                    row.setdefault("finished_at", _now())
-                    store.append(row)
-                    result.ran.append(trial.key)
-                bars.update(bar, advance=1, rate=f"{len(result.ran)} ok, {len(result.failed)} failed")
+        _run_trials(runnable, executor, trial_fn or run_trial, store, failures, result, show_progress)
     result.seconds = time.perf_counter() - start
     return result
 

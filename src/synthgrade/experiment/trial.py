@@ -20,11 +20,11 @@ from pydantic import ValidationError
 
 from synthgrade.console import console
 from synthgrade.data import frame_hash, is_synthetic, label_indices, write_table
-from synthgrade.data.schema import LABEL
+from synthgrade.data.schema import LABEL, label_order
 from synthgrade.errors import SynthgradeError
 from synthgrade.experiment.data import human_rows, read_split
+from synthgrade.experiment.layout import SweepLayout
 from synthgrade.experiment.plan import SyntheticSpec, TrialSpec
-from synthgrade.experiment.sweep import synthetic_path
 from synthgrade.io import read_json, write_json
 
 DIAGNOSTIC_KEYS = (
@@ -35,10 +35,6 @@ DIAGNOSTIC_KEYS = (
     "mean_pairwise_cosine_within_item_label",
     "nearest_human_similarity",
 )
-
-
-def diagnostics_path(run_dir: str | Path, key: str) -> Path:
-    return Path(run_dir) / "synthetic" / f"{key}.diagnostics.json"
 
 
 def read_synthetic(path: Path, labels: list[str]) -> pd.DataFrame:
@@ -95,46 +91,50 @@ def _pydantic(factory: Any, settings: dict[str, Any], where: str) -> Any:
         raise SynthgradeError(f"{where}.{loc}: {error['msg']}") from None
 
 
-def make_synthetic(spec: SyntheticSpec) -> dict[str, Any]:
-    """Generate (once per generation key) and optionally filter one synthetic set into ``RUN_DIR/synthetic/``."""
+def _raw_synthetic(
+    spec: SyntheticSpec, layout: SweepLayout, human: pd.DataFrame, settings: dict[str, Any], cache_dir: Path | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The unfiltered set of ``spec.generation_key`` and its generation summary: read back, or generated now."""
     from synthgrade.generate import GenerationConfig, generate_synthetic, summary_path, write_synthetic
 
-    run_dir = Path(spec.run_dir)
-    out = synthetic_path(run_dir, spec.key)
-    if out.exists() and diagnostics_path(run_dir, spec.key).exists():
-        return read_json(diagnostics_path(run_dir, spec.key))
-    train = read_split(run_dir, "train")
-    labels = train.attrs["labels"]
+    labels = human.attrs["labels"]
+    raw_path = layout.synthetic(spec.generation_key)
+    if raw_path.exists() and summary_path(raw_path).exists():
+        return read_synthetic(raw_path, labels), read_json(summary_path(raw_path))
+    console.print(
+        f"generating synthetic set {spec.generation_key} (temperature {spec.temperature}, seed {spec.seed}, "
+        f"human budget {spec.human_budget}: {len(human)} human rows as examples)",
+        highlight=False,
+    )
+    config = _pydantic(GenerationConfig, settings, "generation")
+    val, test = read_split(layout.root, "val"), read_split(layout.root, "test")
+    result = generate_synthetic(human, config, exclude=[val, test], cache_dir=cache_dir, show_progress=True)
+    write_synthetic(result, raw_path)
+    write_json(
+        layout.diagnostics(spec.generation_key),
+        {
+            "key": spec.generation_key,
+            "params": {**spec.params, "filter": "off"},
+            "diagnostics": flat_diagnostics(result.summary, None),
+        },
+    )
+    return read_synthetic(raw_path, labels), result.summary
+
+
+def make_synthetic(spec: SyntheticSpec) -> dict[str, Any]:
+    """Generate (once per generation key) and optionally filter one synthetic set into ``RUN_DIR/synthetic/``."""
+    layout = SweepLayout(spec.run_dir)
+    out = layout.synthetic(spec.key)
+    if out.exists() and layout.diagnostics(spec.key).exists():
+        return read_json(layout.diagnostics(spec.key))
+    train = read_split(layout.root, "train")
     human = human_rows(train, spec.human_budget, spec.seed if spec.budget_seed is None else spec.budget_seed)
-    human.attrs["labels"] = labels
+    human.attrs["labels"] = train.attrs["labels"]
     settings = dict(spec.generation)
     cache_dir = Path(settings.pop("cache_dir")) if settings.get("cache_dir") else None
-    raw_path = synthetic_path(run_dir, spec.generation_key)
-    if raw_path.exists() and summary_path(raw_path).exists():
-        raw = read_synthetic(raw_path, labels)
-        generation_summary = read_json(summary_path(raw_path))
-    else:
-        console.print(
-            f"generating synthetic set {spec.generation_key} (temperature {spec.temperature}, seed {spec.seed}, "
-            f"human budget {spec.human_budget}: {len(human)} human rows as examples)",
-            highlight=False,
-        )
-        config = _pydantic(GenerationConfig, settings, "generation")
-        val, test = read_split(run_dir, "val"), read_split(run_dir, "test")
-        result = generate_synthetic(human, config, exclude=[val, test], cache_dir=cache_dir, show_progress=True)
-        write_synthetic(result, raw_path)
-        generation_summary = result.summary
-        raw = read_synthetic(raw_path, labels)
-        write_json(
-            diagnostics_path(run_dir, spec.generation_key),
-            {
-                "key": spec.generation_key,
-                "params": {**spec.params, "filter": "off"},
-                "diagnostics": flat_diagnostics(generation_summary, None),
-            },
-        )
+    raw, generation_summary = _raw_synthetic(spec, layout, human, settings, cache_dir)
     if spec.filter == "off":
-        return read_json(diagnostics_path(run_dir, spec.key))
+        return read_json(layout.diagnostics(spec.key))
     from synthgrade.filter import FilterConfig, filter_synthetic
 
     filter_config = _pydantic(FilterConfig, dict(spec.filter_config or {}), "filter")
@@ -142,7 +142,7 @@ def make_synthetic(spec: SyntheticSpec) -> dict[str, Any]:
         f"filtering synthetic set {spec.generation_key} ({len(raw)} rows, {', '.join(filter_config.method)})", highlight=False
     )
     result = filter_synthetic(raw, filter_config, human=human, cache_dir=cache_dir, show_progress=True)
-    write_json(out.with_name(f"{spec.key}.filter.json"), result.summary)
+    write_json(layout.filter_summary(spec.key), result.summary)
     write_table(result.frame, out)
     entry = {
         "key": spec.key,
@@ -150,7 +150,7 @@ def make_synthetic(spec: SyntheticSpec) -> dict[str, Any]:
         "params": spec.params,
         "diagnostics": flat_diagnostics(generation_summary, result.summary),
     }
-    write_json(diagnostics_path(run_dir, spec.key), entry)
+    write_json(layout.diagnostics(spec.key), entry)
     return entry
 
 
@@ -189,6 +189,31 @@ def _evaluate(scorer: Any, test: pd.DataFrame, labels: list[str], evaluation: di
     return entry
 
 
+def feasible_total(human: pd.DataFrame, synthetic: pd.DataFrame, ratio: float, total: int) -> int | None:
+    """The largest fixed total, at most ``total``, whose synthetic part ``synthetic`` can supply label by label.
+
+    Follows :func:`synthgrade.mix.mix_training_set` in fixed-total mode: ``round(ratio * n)`` synthetic rows,
+    split over the labels in proportion to the human rows used (:func:`synthgrade.mix.allocate`). ``None``
+    when no total with at least one synthetic row fits (or ``ratio`` is 0, where nothing needs supplying).
+    """
+    from synthgrade.mix import allocate
+
+    labels = label_order(human[LABEL].dropna().unique())
+    pool = [int((human[LABEL] == label).sum()) for label in labels]
+    have = [int((synthetic[LABEL] == label).sum()) for label in labels]
+    for candidate in range(total, 0, -1):
+        n_synthetic = int(round(ratio * candidate))
+        if n_synthetic == 0:
+            return None  # smaller totals need no synthetic rows at all: nothing left to keep the share with
+        n_human = candidate - n_synthetic
+        if n_human > len(human):
+            return None  # short of human rows, not synthetic ones: shrinking is not the answer (mixing says why)
+        human_counts = allocate(n_human, pool) if n_human else pool
+        if all(want <= got for want, got in zip(allocate(n_synthetic, human_counts), have, strict=True)):
+            return candidate
+    return None
+
+
 def _mix(
     human: pd.DataFrame,
     synthetic: pd.DataFrame,
@@ -202,117 +227,126 @@ def _mix(
     """Mix at ``ratio``; with ``shortfall="shrink"`` (fixed-total) lower the total until the synthetic set suffices."""
     from synthgrade.mix import mix_training_set
 
+    shrunk_to = None
+    if shortfall == "shrink" and total is not None and ratio > 0:
+        feasible = feasible_total(human, synthetic, ratio, total)
+        shrunk_to = feasible if feasible is not None and feasible < total else None
     try:
-        return mix_training_set(human, synthetic, ratio, mode=mode, total=total, seed=seed)
+        mixed = mix_training_set(human, synthetic, ratio, mode=mode, total=shrunk_to or total, seed=seed)
     except SynthgradeError as exc:
-        if shortfall != "shrink" or total is None or "not enough synthetic rows" not in str(exc):
-            raise SynthgradeError(f"synthetic set {set_key}: {exc}") from None
-        first_error = str(exc)
-    # The largest total whose synthetic part the set can supply (label by label), searched downwards.
-    start = min(total - 1, int(len(synthetic) / ratio) if ratio > 0 else total - 1)
-    for smaller in range(start, 0, -1):
-        try:
-            mixed = mix_training_set(human, synthetic, ratio, mode=mode, total=smaller, seed=seed)
-        except SynthgradeError:
-            continue
-        if mixed.manifest.get("synthetic_rows", 0) == 0 and ratio > 0:
-            break
+        raise SynthgradeError(f"synthetic set {set_key}: {exc}") from None
+    if shrunk_to is not None:
         mixed.manifest["shrunk_from_total"] = total
         console.print(
             f"[yellow]note:[/yellow] synthetic set {set_key} is short for {ratio:.0%} of {total} rows; "
-            f"trained on {smaller} rows instead (share kept)",
+            f"trained on {shrunk_to} rows instead (share kept)",
             highlight=False,
         )
-        return mixed
-    raise SynthgradeError(f"synthetic set {set_key}: {first_error}")
+    return mixed
+
+
+def _training_rows(spec: TrialSpec, human: pd.DataFrame, labels: list[str], seed: int) -> Any:
+    """The trial's mixed training set: its human rows plus its synthetic set at the trial's share."""
+    from synthgrade.mix import mix_training_set
+
+    if not spec.synthetic_key:
+        mixed = mix_training_set(human, None, 0.0, seed=seed)
+    else:
+        mix = spec.config["mix"]
+        synthetic = read_synthetic(SweepLayout(spec.run_dir).synthetic(spec.synthetic_key), labels)
+        total = mix["total"] or (len(human) if mix["mode"] == "fixed-total" else None)
+        shortfall = mix.get("shortfall", "error")
+        mixed = _mix(human, synthetic, float(spec.params["ratio"]), mix["mode"], total, seed, shortfall, spec.synthetic_key)
+    mixed.frame.attrs["labels"] = labels
+    return mixed
+
+
+def _row_counts(mixed: Any, val: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    rows = mixed.frame
+    is_syn = is_synthetic(rows)
+    return {
+        "human": int((~is_syn).sum()),
+        "synthetic": int(is_syn.sum()),
+        "train": len(rows),
+        "val": len(val),
+        "test": len(test),
+        "synthetic_label_counts": rows.loc[is_syn, LABEL].astype(str).value_counts().to_dict(),
+        "shrunk_from_total": mixed.manifest.get("shrunk_from_total"),
+    }
+
+
+def _train_teacher(
+    teacher_cfg: dict[str, Any], train_rows: pd.DataFrame, val: pd.DataFrame, labels: list[str], seed: int, provenance: dict
+) -> tuple[Any, float]:
+    """The teacher, fine-tuned on the mixed rows (``val`` for early stopping only), and its training seconds."""
+    from synthgrade.train import Trainer, TrainingArguments
+
+    settings = dict(teacher_cfg)
+    options = settings.pop("options", {}) or {}
+    fields = ("model", "input", "max_length", "epochs", "lr", "batch_size", "patience")
+    args = TrainingArguments(**{name: settings[name] for name in fields}, seed=seed, labels=labels, **options)
+    started = time.perf_counter()
+    teacher = Trainer(args).train(train_rows, val, provenance=provenance)
+    return teacher, time.perf_counter() - started
+
+
+def _train_student(
+    student_cfg: dict[str, Any], teacher: Any, transfer: pd.DataFrame, val: pd.DataFrame, labels: list[str], seed: int,
+    provenance: dict,
+) -> tuple[Any, float]:  # fmt: skip
+    """One student distilled from ``teacher`` on the ``transfer`` rows, and its training seconds."""
+    from synthgrade.distill import DistillationArguments, DistillationTrainer
+
+    settings = dict(student_cfg)
+    options = settings.pop("options", {}) or {}
+    args = DistillationArguments(
+        student=settings["model"],
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        lr=settings["lr"],
+        seed=seed,
+        labels=labels,
+        speed_rows=0,
+        **options,
+    )
+    started = time.perf_counter()
+    student = DistillationTrainer(teacher, args).train(transfer, val, provenance=provenance)
+    return student, time.perf_counter() - started
 
 
 def run_trial(spec: TrialSpec) -> dict[str, Any]:
     """One trial: budgeted human rows + synthetic set -> mix -> teacher -> students -> test metrics."""
-    from synthgrade.distill import DistillationArguments, DistillationTrainer
-    from synthgrade.mix import mix_training_set
-    from synthgrade.train import Trainer, TrainingArguments
-
     started = time.perf_counter()
     config, params = spec.config, spec.params
-    run_dir = Path(spec.run_dir)
+    layout = SweepLayout(spec.run_dir)
     seed = int(params["seed"])
-    train, val, test = (read_split(run_dir, name) for name in ("train", "val", "test"))
+    train, val, test = (read_split(layout.root, name) for name in ("train", "val", "test"))
     labels = list(train.attrs["labels"])
     budget_seed = config.get("budget_seed")
     human = human_rows(train, params["human_budget"], seed if budget_seed is None else int(budget_seed))
     human.attrs["labels"] = labels
-    ratio = float(params["ratio"])
-    if spec.synthetic_key:
-        synthetic = read_synthetic(synthetic_path(run_dir, spec.synthetic_key), labels)
-        mode = config["mix"]["mode"]
-        total = config["mix"]["total"] or (len(human) if mode == "fixed-total" else None)
-        mixed = _mix(human, synthetic, ratio, mode, total, seed, config["mix"].get("shortfall", "error"), spec.synthetic_key)
-    else:
-        mixed = mix_training_set(human, None, 0.0, seed=seed)
+    mixed = _training_rows(spec, human, labels, seed)
     train_rows = mixed.frame
-    train_rows.attrs["labels"] = labels
-    is_syn = is_synthetic(train_rows)
-    counts = {
-        "human": int((~is_syn).sum()),
-        "synthetic": int(is_syn.sum()),
-        "train": len(train_rows),
-        "val": len(val),
-        "test": len(test),
-        "synthetic_label_counts": train_rows.loc[is_syn, LABEL].astype(str).value_counts().to_dict(),
-        "shrunk_from_total": mixed.manifest.get("shrunk_from_total"),
-    }
-
-    teacher_cfg = dict(config["teacher"])
-    options = teacher_cfg.pop("options", {}) or {}
-    args = TrainingArguments(
-        model=teacher_cfg["model"],
-        input=teacher_cfg["input"],
-        max_length=teacher_cfg["max_length"],
-        epochs=teacher_cfg["epochs"],
-        lr=teacher_cfg["lr"],
-        batch_size=teacher_cfg["batch_size"],
-        patience=teacher_cfg["patience"],
-        seed=seed,
-        labels=labels,
-        **options,
-    )
-    provenance = {"sweep_trial": spec.key, "synthetic_set": spec.synthetic_key, "mix": mixed.manifest}
-    t0 = time.perf_counter()
-    teacher = Trainer(args).train(train_rows, val, provenance=provenance)
-    teacher_seconds = time.perf_counter() - t0
     evaluation = config["evaluation"]
+    models_dir = layout.models(spec.key) if config.get("keep_models") else None
+
+    provenance = {"sweep_trial": spec.key, "synthetic_set": spec.synthetic_key, "mix": mixed.manifest}
+    teacher, teacher_seconds = _train_teacher(config["teacher"], train_rows, val, labels, seed, provenance)
     teacher_entry = {
-        "model": teacher_cfg["model"],
+        "model": config["teacher"]["model"],
         "train_seconds": round(teacher_seconds, 3),
         **_evaluate(teacher, test, labels, evaluation, seed),
     }
     teacher_entry["validation"] = (teacher.info.training or {}).get("validation") or (teacher.info.training or {}).get("best")
-    models_dir = run_dir / "models" / spec.key if config.get("keep_models") else None
     if models_dir is not None:
         teacher.save_pretrained(models_dir / "teacher")
 
     students = []
     for student_cfg in config["students"]:
-        student_cfg = dict(student_cfg)
-        options = student_cfg.pop("options", {}) or {}
         name = student_cfg.get("name") or student_cfg["model"]
         transfer = train_rows if student_cfg["transfer"] == "mixed" else human
-        d_args = DistillationArguments(
-            student=student_cfg["model"],
-            epochs=student_cfg["epochs"],
-            batch_size=student_cfg["batch_size"],
-            lr=student_cfg["lr"],
-            seed=seed,
-            labels=labels,
-            speed_rows=0,
-            **options,
-        )
-        t0 = time.perf_counter()
-        student = DistillationTrainer(teacher, d_args).train(
-            transfer, val, provenance={**provenance, "teacher": teacher_cfg["model"]}
-        )
-        seconds = time.perf_counter() - t0
+        student_provenance = {**provenance, "teacher": config["teacher"]["model"]}
+        student, seconds = _train_student(student_cfg, teacher, transfer, val, labels, seed, student_provenance)
         entry = {
             "name": name,
             "model": student_cfg["model"],
@@ -328,7 +362,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     return {
         "status": "ok",
         "labels": labels,
-        "counts": counts,
+        "counts": _row_counts(mixed, val, test),
         "teacher": teacher_entry,
         "students": students,
         "timings": {"total_s": round(time.perf_counter() - started, 3), "teacher_train_s": round(teacher_seconds, 3)},

@@ -19,7 +19,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import redact_url
 from synthgrade.registry import REGISTRY, offline_error, resolve_model
 
@@ -409,12 +409,6 @@ class LlamaCppBackend(Backend):
         return results
 
 
-def _openai_batch(model: str, base_url: str | None, batch_size: int, timeout: float, batch: Any) -> Backend:
-    from synthgrade.generate.batch import OpenAIBatchBackend
-
-    return OpenAIBatchBackend(model, base_url, timeout, batch)
-
-
 def llamacpp_available() -> bool:
     """Whether llama-cpp-python is importable (checked without importing it)."""
     return importlib.util.find_spec("llama_cpp") is not None
@@ -442,11 +436,12 @@ def _auto(model: str, base_url: str | None, batch_size: int, timeout: float, bat
 
 
 #: Backends by name: (factory(model, base_url, batch_size, timeout, batch policy), takes a server URL).
+#: ``openai-batch`` joins from :mod:`synthgrade.generate.batch`, which builds on :class:`OpenAIBackend`
+#: (``synthgrade.generate`` imports it, so the entry is there whenever this module is).
 BACKENDS: dict[str, tuple[Any, bool]] = {
     "auto": (_auto, False),
     "local": (lambda model, base_url, batch_size, timeout, batch: TransformersBackend(model, batch_size), False),
     "openai": (lambda model, base_url, batch_size, timeout, batch: OpenAIBackend(model, base_url, timeout), True),
-    "openai-batch": (_openai_batch, True),
     "llamacpp": (lambda model, base_url, batch_size, timeout, batch: LlamaCppBackend(model), False),
 }
 
@@ -459,5 +454,5 @@ def make_backend(
         raise SynthgradeError(f"unknown backend '{name}': use {', '.join(BACKENDS)}")
     factory, takes_url = BACKENDS[name]
     if base_url and not takes_url:
-        raise SynthgradeError(f"--base-url applies to the openai backends only, not '{name}'")
+        raise ParameterError("base_url", f"applies to the openai backends only, not '{name}'")
     return factory(model, base_url, batch_size, timeout, batch)

@@ -19,7 +19,7 @@ from typing import Any
 
 from synthgrade.console import console
 from synthgrade.errors import SynthgradeError
-from synthgrade.generate.backends import ChatRequest, OpenAIBackend, completion
+from synthgrade.generate.backends import BACKENDS, Backend, ChatRequest, OpenAIBackend, completion
 from synthgrade.generate.config import BatchPolicy
 from synthgrade.io import stable_hash, write_text_atomic
 
@@ -263,3 +263,10 @@ class OpenAIBatchBackend(OpenAIBackend):
                     stats.failures[kind] += 1
             console.print(f"follow-up batch {follow_ups} for {len(retry)} missed requests", highlight=False)
             jobs, fresh = {}, retry
+
+
+def _make_batch_backend(model: str, base_url: str | None, batch_size: int, timeout: float, batch: Any) -> Backend:
+    return OpenAIBatchBackend(model, base_url, timeout, batch)
+
+
+BACKENDS["openai-batch"] = (_make_batch_backend, True)

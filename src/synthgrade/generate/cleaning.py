@@ -104,6 +104,104 @@ def greedy_unique(embeddings: np.ndarray, threshold: float) -> np.ndarray:
     return keep
 
 
+def _mark(reason: list[str | None], i: int, why: str) -> None:
+    """Record the first reason a row is dropped; later rules do not overwrite it."""
+    if reason[i] is None:
+        reason[i] = why
+
+
+def _human_labels(human: pd.DataFrame) -> dict[tuple, set[str]]:
+    """Labels of each human response by (item or None, normalised text)."""
+    human_items = human[ITEM_ID].tolist() if ITEM_ID in human.columns else [None] * len(human)
+    by_norm: dict[tuple, set[str]] = {}
+    for text, label, item in zip(human[TEXT], human[LABEL], human_items, strict=True):
+        by_norm.setdefault((item if isinstance(item, str) else None, normalise(text)), set()).add(str(label))
+    return by_norm
+
+
+def _text_rules(
+    frame: pd.DataFrame,
+    reason: list[str | None],
+    human: pd.DataFrame,
+    exclude_norms: set[str],
+    config: GenerationConfig,
+    labels: Sequence[str],
+    prompts: dict[str, set[str]],
+) -> None:
+    """The rules on the text itself, in order: truncated, echo, length, copies, label conflict, leakage, duplicates."""
+    norms = [normalise(t) for t in frame[TEXT]]
+    items = frame[ITEM_ID].tolist() if ITEM_ID in frame.columns else [None] * len(frame)
+    truncated = frame["_truncated"].fillna(False).astype(bool).tolist() if "_truncated" in frame.columns else [False] * len(frame)
+    sources = [normalise(t) if isinstance(t, str) else None for t in frame["_source"]] if "_source" in frame.columns else []
+    human_by_norm = _human_labels(human)
+    seen: set[tuple] = set()
+    for i, (text, norm, label, item, key, shown) in enumerate(
+        zip(frame[TEXT], norms, frame[LABEL], items, frame["_key"], frame["_shown"], strict=True)
+    ):
+        item = item if isinstance(item, str) else None
+        words = len(norm.split())
+        if truncated[i]:
+            _mark(reason, i, "truncated")
+        elif is_echo(text, prompts.get(key, set()), labels):
+            _mark(reason, i, "echo")
+        elif len(text) < config.min_chars or len(text) > config.max_chars or words < config.min_words:
+            _mark(reason, i, "length")
+        elif sources and norm == sources[i]:
+            _mark(reason, i, "source_copy")
+        elif norm in {normalise(s) for s in shown}:
+            _mark(reason, i, "example_copy")
+        elif (human_by_norm.get((item, norm), set()) - {label}) or (
+            item is not None and human_by_norm.get((None, norm), set()) - {label}
+        ):
+            _mark(reason, i, "label_conflict")
+        elif norm in exclude_norms:
+            _mark(reason, i, "leakage")
+        elif (item, norm) in human_by_norm:
+            _mark(reason, i, "copy_of_human")
+        elif (item, norm) in seen:
+            _mark(reason, i, "exact_duplicate")
+        else:
+            seen.add((item, norm))
+
+
+def _embedding_rules(
+    frame: pd.DataFrame,
+    reason: list[str | None],
+    exclude: pd.DataFrame | None,
+    config: GenerationConfig,
+    embed: Callable[[list[str]], np.ndarray],
+) -> None:
+    """The rules on meaning, for rows still kept: close to a held-out response, to a shown example, or to each other."""
+    alive = [i for i in range(len(frame)) if reason[i] is None]
+    if not alive:
+        return
+    vectors = embed([frame[TEXT][i] for i in alive])
+    if exclude is not None and len(exclude):
+        excluded = embed(list(exclude[TEXT]))
+        best = (vectors @ excluded.T).max(axis=1)
+        for j, i in enumerate(alive):
+            if best[j] >= config.leakage_threshold:
+                _mark(reason, i, "leakage")
+    shown_texts = sorted({s for i in alive for s in frame["_shown"][i]})
+    if shown_texts:
+        shown_vectors = embed(shown_texts)
+        position = {s: n for n, s in enumerate(shown_texts)}
+        for j, i in enumerate(alive):
+            own = [position[s] for s in frame["_shown"][i]]
+            if reason[i] is None and own and float((shown_vectors[own] @ vectors[j]).max()) >= config.example_copy_threshold:
+                _mark(reason, i, "example_copy")
+    items = frame[ITEM_ID].tolist() if ITEM_ID in frame.columns else [None] * len(frame)
+    by_item: dict[object, list[int]] = {}
+    for j, i in enumerate(alive):
+        if reason[i] is None:
+            by_item.setdefault(items[i] if isinstance(items[i], str) else None, []).append(j)
+    for positions in by_item.values():
+        keep = greedy_unique(vectors[positions], config.near_duplicate)
+        for j, kept in zip(positions, keep, strict=True):
+            if not kept:
+                _mark(reason, alive[j], "near_duplicate")
+
+
 def clean_candidates(
     candidates: pd.DataFrame,
     human: pd.DataFrame,
@@ -120,89 +218,18 @@ def clean_candidates(
     ``prompts`` maps call keys to :func:`prompt_lines`.
     """
     frame = candidates.sort_values("_order", kind="stable").reset_index(drop=True)
-    reason = pd.Series([None] * len(frame), dtype=object)
-    norms = [normalise(t) for t in frame[TEXT]]
-    items = frame[ITEM_ID].tolist() if ITEM_ID in frame.columns else [None] * len(frame)
-    truncated = frame["_truncated"].fillna(False).astype(bool).tolist() if "_truncated" in frame.columns else [False] * len(frame)
-    sources = [normalise(t) if isinstance(t, str) else None for t in frame["_source"]] if "_source" in frame.columns else []
-
-    def mark(i: int, why: str) -> None:
-        if reason[i] is None:
-            reason[i] = why
-
-    human_items = human[ITEM_ID].tolist() if ITEM_ID in human.columns else [None] * len(human)
-    human_by_norm: dict[tuple, set[str]] = {}
-    for text, label, item in zip(human[TEXT], human[LABEL], human_items, strict=True):
-        human_by_norm.setdefault((item if isinstance(item, str) else None, normalise(text)), set()).add(str(label))
+    reason: list[str | None] = [None] * len(frame)
     exclude_norms = {normalise(t) for t in exclude[TEXT]} if exclude is not None and len(exclude) else set()
-    seen: set[tuple] = set()
-    for i, (text, norm, label, item, key, shown) in enumerate(
-        zip(frame[TEXT], norms, frame[LABEL], items, frame["_key"], frame["_shown"], strict=True)
-    ):
-        item = item if isinstance(item, str) else None
-        words = len(norm.split())
-        if truncated[i]:
-            mark(i, "truncated")
-        elif is_echo(text, prompts.get(key, set()), labels):
-            mark(i, "echo")
-        elif len(text) < config.min_chars or len(text) > config.max_chars or words < config.min_words:
-            mark(i, "length")
-        elif sources and norm == sources[i]:
-            mark(i, "source_copy")
-        elif norm in {normalise(s) for s in shown}:
-            mark(i, "example_copy")
-        elif (human_by_norm.get((item, norm), set()) - {label}) or (
-            item is not None and human_by_norm.get((None, norm), set()) - {label}
-        ):
-            mark(i, "label_conflict")
-        elif norm in exclude_norms:
-            mark(i, "leakage")
-        elif (item, norm) in human_by_norm:
-            mark(i, "copy_of_human")
-        elif (item, norm) in seen:
-            mark(i, "exact_duplicate")
-        else:
-            seen.add((item, norm))
-
+    _text_rules(frame, reason, human, exclude_norms, config, labels, prompts)
     if embed is not None:
-        alive = [i for i in range(len(frame)) if reason[i] is None]
-        if alive:
-            vectors = embed([frame[TEXT][i] for i in alive])
-            if exclude_norms:
-                excluded = embed(list(exclude[TEXT]))
-                best = (vectors @ excluded.T).max(axis=1)
-                for j, i in enumerate(alive):
-                    if best[j] >= config.leakage_threshold:
-                        mark(i, "leakage")
-            shown_texts = sorted({s for i in alive for s in frame["_shown"][i]})
-            if shown_texts:
-                shown_vectors = embed(shown_texts)
-                position = {s: n for n, s in enumerate(shown_texts)}
-                for j, i in enumerate(alive):
-                    own = [position[s] for s in frame["_shown"][i]]
-                    if (
-                        reason[i] is None
-                        and own
-                        and float((shown_vectors[own] @ vectors[j]).max()) >= config.example_copy_threshold
-                    ):
-                        mark(i, "example_copy")
-            by_item: dict[object, list[int]] = {}
-            for j, i in enumerate(alive):
-                if reason[i] is None:
-                    by_item.setdefault(items[i] if isinstance(items[i], str) else None, []).append(j)
-            for positions in by_item.values():
-                keep = greedy_unique(vectors[positions], config.near_duplicate)
-                for j, kept in zip(positions, keep, strict=True):
-                    if not kept:
-                        mark(alive[j], "near_duplicate")
-
+        _embedding_rules(frame, reason, exclude, config, embed)
     counts_by_group: Counter = Counter()
     for i, group in enumerate(frame["_group"]):
         if reason[i] is None:
             counts_by_group[group] += 1
             if counts_by_group[group] > config.per_label:
-                mark(i, "over_target")
-    frame["reason"] = reason
+                _mark(reason, i, "over_target")
+    frame["reason"] = pd.Series(reason, index=frame.index, dtype=object)
     removed = frame[frame["reason"].notna()].reset_index(drop=True)
     kept = frame[frame["reason"].isna()].drop(columns="reason").reset_index(drop=True)
     counts = Counter({r: int((removed["reason"] == r).sum()) for r in REASONS})

@@ -13,6 +13,16 @@ from synthgrade.generate.strategies import DEFAULT_STRATEGY, check_strategy_name
 from synthgrade.registry import DEFAULT_ENCODER, DEFAULT_GENERATOR
 
 BackendName = Literal["auto", "local", "openai", "openai-batch", "llamacpp"]
+#: The sampling temperatures generation accepts (GenerationConfig.temperature, and every config that sweeps it).
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.0, 2.0
+
+
+def check_temperatures(values: list[float]) -> list[float]:
+    """``values`` unchanged if every temperature is in range; a ``ValueError`` (for a pydantic validator) if not."""
+    for t in values:
+        if not MIN_TEMPERATURE <= t <= MAX_TEMPERATURE:
+            raise ValueError(f"temperature {t} is outside {MIN_TEMPERATURE:g}..{MAX_TEMPERATURE:g}")
+    return values
 
 
 class RetryPolicy(BaseModel):
@@ -55,7 +65,7 @@ class GenerationConfig(BaseModel):
         description="augmentation strategies (generate, paraphrase, contrast); per_label rows are wanted from each",
     )
     base_url: str | None = None
-    temperature: float = Field(0.3, ge=0, le=2)
+    temperature: float = Field(0.3, ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE)
     top_p: float = Field(1.0, gt=0, le=1)
     per_label: int = Field(10, ge=1, description="kept responses wanted per label (per item when there are items)")
     per_call: int = Field(5, ge=1, le=50, description="responses asked for in one call")

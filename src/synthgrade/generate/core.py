@@ -6,7 +6,7 @@ import math
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,12 @@ PROVENANCE_COLUMNS = (
     "source_label",
 )
 OUTPUT_COLUMNS = (ID, TEXT, LABEL, ITEM_ID, ITEM_TEXT, REFERENCE, *PROVENANCE_COLUMNS)
+#: Columns of a parsed candidate: the row, the provenance known at parse time, and private fields for cleaning.
+CANDIDATE_COLUMNS = (
+    *OUTPUT_COLUMNS[:6],
+    *PROVENANCE_COLUMNS[PROVENANCE_COLUMNS.index("example_ids") :],
+    *("_key", "_shown", "_source", "_group", "_order", "_truncated"),
+)
 
 
 @dataclass
@@ -266,6 +272,81 @@ def choose_templates(config: GenerationConfig, continues_text: bool) -> dict[str
     return templates
 
 
+@dataclass
+class CallPlan:
+    """The calls of one run over its rounds: the groups, how many calls each has made, every request and answer."""
+
+    groups: list[Group]
+    config: GenerationConfig
+    templates: dict[str, PromptTemplate]
+    labels: Sequence[str]
+    requests: list[ChatRequest] = field(default_factory=list)
+    results: dict[str, dict] = field(default_factory=dict)
+    #: The prompt lines of each request (the cleaning drops responses that echo them).
+    prompts: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.next_call = {g.name: 0 for g in self.groups}
+        self.order = {g.name: n for n, g in enumerate(self.groups)}
+
+    @property
+    def calls_per_group(self) -> int:
+        return math.ceil(self.config.per_label / self.config.per_call)
+
+    def candidates(self) -> list[dict]:
+        """Every parsed response so far (before cleaning)."""
+        return _candidates(self.requests, self.results, self.order)
+
+    def new_requests(self, wanted: dict[str, int]) -> list[ChatRequest]:
+        """``wanted[group]`` more calls for each group, numbered on from the calls it has made."""
+        requests = []
+        for group in self.groups:
+            for _ in range(wanted.get(group.name, 0)):
+                template = self.templates[group.strategy.name]
+                request = build_request(group, self.next_call[group.name], self.config, template, self.labels)
+                self.next_call[group.name] += 1
+                # The rewritten response is the prompt's own line: a copy of it is a source_copy, not an echo.
+                quoted = [*request.meta["shown"], *([request.meta["source_text"]] if request.meta["source_text"] else [])]
+                self.prompts[request.key] = prompt_lines(request.messages, quoted)
+                requests.append(request)
+        return requests
+
+
+Cleaner = Callable[[pd.DataFrame, dict[str, set[str]]], tuple[pd.DataFrame, Counter, pd.DataFrame]]
+
+
+def _wanted(plan: CallPlan, round_index: int, clean: Cleaner) -> dict[str, int]:
+    """Calls per group for this round: a full round first, then top-ups for groups cleaning left short."""
+    config = plan.config
+    rows = plan.candidates() if round_index > 0 else []
+    if not rows:
+        wanted = {g.name: plan.calls_per_group for g in plan.groups}
+    else:
+        kept, _, _ = clean(pd.DataFrame(rows), plan.prompts)
+        have = Counter(kept["_group"])
+        wanted = {
+            g.name: math.ceil((config.per_label - have[g.name]) / config.per_call)
+            for g in plan.groups
+            if have[g.name] < config.per_label
+        }
+    return {name: n for name, n in wanted.items() if n > 0}
+
+
+def _call_rounds(plan: CallPlan, runner: Any, clean: Cleaner, show_progress: bool) -> int:
+    """Run rounds of calls until every group has ``per_label`` clean rows, rounds or budget run out; returns rounds run."""
+    rounds_run = 0
+    for round_index in range(plan.config.max_rounds):
+        wanted = _wanted(plan, round_index, clean)
+        if not wanted or (round_index > 0 and runner.budget.exhausted):
+            break  # round 0 always goes through the runner, which counts the calls a budget skips
+        requests = plan.new_requests(wanted)
+        rounds_run += 1
+        label = "generating" if round_index == 0 else f"topping up (round {round_index + 1})"
+        plan.results.update(runner.run(requests, label, show_progress))
+        plan.requests.extend(requests)
+    return rounds_run
+
+
 def generate_synthetic(
     train: pd.DataFrame,
     config: GenerationConfig,
@@ -280,6 +361,8 @@ def generate_synthetic(
     test) are used only by the leakage guard. Calls go through the cache in ``cache_dir`` (default:
     ``$SYNTHGRADE_CACHE`` or the user cache folder), so a rerun makes no model calls.
     """
+    from synthgrade.generate.runner import Budget, CallRunner
+
     started = time.perf_counter()
     _check_train(train)
     labels = train.attrs.get("labels") or label_order(train[LABEL].dropna().astype(str))
@@ -287,103 +370,27 @@ def generate_synthetic(
     config = config.model_copy(update={"backend": resolve_backend(config.backend, config.model)})
     backend = make_backend(config.backend, config.model, config.base_url, config.batch_size, config.retry.timeout, config.batch)
     templates = choose_templates(config, backend.continues_text)
-    groups = plan_groups(train, labels, [STRATEGIES[name] for name in config.strategy])
-    group_order = {g.name: n for n, g in enumerate(groups)}
+    plan = CallPlan(plan_groups(train, labels, [STRATEGIES[name] for name in config.strategy]), config, templates, labels)
     cache = CallCache(cache_dir if cache_dir is not None else default_cache_dir())
-    from synthgrade.generate.runner import Budget, CallRunner
-
     runner = CallRunner(backend, cache, config.retry, config.concurrency, Budget(config.max_requests))
     embed = Embedder(config.embedder) if config.embedder else None
     exclude_frame = pd.concat([f[[TEXT]] for f in exclude], ignore_index=True) if exclude else None
-    per_round = math.ceil(config.per_label / config.per_call)
-    next_call = {g.name: 0 for g in groups}
-    all_requests: list[ChatRequest] = []
-    results: dict[str, dict] = {}
-    prompts: dict[str, set[str]] = {}
-    rounds_run = 0
+
+    def clean(frame: pd.DataFrame, prompts: dict[str, set[str]]) -> tuple[pd.DataFrame, Counter, pd.DataFrame]:
+        return clean_candidates(frame, train, exclude_frame, config, labels, prompts, embed)
+
     try:
-        for round_index in range(config.max_rounds):
-            if round_index == 0:
-                wanted = {g.name: per_round for g in groups}
-            else:
-                # Top up groups that cleaning leaves with fewer than per_label rows.
-                rows = _candidates(all_requests, results, group_order)
-                if not rows:
-                    wanted = {g.name: per_round for g in groups}
-                else:
-                    kept, _, _ = clean_candidates(pd.DataFrame(rows), train, exclude_frame, config, labels, prompts, embed)
-                    have = Counter(kept["_group"])
-                    wanted = {
-                        g.name: math.ceil((config.per_label - have[g.name]) / config.per_call)
-                        for g in groups
-                        if have[g.name] < config.per_label
-                    }
-                wanted = {name: n for name, n in wanted.items() if n > 0}
-            if not wanted or (round_index > 0 and runner.budget.exhausted):
-                break  # round 0 always goes through the runner, which counts the calls a budget skips
-            requests = []
-            for group in groups:
-                for _ in range(wanted.get(group.name, 0)):
-                    request = build_request(group, next_call[group.name], config, templates[group.strategy.name], labels)
-                    next_call[group.name] += 1
-                    # The rewritten response is the prompt's own line: a copy of it is a source_copy, not an echo.
-                    quoted = [*request.meta["shown"], *([request.meta["source_text"]] if request.meta["source_text"] else [])]
-                    prompts[request.key] = prompt_lines(request.messages, quoted)
-                    requests.append(request)
-            rounds_run += 1
-            label = "generating" if round_index == 0 else f"topping up (round {round_index + 1})"
-            results.update(runner.run(requests, label, show_progress))
-            all_requests.extend(requests)
+        rounds_run = _call_rounds(plan, runner, clean, show_progress)
     finally:
         cache.close()
-    rows = _candidates(all_requests, results, group_order)
-    candidates = pd.DataFrame(
-        rows,
-        columns=[
-            *OUTPUT_COLUMNS[:6],
-            "example_ids",
-            "call_index",
-            "sample_index",
-            "strategy",
-            "source_id",
-            "source_label",
-            "_key",
-            "_shown",
-            "_source",
-            "_group",
-            "_order",
-            "_truncated",
-        ],
-    )
+    candidates = pd.DataFrame(plan.candidates(), columns=list(CANDIDATE_COLUMNS))
     if show_progress and embed is not None and len(candidates):
         console.print(f"cleaning {len(candidates):,} candidates (embedding with {config.embedder}) ...", highlight=False)
-    kept, removed_counts, removed = clean_candidates(candidates, train, exclude_frame, config, labels, prompts, embed)
+    kept, removed_counts, removed = clean(candidates, plan.prompts)
     frame = _finish(kept, config, templates, backend.name)
-    requested = config.per_label * len(groups)
-    stats = runner.stats
     summary = {
-        "requested": requested,
-        "groups": len(groups),
-        "groups_without_human_examples": len(labels) * _item_count(train) * len(templates) - len(groups),
-        "strategies": list(templates),
-        "by_strategy": _by_strategy(groups, candidates, frame, removed, templates, config.per_label),
-        "generated": len(candidates),
-        "kept": len(frame),
-        "removed": {r: int(removed_counts[r]) for r in REASONS},
-        "removed_total": int(sum(removed_counts.values())),
-        "short_of_target": {
-            g.name: config.per_label - int((frame["_group"] == g.name).sum())
-            for g in groups
-            if int((frame["_group"] == g.name).sum()) < config.per_label
-        },
-        "cache_hits": stats.cache_hits,
-        "model_calls": stats.model_calls,
-        "rounds": rounds_run,
-        "calls": stats.as_dict(backend.price),
-        "budget_exhausted": runner.budget.exhausted and stats.skipped_budget > 0,
-        "model_loaded": backend.loaded,
-        "wall_time_s": None,
-        "backend": backend.name,
+        **_counts_summary(plan, train, candidates, frame, removed, removed_counts),
+        **_calls_summary(runner, backend, rounds_run),
         "model": config.model,
         "prompt_hash": templates[config.strategy[0]].hash,
         "labels": list(labels),
@@ -393,6 +400,45 @@ def generate_synthetic(
     frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
     summary["wall_time_s"] = round(time.perf_counter() - started, 3)
     return GenerationResult(frame, summary, removed.drop(columns=["_shown", "_source", "_order"], errors="ignore"))
+
+
+def _counts_summary(
+    plan: CallPlan,
+    train: pd.DataFrame,
+    candidates: pd.DataFrame,
+    frame: pd.DataFrame,
+    removed: pd.DataFrame,
+    removed_counts: Counter,
+) -> dict[str, Any]:
+    """Rows asked for, generated, kept and removed (by reason), overall and per strategy; groups left short."""
+    groups, templates, per_label = plan.groups, plan.templates, plan.config.per_label
+    kept_per_group = Counter(frame["_group"])
+    return {
+        "requested": per_label * len(groups),
+        "groups": len(groups),
+        "groups_without_human_examples": len(plan.labels) * _item_count(train) * len(templates) - len(groups),
+        "strategies": list(templates),
+        "by_strategy": _by_strategy(groups, candidates, frame, removed, templates, per_label),
+        "generated": len(candidates),
+        "kept": len(frame),
+        "removed": {r: int(removed_counts[r]) for r in REASONS},
+        "removed_total": int(sum(removed_counts.values())),
+        "short_of_target": {g.name: per_label - kept_per_group[g.name] for g in groups if kept_per_group[g.name] < per_label},
+    }
+
+
+def _calls_summary(runner: Any, backend: Any, rounds_run: int) -> dict[str, Any]:
+    stats = runner.stats
+    return {
+        "cache_hits": stats.cache_hits,
+        "model_calls": stats.model_calls,
+        "rounds": rounds_run,
+        "calls": stats.as_dict(backend.price),
+        "budget_exhausted": runner.budget.exhausted and stats.skipped_budget > 0,
+        "model_loaded": backend.loaded,
+        "wall_time_s": None,
+        "backend": backend.name,
+    }
 
 
 def _by_strategy(
@@ -434,8 +480,21 @@ def _finish(kept: pd.DataFrame, config: GenerationConfig, templates: dict[str, P
     frame["prompt_hash"] = frame["strategy"].map({name: t.hash for name, t in templates.items()}).astype(object)
     ordered = [c for c in OUTPUT_COLUMNS if c in frame.columns] + [c for c in frame.columns if c.startswith("_")]
     frame = frame[ordered]
-    for column in (ID, TEXT, LABEL, ITEM_ID, ITEM_TEXT, REFERENCE, "backend", "model", "prompt_hash", "example_ids",
-                   "strategy", "source_id", "source_label"):
+    for column in (
+        ID,
+        TEXT,
+        LABEL,
+        ITEM_ID,
+        ITEM_TEXT,
+        REFERENCE,
+        "backend",
+        "model",
+        "prompt_hash",
+        "example_ids",
+        "strategy",
+        "source_id",
+        "source_label",
+    ):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     frame["call_index"] = frame["call_index"].astype("int64")
     frame["sample_index"] = frame["sample_index"].astype("int64")

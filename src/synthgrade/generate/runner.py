@@ -8,11 +8,13 @@ for) and counted.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity.wait import wait_base
 
 from synthgrade.console import console, progress
 from synthgrade.errors import SynthgradeError
@@ -129,12 +131,30 @@ class Budget:
         return self.limit is not None and self.used >= self.limit
 
 
+class BackoffWait(wait_base):
+    """tenacity wait: full-jitter exponential backoff (attempt k waits up to ``base_delay * 2**k``), a server's
+    Retry-After honoured as the minimum wait, and ``max_delay`` capping both."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        # tenacity caps the window before drawing; the cap applies again below, after Retry-After.
+        self.jitter = wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        error = retry_state.outcome.exception() if retry_state.outcome is not None else None
+        delay = self.jitter(retry_state)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return min(delay, self.policy.max_delay)
+
+
 def backoff_delay(attempt: int, policy: RetryPolicy, retry_after: float | None) -> float:
-    """Full-jitter exponential backoff; a Retry-After from the server is honoured as the minimum wait."""
-    delay = random.uniform(0, policy.base_delay * (2**attempt))
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return min(delay, policy.max_delay)
+    """The wait before retry ``attempt`` (0 = the first retry) after an error carrying ``retry_after``."""
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+    state.attempt_number = attempt + 1
+    state.set_exception((RetryableError, RetryableError("backoff", retry_after), None))
+    return BackoffWait(policy)(state)
 
 
 def run_coroutine(coroutine: Any) -> Any:
@@ -162,29 +182,38 @@ class CallRunner:
         self.cache.put(request.key, self.backend.name, self.backend.model, request.record(), result)
         self.stats.count_result(result, cached=False)
 
+    def _retrying(self) -> AsyncRetrying:
+        """Retry transient failures (:class:`RetryableError`) up to ``max_retries`` times with :class:`BackoffWait`."""
+
+        def count_retry(state: RetryCallState) -> None:
+            self.stats.retries += 1
+            self.stats.retry_reasons[state.outcome.exception().kind] += 1
+
+        return AsyncRetrying(
+            retry=retry_if_exception_type(RetryableError),
+            stop=stop_after_attempt(self.policy.max_retries + 1),
+            wait=BackoffWait(self.policy),
+            before_sleep=count_retry,
+            reraise=True,
+        )
+
+    async def _timed_complete(self, request: ChatRequest) -> dict:
+        started = time.perf_counter()
+        try:
+            return await self.backend.complete(request)
+        finally:
+            self.stats.model_seconds += time.perf_counter() - started
+
     async def _one(self, request: ChatRequest) -> dict | None:
-        for attempt in range(self.policy.max_retries + 1):
-            started = time.perf_counter()
-            try:
-                result = await self.backend.complete(request)
-            except RetryableError as exc:
-                if attempt == self.policy.max_retries:
-                    self.stats.failed += 1
-                    self.stats.failures[exc.kind] += 1
-                    return None
-                self.stats.retries += 1
-                self.stats.retry_reasons[exc.kind] += 1
-                await asyncio.sleep(backoff_delay(attempt, self.policy, exc.retry_after))
-                continue
-            except CallFailed as exc:
-                self.stats.failed += 1
-                self.stats.failures[exc.kind] += 1
-                return None
-            finally:
-                self.stats.model_seconds += time.perf_counter() - started
-            self._store(request, result)
-            return result
-        return None
+        """One call with retries; ``None`` (counted by kind) when it fails for good."""
+        try:
+            result = await self._retrying()(self._timed_complete, request)
+        except (RetryableError, CallFailed) as exc:
+            self.stats.failed += 1
+            self.stats.failures[exc.kind] += 1
+            return None
+        self._store(request, result)
+        return result
 
     async def _run_deferred(self, pending: list[ChatRequest], results: dict[str, dict], advance) -> None:
         """A backend that answers a whole job later (the Batch API): submit, wait, then settle what it missed."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.experiment.config import SweepConfig, load_sweep_config, sweep_config_from_dict
 
 PRESET_DIR = Path(__file__).parent
@@ -43,7 +43,8 @@ def load_config_or_preset(spec: str, data: str | Path | None = None) -> SweepCon
         source = f"preset {path.stem}"
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         if data is None and str(raw.get("data", {}).get("path", "")).startswith("@"):
-            raise SynthgradeError(f"preset '{path.stem}' needs your data: add --data FILE (a human-coded CSV/JSONL/Parquet file)")
+            need = f"is missing: preset '{path.stem}' needs your data (a human-coded CSV/JSONL/Parquet file)"
+            raise ParameterError("data", need)
         config = sweep_config_from_dict(raw, source, PRESET_DIR)
     if data is not None:
         fields = config.model_dump(mode="json")

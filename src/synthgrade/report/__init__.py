@@ -8,7 +8,6 @@ from disk), the PNGs, ``results.csv`` (every cell) and ``summary.json`` (the hea
 from __future__ import annotations
 
 import base64
-import html
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,9 +16,11 @@ from typing import Any
 
 import pandas as pd
 
-from synthgrade.errors import SynthgradeError
-from synthgrade.experiment.store import FAILURES_FILE, TRIALS_FILE, ResultsStore
+from synthgrade.errors import ParameterError, SynthgradeError
+from synthgrade.experiment.layout import TRIALS_FILE, SweepLayout
+from synthgrade.experiment.store import ResultsStore
 from synthgrade.io import atomic_path, read_json, write_json, write_text_atomic
+from synthgrade.report.html import render_page
 from synthgrade.report.plots import (
     PRETTY,
     plot_metric_vs_share,
@@ -51,8 +52,8 @@ class Report:
     failures: int = 0
 
 
-def _read_sets(run_dir: Path) -> list[dict[str, Any]]:
-    folder = run_dir / "synthetic"
+def _read_sets(layout: SweepLayout) -> list[dict[str, Any]]:
+    folder = layout.synthetic_dir
     sets = []
     for path in sorted(folder.glob("*.diagnostics.json")) if folder.is_dir() else []:
         try:
@@ -62,10 +63,10 @@ def _read_sets(run_dir: Path) -> list[dict[str, Any]]:
     return sets
 
 
-def _truth(run_dir: Path) -> tuple[list[int] | None, int]:
+def _truth(layout: SweepLayout) -> tuple[list[int] | None, int]:
     """Test labels as indices (for paired bootstraps with one seed)."""
-    manifest_path = run_dir / "split" / "manifest.json"
-    test_path = run_dir / "split" / "test.jsonl"
+    manifest_path = layout.split_manifest
+    test_path = layout.split("test")
     if not manifest_path.exists() or not test_path.exists():
         return None, 0
     labels = read_json(manifest_path).get("labels") or []
@@ -89,12 +90,6 @@ def _num(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _html_table(headers: list[str], rows: list[list[str]], css: str = "") -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
 def headline_rows(headline: pd.DataFrame) -> list[list[str]]:
     rows = []
     for record in headline.to_dict("records"):
@@ -112,46 +107,73 @@ def headline_rows(headline: pd.DataFrame) -> list[list[str]]:
 
 HEADLINE_HEADERS = ["human budget", "setting", "seeds", "mean [95% CI]", "diff vs human only [95% CI]"]
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#222}
-h1{margin-bottom:.2rem} .meta{color:#555;margin-top:0}
-table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
-th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right} th{background:#f3f3f3}
-td:first-child,th:first-child{text-align:left}
-.headline td:nth-child(2),.cells td:nth-child(-n+4){text-align:left}
-figure{margin:2rem 0} figure img{max-width:100%;border:1px solid #eee}
-figcaption{color:#444;font-size:.9rem;max-width:60rem}
-.note{background:#f8f8f0;border-left:4px solid #cc9;padding:.5rem 1rem}
-"""
+
+def cell_headers(metric: str) -> list[str]:
+    return [
+        "model",
+        "budget",
+        "setting",
+        "filter",
+        "seeds",
+        "human rows",
+        "synthetic rows",
+        f"{metric} [95% CI]",
+        "SD",
+        "diff vs human only",
+        "responses/s",
+    ]
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None, metric: str | None = None) -> Report:
-    """Build the report of a sweep run directory; returns where ``index.html`` is and the tables."""
-    run_dir = Path(run_dir)
-    trials_path = run_dir / TRIALS_FILE
-    if not trials_path.exists():
+def cell_rows(cells: pd.DataFrame) -> list[list[str]]:
+    """One row per cell (model x setting), the columns of :func:`cell_headers`."""
+    return [
+        [
+            r["model"],
+            str(r["human_budget"]),
+            describe_cell(r),
+            str(r["filter"]),
+            str(r["seeds"]),
+            _num(r["n_human"], 0),
+            _num(r["n_synthetic"], 0),
+            fmt_ci(r["mean"], r["ci_low"], r["ci_high"]),
+            _num(r["sd"]),
+            fmt_ci(r["diff"], r["diff_low"], r["diff_high"], signed=True) if r["ratio"] > 0 else "-",
+            _num(r["throughput"], 0),
+        ]
+        for r in cells.to_dict("records")
+    ]
+
+
+@dataclass
+class _Run:
+    """What a report reads from a sweep run directory."""
+
+    layout: SweepLayout
+    rows: list[dict[str, Any]]
+    failures: dict[str, dict[str, Any]]
+    plan: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.plan.get("name") or self.layout.root.name)
+
+
+def _read_run(run_dir: Path) -> _Run:
+    layout = SweepLayout(run_dir)
+    if not layout.trials.exists():
         raise SynthgradeError(f"{run_dir}: no {TRIALS_FILE} (is this a sweep run directory? run `synthgrade sweep` first)")
-    rows = ResultsStore(trials_path).rows()
+    rows = ResultsStore(layout.trials).rows()
     if not rows:
-        raise SynthgradeError(f"{trials_path}: no finished trials yet")
-    failures = ResultsStore(run_dir / FAILURES_FILE).load()
-    failures = {k: v for k, v in failures.items() if k not in {r["key"] for r in rows}}
-    plan = read_json(run_dir / "plan.json") if (run_dir / "plan.json").exists() else {}
-    metric = metric or plan.get("metric") or "macro_f1"
-    if metric not in METRICS:
-        raise SynthgradeError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    out = Path(out_dir) if out_dir else run_dir / REPORT_DIR
-    out.mkdir(parents=True, exist_ok=True)
+        raise SynthgradeError(f"{layout.trials}: no finished trials yet")
+    finished = {r["key"] for r in rows}
+    failures = {k: v for k, v in ResultsStore(layout.failures).load().items() if k not in finished}
+    plan = read_json(layout.plan) if layout.plan.exists() else {}
+    return _Run(layout, rows, failures, plan)
 
-    tidy = tidy_results(rows)
-    if tidy.empty:
-        raise SynthgradeError(f"{trials_path}: no successful trials with model results")
-    truth, n_labels = _truth(run_dir)
-    cells = cell_table(tidy, metric, truth, n_labels)
-    headline = headline_table(cells)
-    sets = _read_sets(run_dir)
 
-    figures = [
+def _figures(cells: pd.DataFrame, tidy: pd.DataFrame, sets: list[dict[str, Any]], metric: str, out: Path) -> list[Figure]:
+    """Draw the four figures into ``out`` as PNGs."""
+    return [
         Figure(
             "metric_vs_share",
             f"{PRETTY.get(metric, metric)} vs synthetic share",
@@ -181,6 +203,9 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, metric:
         ),
     ]
 
+
+def _write_tables(out: Path, run: _Run, cells: pd.DataFrame, headline: pd.DataFrame, metric: str) -> None:
+    """``results.csv`` (every cell) and ``summary.json`` (the headline numbers)."""
     export = cells.copy()
     export.insert(0, "setting", [describe_cell(r) for r in export.to_dict("records")])
     with atomic_path(out / "results.csv") as tmp:
@@ -189,86 +214,52 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, metric:
         out / "summary.json",
         {
             "metric": metric,
-            "trials": len(rows),
-            "failed_trials": len(failures),
+            "trials": len(run.rows),
+            "failed_trials": len(run.failures),
             "headline": headline.drop(columns=[c for c in ("predictions",) if c in headline.columns]).to_dict("records"),
         },
     )
 
-    body = [f"<h1>{html.escape(str(plan.get('name') or run_dir.name))}: synthgrade sweep report</h1>"]
-    data = plan.get("data") or {}
-    body.append(
-        f'<p class="meta">{len(rows)} finished trials'
-        + (f", {len(failures)} failed" if failures else "")
-        + f" &middot; metric: {html.escape(PRETTY.get(metric, metric))} on the human-coded test split"
-        + (f" ({data.get('test_rows')} responses, never used for training, early stopping, selection or prompts)" if data else "")
-        + f" &middot; generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>"
+
+def render_report(run: _Run, cells: pd.DataFrame, headline: pd.DataFrame, figures: list[Figure], metric: str) -> str:
+    """The page (``templates/sweep.html``): headline table, the figures embedded as data URIs, every cell, failures."""
+    return render_page(
+        "sweep.html",
+        page_title=str(run.plan.get("name") or "sweep"),
+        title=run.name,
+        trials=len(run.rows),
+        failures=[[k, str(v.get("params")), str(v.get("error"))] for k, v in run.failures.items()],
+        metric_name=PRETTY.get(metric, metric),
+        data=run.plan.get("data") or {},
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        headline_headers=HEADLINE_HEADERS,
+        headline_rows=headline_rows(headline),
+        figures=[{"name": f.name, "title": f.title, "caption": f.caption, "src": _png_data_uri(f.path)} for f in figures],
+        cell_headers=cell_headers(metric),
+        cell_rows=cell_rows(cells),
     )
-    body.append("<h2>Headline</h2>")
-    body.append(_html_table(HEADLINE_HEADERS, headline_rows(headline), "headline"))
-    body.append(
-        '<p class="note">Intervals: with 2+ seeds, Student-t 95% CI over seeds; the difference is paired (same human '
-        "rows and seed as the human-only model). With one seed, the CI is the trial's bootstrap over test rows and "
-        "the difference a paired bootstrap over the same test rows.</p>"
-    )
-    for figure in figures:
-        body.append(
-            f'<figure id="{figure.name}"><h2>{html.escape(figure.title)}</h2>'
-            f'<img class="figure" alt="{html.escape(figure.title)}" src="{_png_data_uri(figure.path)}">'
-            f"<figcaption>{html.escape(figure.caption)}</figcaption></figure>"
-        )
-    body.append("<h2>All cells</h2>")
-    table_rows = [
-        [
-            r["model"],
-            str(r["human_budget"]),
-            describe_cell(r),
-            str(r["filter"]),
-            str(r["seeds"]),
-            _num(r["n_human"], 0),
-            _num(r["n_synthetic"], 0),
-            fmt_ci(r["mean"], r["ci_low"], r["ci_high"]),
-            _num(r["sd"]),
-            fmt_ci(r["diff"], r["diff_low"], r["diff_high"], signed=True) if r["ratio"] > 0 else "-",
-            _num(r["throughput"], 0),
-        ]
-        for r in cells.to_dict("records")
-    ]
-    body.append(
-        _html_table(
-            [
-                "model",
-                "budget",
-                "setting",
-                "filter",
-                "seeds",
-                "human rows",
-                "synthetic rows",
-                f"{metric} [95% CI]",
-                "SD",
-                "diff vs human only",
-                "responses/s",
-            ],
-            table_rows,
-            "cells",
-        )
-    )
-    if failures:
-        body.append("<h2>Failed trials</h2>")
-        body.append(
-            _html_table(
-                ["trial", "parameters", "error"], [[k, str(v.get("params")), str(v.get("error"))] for k, v in failures.items()]
-            )
-        )
-    page = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(str(plan.get('name') or 'sweep'))} report</title><style>{STYLE}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>\n"
-    )
+
+
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None, metric: str | None = None) -> Report:
+    """Build the report of a sweep run directory; returns where ``index.html`` is and the tables."""
+    run = _read_run(Path(run_dir))
+    metric = metric or run.plan.get("metric") or "macro_f1"
+    if metric not in METRICS:
+        raise ParameterError("metric", f"must be one of {', '.join(METRICS)}, got {metric!r}")
+    out = Path(out_dir) if out_dir else run.layout.root / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+
+    tidy = tidy_results(run.rows)
+    if tidy.empty:
+        raise SynthgradeError(f"{run.layout.trials}: no successful trials with model results")
+    truth, n_labels = _truth(run.layout)
+    cells = cell_table(tidy, metric, truth, n_labels)
+    headline = headline_table(cells)
+    figures = _figures(cells, tidy, _read_sets(run.layout), metric, out)
+    _write_tables(out, run, cells, headline, metric)
     index = out / "index.html"
-    write_text_atomic(index, page)
-    return Report(index, metric, cells, headline, figures, len(rows), len(failures))
+    write_text_atomic(index, render_report(run, cells, headline, figures, metric))
+    return Report(index, metric, cells, headline, figures, len(run.rows), len(run.failures))
 
 
 __all__ = ["HEADLINE_HEADERS", "Figure", "Report", "headline_rows", "write_report"]

@@ -1,15 +1,19 @@
-"""The report's figures (matplotlib, Agg backend), each written as a PNG."""
+"""The report's figures (matplotlib, Agg backend): ``*_figure`` draws one (tests inspect its axes), ``plot_*``
+writes it as a PNG."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from synthgrade.report.tables import TEACHER
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
 
 PRETTY = {
     "accuracy": "accuracy",
@@ -52,7 +56,7 @@ def _no_data(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def plot_metric_vs_share(cells: pd.DataFrame, metric: str, path: Path) -> Path:
+def metric_vs_share_figure(cells: pd.DataFrame, metric: str) -> MplFigure:
     """Metric against synthetic share, one line per temperature with its 95% CI band; ratio 0 is human only."""
     plt = _pyplot()
     teacher = cells[cells["model"] == TEACHER]
@@ -88,10 +92,10 @@ def plot_metric_vs_share(cells: pd.DataFrame, metric: str, path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"Teacher {PRETTY.get(metric, metric)} vs synthetic share (mean over seeds, 95% CI band)")
-    return _save(fig, path)
+    return fig
 
 
-def plot_seed_spread(tidy: pd.DataFrame, metric: str, path: Path) -> Path:
+def seed_spread_figure(tidy: pd.DataFrame, metric: str) -> MplFigure:
     """Per-seed results and their standard deviation against temperature, one line per synthetic share."""
     plt = _pyplot()
     teacher = tidy[(tidy["model"] == TEACHER) & (tidy["ratio"] > 0)] if not tidy.empty else tidy
@@ -99,7 +103,7 @@ def plot_seed_spread(tidy: pd.DataFrame, metric: str, path: Path) -> Path:
     if teacher.empty:
         _no_data(left, "no hybrid trials")
         _no_data(right, "no hybrid trials")
-        return _save(fig, path)
+        return fig
     ratios = sorted(teacher["ratio"].unique())
     colors = plt.cm.plasma(np.linspace(0.1, 0.8, len(ratios)))
     seeds = teacher["seed"].nunique()
@@ -131,16 +135,16 @@ def plot_seed_spread(tidy: pd.DataFrame, metric: str, path: Path) -> Path:
     else:
         _no_data(right, "spread needs 2 or more seeds")
     fig.suptitle("Stability across seeds vs temperature (teacher, hybrid trials)")
-    return _save(fig, path)
+    return fig
 
 
-def plot_teacher_vs_students(cells: pd.DataFrame, metric: str, path: Path) -> Path:
+def teacher_vs_students_figure(cells: pd.DataFrame, metric: str) -> MplFigure:
     """Quality against throughput for the teacher and each student (mean over all cells, 95% CI over cells)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     if cells.empty or cells["throughput"].isna().all():
         _no_data(ax, "no speed measurements")
-        return _save(fig, path)
+        return fig
     models = list(dict.fromkeys(cells["model"]))
     colors = plt.cm.tab10(np.arange(len(models)) % 10)
     for color, model in zip(colors, models, strict=True):
@@ -156,10 +160,10 @@ def plot_teacher_vs_students(cells: pd.DataFrame, metric: str, path: Path) -> Pa
     ax.set_title("Teacher vs distilled students: quality against speed\n(small dots: one cell each; large: mean)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return fig
 
 
-def plot_synthetic_diagnostics(sets: list[dict[str, Any]], path: Path) -> Path:
+def synthetic_diagnostics_figure(sets: list[dict[str, Any]]) -> MplFigure:
     """Each numeric diagnostic of the synthetic sets against temperature (mean over seeds), split by filter."""
     plt = _pyplot()
     records = []
@@ -199,4 +203,21 @@ def plot_synthetic_diagnostics(sets: list[dict[str, Any]], path: Path) -> Path:
         axes[index // columns][index % columns].axis("off")
     fig.suptitle("Synthetic-set diagnostics vs temperature (line: mean over seeds; band: range)")
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+# -- each figure written as a PNG -------------------------------------------------------------------
+def plot_metric_vs_share(cells: pd.DataFrame, metric: str, path: Path) -> Path:
+    return _save(metric_vs_share_figure(cells, metric), path)
+
+
+def plot_seed_spread(tidy: pd.DataFrame, metric: str, path: Path) -> Path:
+    return _save(seed_spread_figure(tidy, metric), path)
+
+
+def plot_teacher_vs_students(cells: pd.DataFrame, metric: str, path: Path) -> Path:
+    return _save(teacher_vs_students_figure(cells, metric), path)
+
+
+def plot_synthetic_diagnostics(sets: list[dict[str, Any]], path: Path) -> Path:
+    return _save(synthetic_diagnostics_figure(sets), path)

@@ -82,6 +82,65 @@ def _cell_key(record: pd.Series) -> tuple:
     )
 
 
+def _cell_record(cell: tuple, group: pd.DataFrame, metric: str) -> dict[str, Any]:
+    """Mean and 95% CI of one cell: over seeds (t), or the trial's own test bootstrap when it has one seed."""
+    budget, filt, temperature, ratio, model = cell
+    values = group[metric].tolist()
+    mean, low, high = t_interval(values)
+    ci_method = "seeds (t)"
+    if len(group) == 1:
+        low, high = group[f"{metric}_ci_low"].iloc[0], group[f"{metric}_ci_high"].iloc[0]
+        ci_method = "test bootstrap"
+    return {
+        "human_budget": budget,
+        "filter": filt,
+        "temperature": temperature,
+        "ratio": ratio,
+        "model": model,
+        "seeds": len(group),
+        "mean": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "sd": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
+        "ci_method": ci_method,
+        "throughput": float(np.nanmean(group["throughput"].astype(float))) if group["throughput"].notna().any() else math.nan,
+        "n_human": float(np.nanmean(group["n_human"].astype(float))),
+        "n_synthetic": float(np.nanmean(group["n_synthetic"].astype(float))),
+        "diff": math.nan,
+        "diff_low": math.nan,
+        "diff_high": math.nan,
+        "diff_method": "",
+    }
+
+
+def _paired_difference(
+    record: dict[str, Any], group: pd.DataFrame, baseline: pd.DataFrame, metric: str, truth: list[int] | None, n_labels: int
+) -> None:
+    """Fill ``diff*`` of a hybrid cell: paired with the human-only model of the same budget, model and seed."""
+    diffs, pairs = [], []
+    for _, trial in group.iterrows():
+        base_key = (record["human_budget"], record["model"], trial["seed"])
+        if base_key in baseline.index:
+            base = baseline.loc[[base_key]].iloc[0]
+            diffs.append(trial[metric] - base[metric])
+            pairs.append((trial["predictions"], base["predictions"]))
+    if len(diffs) >= 2:
+        record["diff"], record["diff_low"], record["diff_high"] = t_interval(diffs)
+        record["diff_method"] = "seeds (t)"
+    elif len(diffs) == 1:
+        record["diff"] = diffs[0]
+        predicted, base_predicted = pairs[0]
+        usable = truth is not None and isinstance(predicted, list) and isinstance(base_predicted, list)
+        if usable and len(predicted) == len(truth) == len(base_predicted) and metric in {"accuracy", "macro_f1", "kappa", "qwk"}:
+            # The point and its interval both come from the stored predictions, so they agree.
+            record["diff"], record["diff_low"], record["diff_high"] = paired_bootstrap_diff(
+                metric, truth, predicted, base_predicted, n_labels
+            )
+            record["diff_method"] = "paired test bootstrap"
+        else:
+            record["diff_method"] = "1 seed"
+
+
 def cell_table(
     tidy: pd.DataFrame,
     metric: str,
@@ -96,60 +155,9 @@ def cell_table(
     baseline = tidy[tidy["ratio"] == 0].set_index(["human_budget", "model", "seed"])
     out = []
     for cell, group in tidy.groupby("_cell", sort=False):
-        budget, filt, temperature, ratio, model = cell
-        values = group[metric].tolist()
-        mean, low, high = t_interval(values)
-        ci_method = "seeds (t)"
-        if len(group) == 1:
-            low, high = group[f"{metric}_ci_low"].iloc[0], group[f"{metric}_ci_high"].iloc[0]
-            ci_method = "test bootstrap"
-        record = {
-            "human_budget": budget,
-            "filter": filt,
-            "temperature": temperature,
-            "ratio": ratio,
-            "model": model,
-            "seeds": len(group),
-            "mean": mean,
-            "ci_low": low,
-            "ci_high": high,
-            "sd": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
-            "ci_method": ci_method,
-            "throughput": float(np.nanmean(group["throughput"].astype(float))) if group["throughput"].notna().any() else math.nan,
-            "n_human": float(np.nanmean(group["n_human"].astype(float))),
-            "n_synthetic": float(np.nanmean(group["n_synthetic"].astype(float))),
-            "diff": math.nan,
-            "diff_low": math.nan,
-            "diff_high": math.nan,
-            "diff_method": "",
-        }
-        if ratio > 0:
-            diffs, pairs = [], []
-            for _, trial in group.iterrows():
-                base_key = (budget, model, trial["seed"])
-                if base_key in baseline.index:
-                    base = baseline.loc[[base_key]].iloc[0]
-                    diffs.append(trial[metric] - base[metric])
-                    pairs.append((trial["predictions"], base["predictions"]))
-            if len(diffs) >= 2:
-                record["diff"], record["diff_low"], record["diff_high"] = t_interval(diffs)
-                record["diff_method"] = "seeds (t)"
-            elif len(diffs) == 1:
-                record["diff"] = diffs[0]
-                predicted, base_predicted = pairs[0]
-                usable = truth is not None and isinstance(predicted, list) and isinstance(base_predicted, list)
-                if (
-                    usable
-                    and len(predicted) == len(truth) == len(base_predicted)
-                    and metric in {"accuracy", "macro_f1", "kappa", "qwk"}
-                ):
-                    # The point and its interval both come from the stored predictions, so they agree.
-                    record["diff"], record["diff_low"], record["diff_high"] = paired_bootstrap_diff(
-                        metric, truth, predicted, base_predicted, n_labels
-                    )
-                    record["diff_method"] = "paired test bootstrap"
-                else:
-                    record["diff_method"] = "1 seed"
+        record = _cell_record(cell, group, metric)
+        if record["ratio"] > 0:
+            _paired_difference(record, group, baseline, metric, truth, n_labels)
         out.append(record)
     table = pd.DataFrame.from_records(out)
     order = {"teacher": 0}
