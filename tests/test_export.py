@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from test_predict import ITEMS, LABELS, build_tiny_scorer
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.distill import students
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.export import OnnxScorer, export_onnx
 from synthgrade.modeling import ModelInfo, item_bank_from, load_scorer
 
@@ -111,7 +112,6 @@ def test_export_refuses_what_it_cannot_do(pair_model: Path, exported: tuple[Path
 
 
 def test_static_student_exports(tiny_encoder: Path, tmp_path: Path) -> None:
-    students = pytest.importorskip("synthgrade.distill.students")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     teacher = AutoModelForSequenceClassification.from_pretrained(tiny_encoder, num_labels=2)
@@ -143,7 +143,8 @@ def test_inference_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         set_inference_threads(1)
         assert torch.get_num_threads() == 1 and os.environ["SYNTHGRADE_ONNX_THREADS"] == "1"
-        with pytest.raises(SynthgradeError, match="at least 1"):
+        with pytest.raises(ParameterError, match="^threads must be at least 1, got 0$") as refused:
             set_inference_threads(0)
+        assert refused.value.param == "threads"  # the CLI shows it as --threads
     finally:
         torch.set_num_threads(before)

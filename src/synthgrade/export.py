@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.console import console
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.modeling import (
     ModelInfo,
     Scorer,
@@ -70,7 +70,7 @@ def set_inference_threads(threads: int | None) -> None:
     if threads is None:
         return
     if threads < 1:
-        raise SynthgradeError(f"--threads must be at least 1, got {threads}")
+        raise ParameterError("threads", f"must be at least 1, got {threads}")
     import torch
 
     torch.set_num_threads(threads)

@@ -10,7 +10,7 @@ import typer
 from synthgrade.commands.options import Overwrite, column_options
 from synthgrade.console import console, stdout
 from synthgrade.data import ColumnMap
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import check_outputs
 
 
@@ -145,10 +145,13 @@ def serve(
     from synthgrade.serve import check_binding, run_server
 
     check_binding(host, token)  # before the (slow) model load
-    if batch_rows < 1 or batch_wait_ms < 0 or parallel_calls < 0 or workers < 1:
-        raise SynthgradeError("--batch-rows and --workers must be at least 1, --parallel-calls and --batch-wait-ms not negative")
+    for name, value, least in (("workers", workers, 1), ("batch_rows", batch_rows, 1), ("parallel_calls", parallel_calls, 0)):
+        if value < least:
+            raise ParameterError(name, f"must be at least {least}, got {value}")
+    if batch_wait_ms < 0:
+        raise ParameterError("batch_wait_ms", f"must not be negative, got {batch_wait_ms:g}")
     if not timeout > 0:
-        raise SynthgradeError(f"--timeout must be positive, got {timeout}")
+        raise ParameterError("timeout", f"must be positive, got {timeout:g}")
     _quiet_loading()
     run_server(
         model,
