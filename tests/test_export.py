@@ -148,3 +148,25 @@ def test_inference_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         assert refused.value.param == "threads"  # the CLI shows it as --threads
     finally:
         torch.set_num_threads(before)
+
+
+def test_token_budget_splits_calls_without_changing_scores(exported: tuple[Path, dict]) -> None:
+    from synthgrade.export import token_budget_chunks
+    from synthgrade.modeling import similar_length_chunks
+
+    lengths = [80, 82, 81, 160, 40, 41, 79, 83]
+    chunks = similar_length_chunks(lengths, 8)
+    split = token_budget_chunks(chunks, lengths, 170)
+    assert sorted(int(i) for c in split for i in c) == list(range(8))  # every row once
+    assert all(len(c) == 1 or len(c) * max(lengths[i] for i in c) <= 170 for c in split)
+    assert [len(c) for c in token_budget_chunks(chunks, lengths, 1)] == [1] * 8  # a row over the budget goes alone
+    assert token_budget_chunks(chunks, lengths, None) == chunks
+    scorer = load_scorer(exported[0])
+    first, second = scorer.check_scorable(FRAME)
+    whole = scorer.predict_proba_inputs(first, second)
+    calls = []
+    run = scorer.session.run
+    scorer.session = type("Counting", (), {"run": lambda self, names, feed: calls.append(feed["input_ids"].size) or run(names, feed)})()
+    scorer.max_tokens_per_call = 1
+    assert np.allclose(scorer.predict_proba_inputs(first, second), whole, atol=1e-6)
+    assert len(calls) == len(first)  # one row per call under a tiny budget

@@ -91,15 +91,43 @@ def _session(path: Path, threads: int | None = None):
         raise SynthgradeError(f"{path}: cannot load ONNX model ({str(exc).splitlines()[0]})") from None
 
 
-class OnnxScorer(Scorer):
-    """A scorer backed by an onnxruntime session over ``model.onnx`` plus the source model's tokenizer."""
+def token_budget_chunks(chunks: list[np.ndarray], lengths: Sequence[int], max_tokens: int | None) -> list[np.ndarray]:
+    """Split length-sorted ``chunks`` so that no model call holds more than ``max_tokens`` token slots
+    (rows x longest row); a single row over the budget is a call of its own."""
+    if not max_tokens:
+        return chunks
+    out: list[np.ndarray] = []
+    for chunk in chunks:
+        start = 0
+        for end in range(1, len(chunk) + 1):
+            longest = max(int(lengths[i]) for i in chunk[start:end])
+            if end - start > 1 and longest * (end - start) > max_tokens:
+                out.append(chunk[start : end - 1])
+                start = end - 1
+        out.append(chunk[start:])
+    return out
 
-    def __init__(self, session: Any, tokenizer: Any, info: ModelInfo, directory: Path | None = None) -> None:
+
+class OnnxScorer(Scorer):
+    """A scorer backed by an onnxruntime session over ``model.onnx`` plus the source model's tokenizer.
+
+    ``max_tokens_per_call`` caps the token slots of one session call: ...
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        tokenizer: Any,
+        info: ModelInfo,
+        directory: Path | None = None,
+        max_tokens_per_call: int | None = None,
+    ) -> None:
         self.session = session
         self.tokenizer = tokenizer
         self.info = info
         self.directory = directory
         self.input_names = [i.name for i in session.get_inputs()]
+        self.max_tokens_per_call = max_tokens_per_call
 
     def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
         """Tokenized once, then scored in chunks of similar token length (little padding), in input order."""
@@ -115,7 +143,8 @@ class OnnxScorer(Scorer):
         )
         pad_id = self.tokenizer.pad_token_id or 0
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
-        for index in similar_length_chunks([len(ids) for ids in encoded["input_ids"]], batch_size):
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        for index in token_budget_chunks(similar_length_chunks(lengths, batch_size), lengths, self.max_tokens_per_call):
             feed = padded_arrays(encoded, index, self.input_names, pad_id, left)
             out[index] = _softmax(self.session.run(None, feed)[0])
         return out
