@@ -165,8 +165,14 @@ def test_token_budget_splits_calls_without_changing_scores(exported: tuple[Path,
     first, second = scorer.check_scorable(FRAME)
     whole = scorer.predict_proba_inputs(first, second)
     calls = []
-    run = scorer.session.run
-    scorer.session = type("Counting", (), {"run": lambda self, names, feed: calls.append(feed["input_ids"].size) or run(names, feed)})()
+    session = scorer.session
+
+    class Counting:
+        def run(self, names, feed):
+            calls.append(feed["input_ids"].shape)
+            return session.run(names, feed)
+
+    scorer.session = Counting()
     scorer.max_tokens_per_call = 1
     assert np.allclose(scorer.predict_proba_inputs(first, second), whole, atol=1e-6)
     assert len(calls) == len(first)  # one row per call under a tiny budget
