@@ -150,29 +150,35 @@ def test_inference_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         torch.set_num_threads(before)
 
 
-def test_token_budget_splits_calls_without_changing_scores(exported: tuple[Path, dict]) -> None:
-    from synthgrade.export import token_budget_chunks
-    from synthgrade.modeling import similar_length_chunks
+class _CountingSession:
+    """An onnxruntime session that records the (rows, tokens) shape of every call."""
 
-    lengths = [80, 82, 81, 160, 40, 41, 79, 83]
-    chunks = similar_length_chunks(lengths, 8)
-    split = token_budget_chunks(chunks, lengths, 170)
-    assert sorted(int(i) for c in split for i in c) == list(range(8))  # every row once
-    assert all(len(c) == 1 or len(c) * max(lengths[i] for i in c) <= 170 for c in split)
-    assert [len(c) for c in token_budget_chunks(chunks, lengths, 1)] == [1] * 8  # a row over the budget goes alone
-    assert token_budget_chunks(chunks, lengths, None) == chunks
-    scorer = load_scorer(exported[0])
-    first, second = scorer.check_scorable(FRAME)
-    whole = scorer.predict_proba_inputs(first, second)
-    calls = []
-    session = scorer.session
+    def __init__(self, session) -> None:
+        self.session = session
+        self.shapes: list[tuple[int, int]] = []
 
-    class Counting:
-        def run(self, names, feed):
-            calls.append(feed["input_ids"].shape)
-            return session.run(names, feed)
+    def run(self, names, feed):
+        self.shapes.append(feed["input_ids"].shape)
+        return self.session.run(names, feed)
 
-    scorer.session = Counting()
-    scorer.max_tokens_per_call = 1
-    assert np.allclose(scorer.predict_proba_inputs(first, second), whole, atol=1e-6)
-    assert len(calls) == len(first)  # one row per call under a tiny budget
+
+def test_int8_exports_score_one_row_per_call_so_neighbours_never_change_a_score(
+    exported: tuple[Path, dict], tmp_path: Path, pair_model: Path
+) -> None:
+    fp32 = load_scorer(exported[0])
+    export_onnx(pair_model, tmp_path / "int8", int8=True)
+    int8 = load_scorer(tmp_path / "int8")
+    assert fp32.rows_per_call is None and int8.rows_per_call == 1
+    texts = ["salt stays", "salt goes", "The water evaporates and the salt stays behind in the dish.", "magnet"]
+    frame = pd.DataFrame({"text": texts, "item_id": ["q1"] * 4})
+    for scorer in (fp32, int8):
+        first, second = scorer.check_scorable(frame)
+        alone = scorer.predict_proba_inputs(first, second, batch_size=1)
+        scorer.session = counting = _CountingSession(scorer.session)
+        together = scorer.predict_proba_inputs(first, second, batch_size=8)
+        assert np.allclose(together, alone, atol=1e-5)  # grouping never changes a score
+        if scorer is int8:  # activation scales are set per call: a row is scored alone
+            assert [rows for rows, _ in counting.shapes] == [1] * len(texts)
+        else:  # fp32: rows of similar length share a call
+            assert len(counting.shapes) < len(texts)
+        assert sum(rows for rows, _ in counting.shapes) == len(texts)

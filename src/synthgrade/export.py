@@ -91,43 +91,28 @@ def _session(path: Path, threads: int | None = None):
         raise SynthgradeError(f"{path}: cannot load ONNX model ({str(exc).splitlines()[0]})") from None
 
 
-def token_budget_chunks(chunks: list[np.ndarray], lengths: Sequence[int], max_tokens: int | None) -> list[np.ndarray]:
-    """Split length-sorted ``chunks`` so that no model call holds more than ``max_tokens`` token slots
-    (rows x longest row); a single row over the budget is a call of its own."""
-    if not max_tokens:
-        return chunks
-    out: list[np.ndarray] = []
-    for chunk in chunks:
-        start = 0
-        for end in range(1, len(chunk) + 1):
-            longest = max(int(lengths[i]) for i in chunk[start:end])
-            if end - start > 1 and longest * (end - start) > max_tokens:
-                out.append(chunk[start : end - 1])
-                start = end - 1
-        out.append(chunk[start:])
-    return out
-
-
 class OnnxScorer(Scorer):
     """A scorer backed by an onnxruntime session over ``model.onnx`` plus the source model's tokenizer.
 
-    ``max_tokens_per_call`` caps the token slots of one session call: ...
+    An int8 export scores one row per session call (``rows_per_call`` 1). Its dynamic quantization
+    sets each activation's scale from the whole call, so a row scored beside others got a slightly
+    different probability than alone (0.3113 alone, 0.3098 next to a row of equal length): a served
+    response's score would depend on whoever else was being served. One row a call is also the
+    cheaper way on a CPU (2 cores, SciEntsBank pairs, MiniLM 3-layer int8, CPU time per row: 2.61 ms
+    one row a call after one tokenizer call for six rows, 2.82 ms sharing calls with up to 10% padding).
     """
 
     def __init__(
-        self,
-        session: Any,
-        tokenizer: Any,
-        info: ModelInfo,
-        directory: Path | None = None,
-        max_tokens_per_call: int | None = None,
+        self, session: Any, tokenizer: Any, info: ModelInfo, directory: Path | None = None, rows_per_call: int | None = None
     ) -> None:
         self.session = session
         self.tokenizer = tokenizer
         self.info = info
         self.directory = directory
         self.input_names = [i.name for i in session.get_inputs()]
-        self.max_tokens_per_call = max_tokens_per_call
+        if rows_per_call is None and (info.provenance or {}).get("export", {}).get("int8"):
+            rows_per_call = 1
+        self.rows_per_call = rows_per_call
 
     def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
         """Tokenized once, then scored in chunks of similar token length (little padding), in input order."""
@@ -144,7 +129,7 @@ class OnnxScorer(Scorer):
         pad_id = self.tokenizer.pad_token_id or 0
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
         lengths = [len(ids) for ids in encoded["input_ids"]]
-        for index in token_budget_chunks(similar_length_chunks(lengths, batch_size), lengths, self.max_tokens_per_call):
+        for index in similar_length_chunks(lengths, min(batch_size, self.rows_per_call or batch_size)):
             feed = padded_arrays(encoded, index, self.input_names, pad_id, left)
             out[index] = _softmax(self.session.run(None, feed)[0])
         return out
