@@ -137,7 +137,7 @@ def serve(
     ] = 3.0,
     chunk_rows: Annotated[
         int, typer.Option(help="Most rows per forward pass within a model call (rows of similar length go together).")
-    ] = 8,
+    ] = 4,
     parallel_calls: Annotated[
         int,
         typer.Option(help="Model calls running at once per process (0: one per core when --threads is 1, else one)."),
