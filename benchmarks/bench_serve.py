@@ -98,9 +98,13 @@ def build_models(work: Path, bank_frame) -> tuple[Path, Path, str]:
     )
 
 
-def start_server(model: Path, threads: int | None, extra: list[str] | None = None) -> tuple[subprocess.Popen, str]:
+def start_server(
+    model: Path, threads: int | None, extra: list[str] | None = None, source: Path | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`synthgrade serve` in a subprocess; ``source``: run the server code of that ``src`` directory instead."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "SYNTHGRADE_TOKEN"}
+    env["PYTHONPATH"] = str(source or ROOT / "src")
     process = subprocess.Popen(
         [sys.executable, "-m", "synthgrade.cli", "serve", str(model), "--port", str(port), "--log-level", "warning"]
         + (["--threads", str(threads)] if threads else [])
@@ -308,6 +312,28 @@ def direct_latency(directory: Path, requests: list[dict], count: int, threads: i
     }
 
 
+def measure_server(
+    directory: Path, args: argparse.Namespace, requests: list[dict], use_wrk: bool, source: Path | None
+) -> list[dict]:
+    """Start one server for ``directory`` (code from ``source``, default this checkout) and load it at each client count."""
+    process, url = start_server(directory, args.threads, args.serve_args.split(), source)
+    loads = []
+    try:
+        run_load(url, requests, 1, args.warmup)
+        if use_wrk:
+            run_load_wrk(url, requests, 4, 1)  # warm every worker process
+        for clients in args.clients:
+            if use_wrk:
+                loads.append(run_load_wrk(url, requests, clients, args.seconds, process.pid))
+            else:
+                total = max(args.min_requests, clients * args.per_client)
+                loads.append(run_load(url, requests, clients, total, process.pid))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return loads
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", type=Path, help="trained teacher model directory (default: build an untrained MiniLM-L6)")
@@ -330,6 +356,14 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="server threads per model call (0: all cores); the clients share the machine"
     )
+    parser.add_argument("--roles", nargs="+", default=["teacher", "student"], choices=["teacher", "student"])
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also serve every variant with the server code of this src/ directory (e.g. an export of main), "
+        "right before this checkout's, so both are measured in the same run",
+    )
+    parser.add_argument("--baseline-label", default="baseline", help="what the baseline rows are called")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -351,6 +385,8 @@ def main() -> None:
             teacher, student, models = build_models(work, bank_frame)
         variants = []
         for role, source in (("teacher", teacher), ("student", student)):
+            if role not in args.roles:
+                continue
             if "pytorch" in args.runtimes:
                 variants.append((role, "pytorch", source, None))
             for int8 in (False, True):
@@ -360,42 +396,36 @@ def main() -> None:
                 result = export_onnx(source, target, int8=int8)
                 variants.append((role, "onnx-int8" if int8 else "onnx", target, result))
         rows = []
+        servers: list[tuple[str | None, Path | None]] = [(None, None)]
+        if args.baseline_src:
+            servers.insert(0, (args.baseline_label, args.baseline_src.resolve()))
         for role, runtime, directory, export in variants:
-            process, url = start_server(directory, args.threads, args.serve_args.split())
-            loads = []
-            try:
-                run_load(url, requests, 1, args.warmup)
-                if use_wrk:
-                    run_load_wrk(url, requests, 4, 1)  # warm every worker process
-                for clients in args.clients:
-                    if use_wrk:
-                        loads.append(run_load_wrk(url, requests, clients, args.seconds, process.pid))
-                    else:
-                        total = max(args.min_requests, clients * args.per_client)
-                        loads.append(run_load(url, requests, clients, total, process.pid))
-            finally:
-                process.terminate()
-                process.wait(timeout=30)
             direct = direct_latency(directory, requests, args.min_requests, args.threads)
-            single = next((x for x in loads if x["clients"] == 1), loads[0])
-            row = {
-                "model": role,
-                "runtime": runtime,
-                "parity_max_abs_diff": export["parity"]["max_abs_diff"] if export else None,
-                "model_bytes": export["onnx_bytes"] if export else None,
-                "load": loads,
-                "speedup_over_one_client": {
-                    str(x["clients"]): round(x["responses_per_s"] / single["responses_per_s"], 2) for x in loads
-                },
-                "in_process_no_http": direct,
-            }
-            rows.append(row)
-            figures = " | ".join(
-                f"{x['clients']:2d}: {x['responses_per_s']:6.1f}/s p50 {x['latency_ms_p50']:6.1f} "
-                f"p95 {x['latency_ms_p95']:6.1f} ms"
-                for x in loads
-            )
-            print(f"{role:8s} {runtime:10s} {figures} | no HTTP p50 {direct['latency_ms_p50']:6.1f} ms", flush=True)
+            for label, source in servers:
+                loads = measure_server(directory, args, requests, use_wrk, source)
+                single = next((x for x in loads if x["clients"] == 1), loads[0])
+                row = {
+                    "model": role,
+                    "runtime": runtime,
+                    **({"server": label} if args.baseline_src else {}),
+                    "parity_max_abs_diff": export["parity"]["max_abs_diff"] if export else None,
+                    "model_bytes": export["onnx_bytes"] if export else None,
+                    "load": loads,
+                    "speedup_over_one_client": {
+                        str(x["clients"]): round(x["responses_per_s"] / single["responses_per_s"], 2) for x in loads
+                    },
+                    "in_process_no_http": direct,
+                }
+                rows.append(row)
+                figures = " | ".join(
+                    f"{x['clients']:2d}: {x['responses_per_s']:6.1f}/s p50 {x['latency_ms_p50']:6.1f} "
+                    f"p95 {x['latency_ms_p95']:6.1f} ms"
+                    for x in loads
+                )
+                print(
+                    f"{role:8s} {runtime:10s} {label or '':10s} {figures} | no HTTP p50 {direct['latency_ms_p50']:6.1f} ms",
+                    flush=True,
+                )
     import torch
 
     document = {
@@ -432,6 +462,7 @@ def serve_markdown(document: dict) -> str:
     """serve.json as a short markdown table: responses/s, p95 latency and speedup per client count."""
     clients = [x["clients"] for x in document["results"][0]["load"]] if document["results"] else []
     machine = document["machine"]
+    compared = any("server" in row for row in document["results"])
     lines = [
         "# Scoring service throughput",
         "",
@@ -444,16 +475,18 @@ def serve_markdown(document: dict) -> str:
         f"Load average (1 min) before and after: {machine['load_average_1m_before_after']}.",
         "",
         "| model | runtime | "
+        + ("server | " if compared else "")
         + " | ".join(f"{c} client{'s' if c > 1 else ''}: resp/s (p50 / p95 ms)" for c in clients)
         + " | speedup at "
         + ", ".join(str(c) for c in clients[1:])
         + " |",
-        "|---|---|" + "---:|" * len(clients) + "---|",
+        "|---|---|" + ("---|" if compared else "") + "---:|" * len(clients) + "---|",
     ]
     for row in document["results"]:
         cells = [f"{x['responses_per_s']} ({x['latency_ms_p50']} / {x['latency_ms_p95']})" for x in row["load"]]
         speedups = ", ".join(f"{row['speedup_over_one_client'][str(c)]}x" for c in clients[1:])
-        lines.append(f"| {row['model']} | {row['runtime']} | " + " | ".join(cells) + f" | {speedups} |")
+        server = f"{row['server'] or 'this branch'} | " if compared else ""
+        lines.append(f"| {row['model']} | {row['runtime']} | {server}" + " | ".join(cells) + f" | {speedups} |")
     lines += [
         "",
         "Per row, `server_cores_used` and `server_cpu_ms_per_request` in serve.json show how much of the machine "

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from test_predict import ITEMS, LABELS, build_tiny_scorer
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.distill import students
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.export import OnnxScorer, export_onnx
 from synthgrade.modeling import ModelInfo, item_bank_from, load_scorer
 
@@ -111,7 +112,6 @@ def test_export_refuses_what_it_cannot_do(pair_model: Path, exported: tuple[Path
 
 
 def test_static_student_exports(tiny_encoder: Path, tmp_path: Path) -> None:
-    students = pytest.importorskip("synthgrade.distill.students")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     teacher = AutoModelForSequenceClassification.from_pretrained(tiny_encoder, num_labels=2)
@@ -143,7 +143,42 @@ def test_inference_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         set_inference_threads(1)
         assert torch.get_num_threads() == 1 and os.environ["SYNTHGRADE_ONNX_THREADS"] == "1"
-        with pytest.raises(SynthgradeError, match="at least 1"):
+        with pytest.raises(ParameterError, match="^threads must be at least 1, got 0$") as refused:
             set_inference_threads(0)
+        assert refused.value.param == "threads"  # the CLI shows it as --threads
     finally:
         torch.set_num_threads(before)
+
+
+class _CountingSession:
+    """An onnxruntime session that records the (rows, tokens) shape of every call."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.shapes: list[tuple[int, int]] = []
+
+    def run(self, names, feed):
+        self.shapes.append(feed["input_ids"].shape)
+        return self.session.run(names, feed)
+
+
+def test_int8_exports_score_one_row_per_call_so_neighbours_never_change_a_score(
+    exported: tuple[Path, dict], tmp_path: Path, pair_model: Path
+) -> None:
+    fp32 = load_scorer(exported[0])
+    export_onnx(pair_model, tmp_path / "int8", int8=True)
+    int8 = load_scorer(tmp_path / "int8")
+    assert fp32.rows_per_call is None and int8.rows_per_call == 1
+    texts = ["salt stays", "salt goes", "The water evaporates and the salt stays behind in the dish.", "magnet"]
+    frame = pd.DataFrame({"text": texts, "item_id": ["q1"] * 4})
+    for scorer in (fp32, int8):
+        first, second = scorer.check_scorable(frame)
+        alone = scorer.predict_proba_inputs(first, second, batch_size=1)
+        scorer.session = counting = _CountingSession(scorer.session)
+        together = scorer.predict_proba_inputs(first, second, batch_size=8)
+        assert np.allclose(together, alone, atol=1e-5)  # grouping never changes a score
+        if scorer is int8:  # activation scales are set per call: a row is scored alone
+            assert [rows for rows, _ in counting.shapes] == [1] * len(texts)
+        else:  # fp32: rows of similar length share a call
+            assert len(counting.shapes) < len(texts)
+        assert sum(rows for rows, _ in counting.shapes) == len(texts)

@@ -11,7 +11,7 @@ import pytest
 
 from synthgrade.data import ColumnMap
 from synthgrade.data.stream import iter_chunks, open_stream
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.modeling import ModelInfo, TransformerScorer, item_bank_from, load_scorer
 from synthgrade.predict import PRED_LABEL, PRED_PROBLEM, predict_file
 
@@ -183,6 +183,9 @@ def test_predict_fail_policy_and_malformed_files_write_nothing(pair_model: Path,
     with pytest.raises(SynthgradeError, match="line 6: empty.*and 1 more rows.*nothing written") as info:
         predict_file(pair_model, data, out, COLUMNS, chunk_size=2, on_unscorable="fail", show_progress=False)
     assert len([p for p in info.value.problems if "line" in p]) == 2
+    with pytest.raises(ParameterError, match="^on_unscorable must be blank or fail, got 'skip'$"):
+        predict_file(pair_model, data, out, COLUMNS, on_unscorable="skip", show_progress=False)  # type: ignore[arg-type]
+    assert not out.exists()
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "fine", "item_id": "q1"}\n{"text": oops}\n', encoding="utf-8")
     with pytest.raises(SynthgradeError, match="broken.jsonl line 2: not valid JSON"):

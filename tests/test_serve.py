@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from test_predict import LABELS, build_tiny_scorer
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.modeling import load_scorer
 from synthgrade.serve import check_binding, create_app, is_loopback
 from synthgrade.serve.server import free_port
@@ -171,7 +171,7 @@ def test_binding_rules() -> None:
     check_binding("0.0.0.0", TOKEN)
     with pytest.raises(SynthgradeError, match="refusing to listen on 0.0.0.0 without a token"):
         check_binding("0.0.0.0", None)
-    with pytest.raises(SynthgradeError, match="at least 16 characters"):
+    with pytest.raises(ParameterError, match="^token must be at least 16 characters"):
         check_binding("127.0.0.1", "short")
 
 

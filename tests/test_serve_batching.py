@@ -13,11 +13,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 from test_serve import TOKEN, ServerThread, pair_model  # noqa: F401 (fixture)
 
+from synthgrade.errors import ParameterError
 from synthgrade.modeling import load_scorer
 from synthgrade.serve import DynamicBatcher, create_app
-from synthgrade.serve.server import default_parallel_calls, free_port
+from synthgrade.serve.server import default_parallel_calls, free_port, run_server
 
 
 class CountingScorer:
@@ -142,7 +144,9 @@ def test_metrics_endpoint_counts_requests_latency_and_batches(pair_model: Path) 
 
 def test_serve_workers_share_the_port_and_sum_their_metrics(pair_model: Path, cli) -> None:  # noqa: F811
     bad = cli("serve", pair_model, "--workers", "0")
-    assert bad.returncode == 2 and "--workers must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "--workers must be at least 1, got 0" in bad.stderr and "Traceback" not in bad.stderr
+    with pytest.raises(ParameterError, match="^workers must be at least 1, got 0$"):  # a Python caller reads its parameter
+        run_server(pair_model, workers=0)
     port = free_port()
     command = [sys.executable, "-m", "synthgrade.cli", "serve", str(pair_model), "--port", str(port), "--workers", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

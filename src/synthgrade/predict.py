@@ -29,7 +29,7 @@ from synthgrade.console import console, progress
 from synthgrade.data.readers import CSV_LINE_END
 from synthgrade.data.schema import WHERE, ColumnMap
 from synthgrade.data.stream import DEFAULT_CHUNK_SIZE, open_stream
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import atomic_path, check_outputs
 from synthgrade.modeling import Scorer, build_inputs, load_scorer
 
@@ -212,7 +212,7 @@ def predict_file(
     to rows that cannot be scored or read.
     """
     if on_unscorable not in {"blank", "fail"}:
-        raise SynthgradeError(f"--on-unscorable must be blank or fail, got {on_unscorable!r}")
+        raise ParameterError("on_unscorable", f"must be blank or fail, got {on_unscorable!r}")
     out = Path(out)
     out_format = OUTPUT_SUFFIXES.get(out.suffix.lower())
     if out_format is None:

@@ -10,7 +10,7 @@ import typer
 from synthgrade.commands.options import Overwrite, column_options
 from synthgrade.console import console, stdout
 from synthgrade.data import ColumnMap
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import check_outputs
 
 
@@ -135,6 +135,9 @@ def serve(
     batch_wait_ms: Annotated[
         float, typer.Option(help="Longest wait for more requests to join a model call (only while more are arriving).")
     ] = 3.0,
+    chunk_rows: Annotated[
+        int, typer.Option(help="Most rows per forward pass within a model call (rows of similar length go together).")
+    ] = 4,
     parallel_calls: Annotated[
         int,
         typer.Option(help="Model calls running at once per process (0: one per core when --threads is 1, else one)."),
@@ -145,10 +148,18 @@ def serve(
     from synthgrade.serve import check_binding, run_server
 
     check_binding(host, token)  # before the (slow) model load
-    if batch_rows < 1 or batch_wait_ms < 0 or parallel_calls < 0 or workers < 1:
-        raise SynthgradeError("--batch-rows and --workers must be at least 1, --parallel-calls and --batch-wait-ms not negative")
+    for name, value, least in (
+        ("workers", workers, 1),
+        ("batch_rows", batch_rows, 1),
+        ("chunk_rows", chunk_rows, 1),
+        ("parallel_calls", parallel_calls, 0),
+    ):
+        if value < least:
+            raise ParameterError(name, f"must be at least {least}, got {value}")
+    if batch_wait_ms < 0:
+        raise ParameterError("batch_wait_ms", f"must not be negative, got {batch_wait_ms:g}")
     if not timeout > 0:
-        raise SynthgradeError(f"--timeout must be positive, got {timeout}")
+        raise ParameterError("timeout", f"must be positive, got {timeout:g}")
     _quiet_loading()
     run_server(
         model,
@@ -160,7 +171,12 @@ def serve(
         log_level=log_level,
         threads=threads,
         workers=workers,
-        batching={"max_rows_per_call": batch_rows, "max_wait_s": batch_wait_ms / 1000, "parallel_calls": parallel_calls},
+        batching={
+            "max_rows_per_call": batch_rows,
+            "max_wait_s": batch_wait_ms / 1000,
+            "chunk_rows": chunk_rows,
+            "parallel_calls": parallel_calls,
+        },
         timeout_s=timeout,
     )
 

@@ -10,6 +10,13 @@ So a batch here is scored in length-sorted chunks of ``chunk_rows`` (little padd
 overhead still shared), the model runs in its own thread(s) off the event loop while the loop parses
 the next requests, and the collector waits up to ``max_wait_s`` for more rows only while other
 requests are already on their way in (``in_flight``), so a lone client never waits.
+
+What a merged batch saves per row, measured as CPU time per row for six SciEntsBank pairs scored
+together vs one at a time (MiniLM 3-layer student, one thread): the tokenizer runs once for the
+batch, and the forward passes take rows in chunks. PyTorch: 12.1 ms alone; chunks of 2-4 rows
+11.1 ms; all six padded together 11.8 ms (padding to the longest eats the saving), hence
+``chunk_rows`` 4. ONNX fp32: 5.39 ms alone, 5.0 ms in chunks. ONNX int8 scores one row per call
+(see :class:`synthgrade.export.OnnxScorer`): 2.66 ms alone, 2.61 ms after the shared tokenizer call.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from synthgrade.modeling import Scorer
 
 DEFAULT_MAX_ROWS = 64
 DEFAULT_MAX_WAIT_S = 0.003
-DEFAULT_CHUNK_ROWS = 8
+DEFAULT_CHUNK_ROWS = 4
 
 #: Called after each model call with (rows, requests, seconds); the metrics hook.
 BatchObserver = Callable[[int, int, float], None]

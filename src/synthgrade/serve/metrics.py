@@ -44,6 +44,15 @@ class ServiceMetrics:
             "synthgrade_score_requests_in_flight", "Scoring requests being served", registry=r, multiprocess_mode="livesum"
         )
         self.scoring = 0
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, path: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency (label lookups cached: this runs on every request)."""
+        children = self._children.get((path, status))
+        if children is None:
+            children = self._children[(path, status)] = (self.requests.labels(path, str(status)), self.latency.labels(path))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_batch(self, rows: int, requests: int, seconds: float) -> None:
         self.batch_rows.observe(rows)
@@ -95,5 +104,4 @@ class MetricsMiddleware:
             if scoring:
                 self.metrics.scoring -= 1
                 self.metrics.in_flight_gauge.dec()
-            self.metrics.requests.labels(path, str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+            self.metrics.observe_request(path, status, time.perf_counter() - started)

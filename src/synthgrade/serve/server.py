@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from synthgrade.console import console
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.modeling import Scorer, load_scorer
 from synthgrade.serve.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_S, create_app
 
@@ -35,9 +35,10 @@ def is_loopback(host: str) -> bool:
 def check_binding(host: str, token: str | None) -> None:
     """Refuse to serve beyond this machine without a token, and refuse tokens too short to mean anything."""
     if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise SynthgradeError(
-            f"--token must be at least {MIN_TOKEN_CHARS} characters "
-            "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        raise ParameterError(
+            "token",
+            f"must be at least {MIN_TOKEN_CHARS} characters "
+            "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')",
         )
     if not is_loopback(host) and not token:
         raise SynthgradeError(
@@ -94,11 +95,11 @@ def run_server(
     from synthgrade.export import set_inference_threads
 
     check_binding(host, token)
+    if workers < 1:
+        raise ParameterError("workers", f"must be at least 1, got {workers}")
     batching = dict(batching or {})
     if not batching.get("parallel_calls"):
         batching["parallel_calls"] = default_parallel_calls(threads, workers)
-    if workers < 1:
-        raise SynthgradeError(f"--workers must be at least 1, got {workers}")
     if workers > 1:
         if isinstance(model, Scorer):
             raise SynthgradeError("serving with several workers needs a model directory, not a loaded scorer")
@@ -172,7 +173,7 @@ def _supervise(workers: int, host: str, port: int, log_level: str) -> None:
     import signal
 
     if not hasattr(socket, "SO_REUSEPORT"):
-        raise SynthgradeError("--workers above 1 needs SO_REUSEPORT sockets (Linux, BSD, macOS); run one process per port")
+        raise SynthgradeError("several workers need SO_REUSEPORT sockets (Linux, BSD, macOS); run one process per port")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
