@@ -54,7 +54,6 @@ def main() -> int:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from synthgrade.baselines import TfidfScorer
     from synthgrade.console import console
     from synthgrade.data import load_responses
     from synthgrade.distill import DistillationArguments, DistillationTrainer
@@ -62,6 +61,7 @@ def main() -> int:
     from synthgrade.evaluate.speed import measure_onnx_speed, measure_speed, onnx_available
     from synthgrade.io import write_json
     from synthgrade.mix import stratified_sample
+    from synthgrade.scorers.tfidf import TfidfScorer
     from synthgrade.train import Trainer, TrainingArguments
 
     hf_logging.set_verbosity_error()

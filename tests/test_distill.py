@@ -11,9 +11,10 @@ import pytest
 from synthgrade.distill import DistillationArguments, DistillationTrainer, StaticScorer, kept_layers
 from synthgrade.distill.trainer_distillation import concat_sets
 from synthgrade.errors import SynthgradeError
-from synthgrade.modeling import TransformerScorer, load_scorer
+from synthgrade.modeling import load_scorer
+from synthgrade.scorers.transformer import TransformerScorer
+from synthgrade.scorers.transformer.data import EncodedSet
 from synthgrade.train import Trainer, TrainingArguments
-from synthgrade.train.data import EncodedSet
 
 POSITIVE = ["good great fine", "great good nice", "nice fine good", "fine great nice"]
 NEGATIVE = ["bad awful poor", "awful poor wrong", "wrong bad awful", "poor wrong bad"]
@@ -119,9 +120,9 @@ def test_distillation_loss_matches_hinton_formula(teacher: TransformerScorer) ->
 
 
 def test_bad_specs_and_arguments(teacher: TransformerScorer) -> None:
-    with pytest.raises(SynthgradeError, match="--alpha"):
+    with pytest.raises(SynthgradeError, match="alpha must be between 0 and 1"):
         DistillationArguments(alpha=1.5)
-    with pytest.raises(SynthgradeError, match="--tau"):
+    with pytest.raises(SynthgradeError, match="tau must be positive"):
         DistillationArguments(tau=0)
     with pytest.raises(SynthgradeError, match="whole number"):
         DistillationTrainer(teacher, distil_args("layers:x")).train(toy("t", 8), toy("v", 4, start=50))

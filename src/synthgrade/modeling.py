@@ -261,68 +261,12 @@ def padded_arrays(
     return arrays
 
 
-class TransformerScorer(Scorer):
-    """A transformers sequence classifier (fine-tuned teacher or ``layers:K`` student) plus its tokenizer.
-
-    ``model`` is a ``torch.nn.Module`` whose forward takes ``input_ids``, ``attention_mask`` (and
-    ``token_type_ids`` when the tokenizer makes them) and returns an object with ``.logits``.
-    """
-
-    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
-        self.model = model
-        self.tokenizer = tokenizer
-        self.info = info
-
-    def encode(self, first: Sequence[str], second: Sequence[str] | None, padding: bool | str = True):
-        return self.tokenizer(
-            list(first),
-            list(second) if second is not None else None,
-            truncation="longest_first",
-            max_length=self.info.max_length,
-            padding=padding,
-            return_tensors="pt" if padding else None,
-        )
-
-    def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
-        import torch
-
-        order = length_order(first, second)
-        out = np.zeros((len(first), len(self.labels)), dtype=np.float64)
-        self.model.eval()
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                index = order[start : start + batch_size]
-                batch = self.encode([first[i] for i in index], [second[i] for i in index] if second is not None else None)
-                logits = self.model(**batch).logits
-                out[index] = torch.softmax(logits.float(), dim=-1).numpy()
-        return out
-
-    def save_pretrained(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
-        self.info.kind = "transformer"
-        self.info.parameters = int(sum(p.numel() for p in self.model.parameters()))
-        self.info.save(directory)
-        return directory
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> TransformerScorer:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        info = ModelInfo.load(directory)
-        model = AutoModelForSequenceClassification.from_pretrained(directory)
-        tokenizer = AutoTokenizer.from_pretrained(directory)
-        return cls(model, tokenizer, info)
-
-
 #: kind in synthgrade.json -> "module:Class" of its Scorer; imported lazily to keep stages independent.
 SCORER_KINDS: dict[str, str] = {
-    "transformer": "synthgrade.modeling:TransformerScorer",
+    "transformer": "synthgrade.scorers.transformer.modeling:TransformerScorer",
     "static": "synthgrade.distill.students:StaticScorer",
-    "tfidf": "synthgrade.baselines:TfidfScorer",
-    "hybrid": "synthgrade.train.hybrid:HybridScorer",
+    "tfidf": "synthgrade.scorers.tfidf:TfidfScorer",
+    "hybrid": "synthgrade.scorers.hybrid:HybridScorer",
     "onnx": "synthgrade.export:OnnxScorer",
     "llm": "synthgrade.filter.llm:LLMGraderScorer",
 }

@@ -24,12 +24,13 @@ import pandas as pd
 
 from synthgrade.console import console
 from synthgrade.data.schema import LABEL
+from synthgrade.distill.summary import speed_summary
 from synthgrade.embed import STATIC_PREFIX, distill_static, encoder_parameters
 from synthgrade.io import stable_hash
 from synthgrade.modeling import Scorer
 from synthgrade.registry import REGISTRY, model_cache_dir
-from synthgrade.train.hybrid import HybridFeatures, HybridScorer, split_encoder, train_hybrid
-from synthgrade.train.training_args import TrainingArguments
+from synthgrade.scorers import TrainingArguments
+from synthgrade.scorers.hybrid import HybridFeatures, HybridScorer, context_parts, split_encoder
 
 
 def static_encoder_for(encoder: str) -> str:
@@ -89,7 +90,6 @@ def distill_hybrid(
     provenance: dict[str, Any],
 ) -> Scorer:
     """Fit a hybrid student on the teacher's labels; record agreement, validation and speed-up like any distillation."""
-    from synthgrade.distill.trainer_distillation import speed_summary
     from synthgrade.evaluate.metrics import point_metrics
     from synthgrade.train.data import label_indices
 
@@ -116,14 +116,13 @@ def distill_hybrid(
     projection, projection_record = None, None
     if spec == "static" and PROJECT_STATIC:
         from synthgrade.modeling import build_inputs
-        from synthgrade.train.hybrid import _parts
 
         contexts, responses, _ = build_inputs(frame, teacher.info)
         texts = list(responses if responses is not None else contexts)
         if responses is not None:
-            texts += [part for context in set(contexts) for part in _parts(context)]
+            texts += [part for context in set(contexts) for part in context_parts(context)]
         projection, projection_record = fit_projection(encoder, teacher.features, texts, args.seed)
-    student = train_hybrid(frame, val_df, student_args, teacher.labels, provenance, projection=projection)
+    student = HybridScorer.fit(frame, val_df, student_args, teacher.labels, provenance, projection=projection)
     labels = teacher.labels
     teacher_val = teacher.predict_proba(val_df, batch_size=args.eval_batch_size)
     student_val = student.predict_proba(val_df, batch_size=args.eval_batch_size)

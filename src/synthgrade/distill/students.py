@@ -19,7 +19,8 @@ import numpy as np
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
-from synthgrade.modeling import ModelInfo, TransformerScorer
+from synthgrade.modeling import ModelInfo
+from synthgrade.scorers.transformer import TransformerScorer, count_parameters, load_classifier
 
 STATIC_CONFIG = "static_config.json"
 STATIC_WEIGHTS = "model.safetensors"
@@ -69,9 +70,11 @@ class StaticClassifier(_torch_module_base()):  # type: ignore[misc]
 class StaticScorer(TransformerScorer):
     """Scorer for the ``static`` student (kind ``static``): the teacher's tokenizer plus :class:`StaticClassifier`."""
 
+    kind = "static"
+
     def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
         super().__init__(model, tokenizer, info)
-        self.info.kind = "static"  # the info starts as a copy of the teacher's
+        self.info.kind = self.kind  # the info starts as a copy of the teacher's
 
     def save_pretrained(self, directory: str | Path) -> Path:
         from safetensors.torch import save_file
@@ -82,7 +85,7 @@ class StaticScorer(TransformerScorer):
         save_file(state, str(directory / STATIC_WEIGHTS))
         write_json(directory / STATIC_CONFIG, self.model.settings)
         self.tokenizer.save_pretrained(directory)
-        self.info.parameters = int(sum(p.numel() for p in self.model.parameters()))
+        self.info.parameters = count_parameters(self.model)
         self.info.save(directory)
         return directory
 
@@ -157,8 +160,6 @@ def static_student(teacher_model: Any, num_labels: int, pair: bool) -> StaticCla
 
 def build_student(spec: str, teacher: Any, labels: list[str], info: ModelInfo) -> TransformerScorer:
     """The untrained student scorer for ``spec`` (``layers:K``, ``static`` or an encoder name/path)."""
-    from synthgrade.train.trainer import load_classifier
-
     spec = spec.strip()
     needs_teacher_net = spec == "static" or spec.startswith("layers:")
     if needs_teacher_net and not isinstance(teacher, TransformerScorer):
