@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthgrade.data.schema import ITEM_ID, ITEM_TEXT, REFERENCE, TEXT, WHERE, has_items
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import atomic_directory, read_json, write_json
 from synthgrade.modelcard import write_model_card
 
@@ -100,10 +100,10 @@ def item_bank_from(frame: pd.DataFrame) -> dict[str, ItemEntry]:
 def choose_input_mode(requested: str, frame: pd.DataFrame) -> InputMode:
     """``auto`` means the (item_text + reference, response) pair when the data has item wording."""
     if requested not in {"auto", "response", "pair"}:
-        raise SynthgradeError(f"--input must be auto, response or pair, got {requested!r}")
+        raise ParameterError("input", f"must be auto, response or pair, got {requested!r}")
     has_context = any(c in frame.columns and frame[c].notna().any() for c in (ITEM_TEXT, REFERENCE))
     if requested == "pair" and not has_context:
-        raise SynthgradeError("--input pair needs item_text or reference columns (map them with --item-text-col/--reference-col)")
+        raise ParameterError("input", "pair needs item_text or reference columns (map them with --item-text-col/--reference-col)")
     if requested == "auto":
         return "pair" if has_context else "response"
     return requested  # type: ignore[return-value]

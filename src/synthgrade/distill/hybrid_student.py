@@ -26,6 +26,7 @@ from synthgrade.console import console
 from synthgrade.data.schema import LABEL
 from synthgrade.distill.summary import speed_summary
 from synthgrade.embed import STATIC_PREFIX, distill_static, encoder_parameters
+from synthgrade.errors import ParameterError
 from synthgrade.io import stable_hash
 from synthgrade.modeling import Scorer
 from synthgrade.registry import REGISTRY, model_cache_dir
@@ -97,9 +98,7 @@ def distill_hybrid(
     spec = args.student.strip()
     encoder = static_encoder_for(teacher.features.encoder) if spec == "static" else spec
     if spec.startswith("layers:"):
-        from synthgrade.errors import SynthgradeError
-
-        raise SynthgradeError(f"--student {spec} copies a fine-tuned network; a hybrid teacher takes static or an encoder name")
+        raise ParameterError("student", f"{spec} copies a fine-tuned network; a hybrid teacher takes static or an encoder name")
     rows = [transfer_df] + ([unlabeled_df] if unlabeled_df is not None and not unlabeled_df.empty else [])
     frame = pd.concat(rows, ignore_index=True)
     teacher_labels = teacher.predict(frame, batch_size=args.eval_batch_size)

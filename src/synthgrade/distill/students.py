@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import read_json, write_json
 from synthgrade.modeling import ModelInfo
 from synthgrade.scorers.transformer import TransformerScorer, count_parameters, load_classifier
@@ -125,7 +125,7 @@ def layer_student(teacher_model: Any, keep: int) -> Any:
         )
     total = int(getattr(config, attribute))
     if not 1 <= keep < total:
-        raise SynthgradeError(f"--student layers:{keep} must keep between 1 and {total - 1} of the teacher's {total} layers")
+        raise ParameterError("student", f"layers:{keep} must keep between 1 and {total - 1} of the teacher's {total} layers")
     kept = kept_layers(total, keep)
     setattr(config, attribute, len(kept))
     student = AutoModelForSequenceClassification.from_config(config)
@@ -163,8 +163,8 @@ def build_student(spec: str, teacher: Any, labels: list[str], info: ModelInfo) -
     spec = spec.strip()
     needs_teacher_net = spec == "static" or spec.startswith("layers:")
     if needs_teacher_net and not isinstance(teacher, TransformerScorer):
-        raise SynthgradeError(
-            f"--student {spec} copies the teacher's network; the teacher is a '{teacher.info.kind}' model (use a named encoder)"
+        raise ParameterError(
+            "student", f"{spec} copies the teacher's network; the teacher is a '{teacher.info.kind}' model (use a named encoder)"
         )
     if spec == "static":
         model = static_student(teacher.model, len(labels), pair=info.input_mode == "pair")
@@ -173,9 +173,9 @@ def build_student(spec: str, teacher: Any, labels: list[str], info: ModelInfo) -
         try:
             keep = int(spec.split(":", 1)[1])
         except ValueError:
-            raise SynthgradeError(f"--student {spec!r}: expected layers:K with a whole number K, e.g. layers:3") from None
+            raise ParameterError("student", f"{spec!r}: expected layers:K with a whole number K, e.g. layers:3") from None
         return TransformerScorer(layer_student(teacher.model, keep), teacher.tokenizer, info)
     if not spec:
-        raise SynthgradeError("--student is empty; use layers:K, static, or an encoder name or path")
+        raise ParameterError("student", "is empty; use layers:K, static, or an encoder name or path")
     model, tokenizer = load_classifier(spec, labels)
     return TransformerScorer(model, tokenizer, info)

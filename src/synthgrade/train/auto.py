@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.console import console
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.modeling import Scorer
 from synthgrade.scorers import kind_for
 from synthgrade.train.data import label_indices
@@ -60,7 +60,7 @@ def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], tr
 
     trained = [i for i, c in enumerate(candidates) if c.scorer is not None and c.val_proba is not None]
     if not trained:
-        raise SynthgradeError("no candidate model could be trained within the time budget; raise --time-budget")
+        raise ParameterError("time_budget", "is too small: no candidate model could be trained within the time budget")
     val_f1 = {i: float(point_metrics(y_val, candidates[i].val_proba, labels)["macro_f1"] or 0.0) for i in trained}
     best = max(trained, key=lambda i: (val_f1[i], -i))
     tied = [best]
