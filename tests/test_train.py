@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
@@ -104,9 +103,34 @@ def test_mix_manifest_and_synthetic_sources_reach_provenance(tiny_encoder: Path)
     assert set(scorer.info.item_bank) == {"q1", "q2"}
 
 
-def test_trainer_api_cannot_take_test_data() -> None:
-    parameters = list(inspect.signature(Trainer.train).parameters)
-    assert parameters == ["self", "train_df", "val_df", "provenance"]
+def test_trainer_api_cannot_take_test_data(tmp_path: Path, monkeypatch) -> None:
+    """No argument takes test rows, and training opens no file at all: a test file named in the provenance
+    (as ``train --val`` records its file) is never read."""
+    import builtins
+    import io
+
+    train, val, test = toy("t", 24), toy("v", 8, start=100), toy("x", 8, start=200)
+    test_file = tmp_path / "test.csv"
+    test.to_csv(test_file, index=False)
+    args = TrainingArguments(model="tfidf", show_progress=False)
+    with pytest.raises(TypeError):
+        Trainer(args).train(train, val, test_df=test)  # type: ignore[call-arg]
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def spy_open(file, *a, **k):
+        opened.append(str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)
+    scorer = Trainer(args).train(train, val, provenance={"test_file": str(test_file)})
+    assert not [path for path in opened if "test.csv" in path]
+    pd.read_csv(tmp_path / "test.csv")  # the spy does see a table being read
+    monkeypatch.undo()
+    assert [path for path in opened if "test.csv" in path]
+    assert scorer.info.provenance["train_rows"] == len(train) and scorer.info.provenance["val_rows"] == len(val)
+    assert set(scorer.info.item_bank) == {"q1", "q2"}
 
 
 def test_validation_must_be_human(tiny_encoder: Path) -> None:
