@@ -15,6 +15,9 @@ import pandas as pd
 from synthgrade.modeling import Scorer
 from synthgrade.scorers.training_args import TrainingArguments
 
+#: What a fitted scorer records about the rows it was fitted on (``info.provenance``); None records nothing.
+Provenance = dict[str, Any] | None
+
 
 class TrainableScorer(Scorer):
     """A scorer kind that ``train`` can fit.
@@ -37,7 +40,7 @@ class TrainableScorer(Scorer):
         val_df: pd.DataFrame,
         args: TrainingArguments,
         labels: list[str],
-        provenance: dict[str, Any] | None = None,
+        provenance: Provenance = None,
     ) -> TrainableScorer:
         """Fit on ``train_df``; select and report on ``val_df`` (human-coded rows only, never test rows).
 

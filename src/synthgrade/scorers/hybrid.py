@@ -45,7 +45,7 @@ from synthgrade.io import read_json, write_json
 from synthgrade.mix import TrainingRows, training_rows
 from synthgrade.modeling import ModelInfo
 from synthgrade.registry import DEFAULT_ENCODER, REGISTRY, resolve_model
-from synthgrade.scorers.base import TrainableScorer
+from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.fitting import out_of_fold_record, prepare_inputs
 from synthgrade.scorers.tfidf import TfidfFeatures, item_key
 from synthgrade.scorers.training_args import TrainingArguments
@@ -585,7 +585,7 @@ class HybridScorer(TrainableScorer):
         val_df: pd.DataFrame,
         args: TrainingArguments,
         labels: list[str],
-        provenance: dict[str, Any] | None = None,
+        provenance: Provenance = None,
         projection: np.ndarray | None = None,
     ) -> HybridScorer:
         """Fit the hybrid scorer on ``train_df`` (C by cross-validation there); report on ``val_df`` (human rows).

@@ -25,7 +25,7 @@ from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, stable_hash, write_json
 from synthgrade.mix import TrainingRows, training_rows
 from synthgrade.modeling import ModelInfo
-from synthgrade.scorers.base import TrainableScorer
+from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.fitting import out_of_fold_record, prepare_inputs
 from synthgrade.scorers.training_args import TrainingArguments
 
@@ -158,7 +158,7 @@ class TfidfScorer(TrainableScorer):
         val_df: pd.DataFrame,
         args: TrainingArguments,
         labels: list[str],
-        provenance: dict[str, Any] | None = None,
+        provenance: Provenance = None,
     ) -> TfidfScorer:
         """Fit the TF-IDF model; pick C (and thus the model kept) by validation macro-F1."""
         from synthgrade.evaluate.metrics import point_metrics

@@ -11,7 +11,7 @@ import pandas as pd
 
 from synthgrade.mix import is_synthetic
 from synthgrade.modeling import ModelInfo, choose_input_mode, item_bank_from, length_order
-from synthgrade.scorers.base import TrainableScorer
+from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.training_args import TrainingArguments
 from synthgrade.scorers.transformer.network import count_parameters, load_classifier
 
@@ -37,7 +37,7 @@ class TransformerScorer(TrainableScorer):
         val_df: pd.DataFrame,
         args: TrainingArguments,
         labels: list[str],
-        provenance: dict[str, Any] | None = None,
+        provenance: Provenance = None,
     ) -> TransformerScorer:
         """Fine-tune ``args.model`` with a fresh head for ``labels`` (:class:`TransformerTrainer`'s loop)."""
         from transformers import set_seed
