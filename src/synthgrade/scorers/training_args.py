@@ -1,4 +1,8 @@
-"""All knobs of a training run in one dataclass (the SetFit / transformers ``TrainingArguments`` pattern)."""
+"""All knobs of a training run in one dataclass (the SetFit / transformers ``TrainingArguments`` pattern).
+
+Every scorer kind reads it (the fine-tuning fields matter only to the ``transformer`` kind); build one from a
+config section or a saved record with :meth:`TrainingArguments.from_dict`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from synthgrade.errors import ParameterError, SynthgradeError
 
 @dataclass
 class TrainingArguments:
-    """How to fine-tune a scorer. Every field has a sensible CPU default.
+    """How to fit a scorer. Every field has a sensible CPU default; a bad value raises a ParameterError naming it.
 
     ``model`` is ``auto`` (train the candidates that fit ``time_budget`` and keep the one human validation
     prefers), a registry name (``minilm-l6``, ``mpnet-base``), a local folder or hub id of any transformers
