@@ -73,6 +73,7 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--model", default="minilm-l6")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "schedule.json")
     args = parser.parse_args()
     from bench_scorers import DATA, draw, macro_f1
 
@@ -104,9 +105,8 @@ def main() -> int:
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     TransformerTrainer.create_optimizer_and_scheduler = ORIGINAL
-    out = ROOT / "benchmarks" / "results" / "schedule.json"
-    out.write_text(json.dumps(rows, indent=1) + "\n")
-    print(f"wrote {out}")
+    args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"wrote {args.out}")
     return 0
 
 
