@@ -70,13 +70,13 @@ def main() -> int:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from synthgrade.baselines import TfidfScorer
     from synthgrade.console import console
     from synthgrade.data import load_responses
     from synthgrade.distill import DistillationArguments, DistillationTrainer
     from synthgrade.evaluate import evaluate_scorer
     from synthgrade.io import write_json
     from synthgrade.mix import stratified_sample
+    from synthgrade.scorers.tfidf import TfidfScorer
     from synthgrade.speed import measure_speed
     from synthgrade.train import Trainer, TrainingArguments
 

@@ -1,6 +1,6 @@
 """Probe: extra per-item features for the hybrid's seen-item head, judged on the bench's validation rows only.
 
-For each (budget, seed, encoder) it fits the hybrid's features exactly as ``train_hybrid`` does, then fits the
+For each (budget, seed, encoder) it fits the hybrid's features exactly as ``HybridScorer.fit`` does, then fits the
 seen head with and without candidate extra blocks at a few C values and prints validation macro-F1 (the bench's
 20 % human validation split; the official tests are never read). Embeddings come from the bench's disk cache.
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from synthgrade.train.hybrid import HybridFeatures
+    from synthgrade.scorers.hybrid import HybridFeatures
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -129,7 +129,7 @@ def stack_variant(features, inputs, y_train, seed, name):
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from synthgrade.train.hybrid import _cross_validated_fit, _log_proba, _out_of_fold_log_proba
+    from synthgrade.scorers.hybrid import _cross_validated_fit, _log_proba, _out_of_fold_log_proba
 
     (ct, rt), (cv, rv) = inputs["train"], inputs["val"]
     items_t = [features._key(c) for c in ct]
@@ -194,10 +194,10 @@ def main() -> int:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
-    from synthgrade.baselines import prepare_inputs
     from synthgrade.data import load_responses
+    from synthgrade.scorers.fitting import prepare_inputs
+    from synthgrade.scorers.hybrid import HybridFeatures
     from synthgrade.train import TrainingArguments
-    from synthgrade.train.hybrid import HybridFeatures
 
     full = load_responses(DATA / "train")
     labels = sorted(full["label"].unique())

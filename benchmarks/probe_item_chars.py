@@ -24,8 +24,7 @@ def main() -> int:
     from bench_scorers import DATA, draw, load_cache
 
     from synthgrade.data import load_responses
-    from synthgrade.train import hybrid
-    from synthgrade.train.training_args import TrainingArguments
+    from synthgrade.scorers import TrainingArguments, hybrid
 
     full = load_responses(DATA / "train")
     labels = sorted(full["label"].unique())
@@ -39,7 +38,7 @@ def main() -> int:
                     hybrid.ITEM_CHARS = on
                     tick = time.perf_counter()
                     targs = TrainingArguments(model=f"hybrid:{encoder}", show_progress=False, seed=seed, labels=labels)
-                    scorer = hybrid.train_hybrid(train, val, targs, labels)
+                    scorer = hybrid.HybridScorer.fit(train, val, targs, labels)
                     training = scorer.info.training
                     scores.append(
                         f"{'with' if on else 'without'}: val {training['validation']['macro_f1']:.4f} "

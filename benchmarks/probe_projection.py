@@ -29,7 +29,7 @@ def main() -> int:
 
     from synthgrade.data import load_responses
     from synthgrade.distill.hybrid_student import fit_projection, static_encoder_for
-    from synthgrade.train.hybrid import HybridFeatures
+    from synthgrade.scorers.hybrid import HybridFeatures
 
     full = load_responses(DATA / "train")
     load_cache(ROOT / ".cache" / "embeddings")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synthgrade.baselines import TfidfFeatures, TfidfScorer
 from synthgrade.modeling import load_scorer
+from synthgrade.scorers.tfidf import TfidfFeatures, TfidfScorer
 from synthgrade.train import Trainer, TrainingArguments
 
 

@@ -11,9 +11,10 @@ import pytest
 from synthgrade.distill import DistillationArguments, DistillationTrainer, StaticScorer, kept_layers
 from synthgrade.distill.trainer_distillation import concat_sets
 from synthgrade.errors import SynthgradeError
-from synthgrade.modeling import TransformerScorer, load_scorer
+from synthgrade.modeling import load_scorer
+from synthgrade.scorers.transformer import TransformerScorer
+from synthgrade.scorers.transformer.data import EncodedSet
 from synthgrade.train import Trainer, TrainingArguments
-from synthgrade.train.data import EncodedSet
 
 POSITIVE = ["good great fine", "great good nice", "nice fine good", "fine great nice"]
 NEGATIVE = ["bad awful poor", "awful poor wrong", "wrong bad awful", "poor wrong bad"]
@@ -119,9 +120,9 @@ def test_distillation_loss_matches_hinton_formula(teacher: TransformerScorer) ->
 
 
 def test_bad_specs_and_arguments(teacher: TransformerScorer) -> None:
-    with pytest.raises(SynthgradeError, match="--alpha"):
+    with pytest.raises(SynthgradeError, match="alpha must be between 0 and 1"):
         DistillationArguments(alpha=1.5)
-    with pytest.raises(SynthgradeError, match="--tau"):
+    with pytest.raises(SynthgradeError, match="tau must be positive"):
         DistillationArguments(tau=0)
     with pytest.raises(SynthgradeError, match="whole number"):
         DistillationTrainer(teacher, distil_args("layers:x")).train(toy("t", 8), toy("v", 4, start=50))
@@ -135,3 +136,33 @@ def test_concat_sets_keeps_targets_and_unlabeled_marks() -> None:
     b = EncodedSet(["b"], [np.array([3])], None, np.array([-1]), np.array([[0.6, 0.4]]))
     merged = concat_sets(a, b)
     assert merged.ids == ["a", "b"] and merged.labels.tolist() == [1, -1] and merged.targets.shape == (2, 2)
+
+
+def test_distillation_reuses_the_trainer_loop_and_its_early_stopping(teacher: TransformerScorer, monkeypatch) -> None:
+    """Only the hooks differ (targets, loss, record): the loop, its checks and early stopping are the Trainer's."""
+    from synthgrade.scorers.transformer import TransformerTrainer
+
+    assert not {"fit", "training_step", "check", "evaluate_split"} & set(vars(DistillationTrainer))
+    scripted = iter([0.9, 0.5, 0.4, 0.3, 0.2, 0.1])
+    real_evaluate = TransformerTrainer.evaluate_split
+    losses: list[float] = []
+    real_loss = DistillationTrainer.compute_loss
+
+    def scripted_evaluate(self, model, encoded, pad_id):
+        result = real_evaluate(self, model, encoded, pad_id)
+        result["macro_f1"] = next(scripted, 0.0)
+        return result
+
+    def spy_loss(self, logits, index, train_set, class_weights):
+        assert train_set.targets is not None and len(train_set.targets) == len(train_set)  # the teacher's targets
+        loss = real_loss(self, logits, index, train_set, class_weights)
+        losses.append(float(loss.detach()))
+        return loss
+
+    monkeypatch.setattr(TransformerTrainer, "evaluate_split", scripted_evaluate)
+    monkeypatch.setattr(DistillationTrainer, "compute_loss", spy_loss)
+    trainer = DistillationTrainer(teacher, distil_args("layers:1", patience=2, speed_rows=0))
+    student = trainer.train(toy("t", 16), toy("v", 8, start=1000), unlabeled_df=toy("w", 8, start=2000).drop(columns="label"))
+    assert len(trainer.curve) == 3 and trainer.best["stopped_early"] and trainer.best["epoch"] == 1.0
+    assert len(losses) == 3 * 3  # 24 transfer + unlabeled rows in batches of 8, three epochs before the stop
+    assert student.info.training["distillation"]["unlabeled_rows"] == 8 and student.info.training["curve"] == trainer.curve

@@ -123,7 +123,8 @@ def test_neighbours_filter_with_minilm(fixtures: Path) -> None:
 def _tiny_classifier(tiny_encoder: Path, directory: Path) -> Path:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from synthgrade.modeling import ModelInfo, TransformerScorer
+    from synthgrade.modeling import ModelInfo
+    from synthgrade.scorers.transformer import TransformerScorer
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_encoder, num_labels=2)
     tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)

@@ -11,9 +11,9 @@ import pytest
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.modeling import load_scorer
+from synthgrade.scorers.hybrid import HybridFeatures, HybridScorer, ItemCharModel, parse_spec
 from synthgrade.train import Trainer, TrainingArguments
 from synthgrade.train.auto import Candidate, choose
-from synthgrade.train.hybrid import HybridFeatures, HybridScorer, ItemCharModel, parse_spec
 
 GOOD = ["the water evaporates and leaves the salt", "heat it so the water evaporates", "evaporate the water, salt stays"]
 BAD = ["stir it with a spoon", "pour it through a filter", "i do not know"]

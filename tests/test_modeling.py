@@ -11,12 +11,12 @@ import pytest
 from synthgrade.errors import SynthgradeError
 from synthgrade.modeling import (
     ModelInfo,
-    TransformerScorer,
     build_inputs,
     choose_input_mode,
     item_bank_from,
     load_scorer,
 )
+from synthgrade.scorers.transformer import TransformerScorer
 
 FRAME = pd.DataFrame(
     {

@@ -12,8 +12,9 @@ import pytest
 from synthgrade.data import ColumnMap
 from synthgrade.data.stream import iter_chunks, open_stream
 from synthgrade.errors import ParameterError, SynthgradeError
-from synthgrade.modeling import ModelInfo, TransformerScorer, item_bank_from, load_scorer
+from synthgrade.modeling import ModelInfo, item_bank_from, load_scorer
 from synthgrade.predict import PRED_LABEL, PRED_PROBLEM, predict_file
+from synthgrade.scorers.transformer import TransformerScorer
 
 ITEMS = pd.DataFrame(
     {

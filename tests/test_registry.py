@@ -44,9 +44,13 @@ def test_missing_local_path_is_an_error() -> None:
         resolve_model("./no/such/model")
 
 
-def test_list_models_reports_install_state() -> None:
+def test_list_models_reports_install_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(REGISTRY, "ghost", ModelEntry("ghost", "encoder", "ghost-model-pkg", "ghost_model_pkg_xyz", "model"))
     rows = {row["name"]: row for row in list_models()}
-    assert rows["minilm-l6"]["installed"] and rows["smollm2-135m"]["installed"]
+    for name in ("minilm-l6", "smollm2-135m"):  # installed: the listed path is the model itself
+        assert rows[name]["installed"] and Path(rows[name]["path"]).exists()
+    assert rows["smollm2-135m"]["path"].endswith(".gguf")
+    assert rows["ghost"]["installed"] is False and rows["ghost"]["path"] is None  # its package is missing
 
 
 PACKAGED_GENERATORS = {"qwen2.5-coder-0.5b": 6, "qwen2.5-coder-1.5b": 22, "gemma-3-270m": 4}

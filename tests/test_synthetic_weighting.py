@@ -11,8 +11,8 @@ from test_hybrid import args, rows
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.mix import training_rows
+from synthgrade.scorers.hybrid import HybridFeatures, _splits
 from synthgrade.train import Trainer
-from synthgrade.train.hybrid import HybridFeatures, _splits
 
 
 def copies_of(human: pd.DataFrame, flip: bool = False) -> pd.DataFrame:
@@ -104,9 +104,10 @@ def test_tfidf_uses_sample_weights_and_cross_validates_on_human_rows():
 def test_fine_tuning_loss_weights_synthetic_rows():
     import torch
 
-    from synthgrade.train.data import EncodedSet
+    from synthgrade.scorers.transformer import TransformerTrainer
+    from synthgrade.scorers.transformer.data import EncodedSet
 
-    trainer = Trainer(args("minilm-l6"))
+    trainer = TransformerTrainer(args("minilm-l6"))
     encoded = EncodedSet.__new__(EncodedSet)
     encoded.labels = np.array([0, 1, 0])
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import pytest
 from synthgrade.errors import SynthgradeError
 from synthgrade.mix import mix_training_set
 from synthgrade.modeling import load_scorer
+from synthgrade.scorers.transformer import TransformerTrainer
+from synthgrade.scorers.transformer import data as train_data
+from synthgrade.scorers.transformer import trainer as trainer_module
 from synthgrade.train import Trainer, TrainingArguments
-from synthgrade.train import data as train_data
-from synthgrade.train import trainer as trainer_module
 
 POSITIVE = ["good great fine", "great good nice", "nice fine good", "fine great nice"]
 NEGATIVE = ["bad awful poor", "awful poor wrong", "wrong bad awful", "poor wrong bad"]
@@ -56,14 +56,13 @@ def fast_args(encoder: Path, **overrides) -> TrainingArguments:
 @pytest.fixture(scope="module")
 def trained(tiny_encoder: Path):
     train, val = toy("t", 80), toy("v", 24, start=1000)
-    trainer = Trainer(fast_args(tiny_encoder))
-    scorer = trainer.train(train, val)
-    return trainer, scorer, train, val
+    scorer = Trainer(fast_args(tiny_encoder)).train(train, val)
+    return scorer, train, val
 
 
 def test_loss_falls_and_separable_set_is_learned(trained) -> None:
-    trainer, scorer, _, _ = trained
-    curve = trainer.curve
+    scorer, _, _ = trained
+    curve = scorer.info.training["curve"]
     assert len(curve) == 6
     assert curve[-1]["train_loss"] < curve[0]["train_loss"] * 0.5
     assert curve[-1]["val_loss"] < curve[0]["val_loss"]
@@ -74,7 +73,7 @@ def test_loss_falls_and_separable_set_is_learned(trained) -> None:
 
 
 def test_saved_directory_records_everything(trained, tmp_path: Path) -> None:
-    _, scorer, train, _ = trained
+    scorer, train, _ = trained
     scorer.save_pretrained(tmp_path / "model")
     meta = json.loads((tmp_path / "model" / "synthgrade.json").read_text())
     assert meta["kind"] == "transformer" and meta["labels"] == ["no", "yes"] and meta["input_mode"] == "pair"
@@ -104,9 +103,34 @@ def test_mix_manifest_and_synthetic_sources_reach_provenance(tiny_encoder: Path)
     assert set(scorer.info.item_bank) == {"q1", "q2"}
 
 
-def test_trainer_api_cannot_take_test_data() -> None:
-    parameters = list(inspect.signature(Trainer.train).parameters)
-    assert parameters == ["self", "train_df", "val_df", "provenance"]
+def test_trainer_api_cannot_take_test_data(tmp_path: Path, monkeypatch) -> None:
+    """No argument takes test rows, and training opens no file at all: a test file named in the provenance
+    (as ``train --val`` records its file) is never read."""
+    import builtins
+    import io
+
+    train, val, test = toy("t", 24), toy("v", 8, start=100), toy("x", 8, start=200)
+    test_file = tmp_path / "test.csv"
+    test.to_csv(test_file, index=False)
+    args = TrainingArguments(model="tfidf", show_progress=False)
+    with pytest.raises(TypeError):
+        Trainer(args).train(train, val, test_df=test)  # type: ignore[call-arg]
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def spy_open(file, *a, **k):
+        opened.append(str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)
+    scorer = Trainer(args).train(train, val, provenance={"test_file": str(test_file)})
+    assert not [path for path in opened if "test.csv" in path]
+    pd.read_csv(tmp_path / "test.csv")  # the spy does see a table being read
+    monkeypatch.undo()
+    assert [path for path in opened if "test.csv" in path]
+    assert scorer.info.provenance["train_rows"] == len(train) and scorer.info.provenance["val_rows"] == len(val)
+    assert set(scorer.info.item_bank) == {"q1", "q2"}
 
 
 def test_validation_must_be_human(tiny_encoder: Path) -> None:
@@ -125,7 +149,7 @@ def test_test_rows_never_reach_training_or_selection(tiny_encoder: Path, monkeyp
     train, val, test = toy("train-", 32), toy("val-", 12, start=100), toy("test-", 12, start=200)
     encoded_ids: list[str] = []
     selection_ids: list[list[str]] = []
-    real_encode, real_evaluate = train_data.encode_frame, Trainer.evaluate_split
+    real_encode, real_evaluate = train_data.encode_frame, TransformerTrainer.evaluate_split
 
     def spy_encode(frame, *args, **kwargs):
         encoded_ids.extend(frame["id"].tolist())
@@ -136,7 +160,7 @@ def test_test_rows_never_reach_training_or_selection(tiny_encoder: Path, monkeyp
         return real_evaluate(self, model, encoded, pad_id)
 
     monkeypatch.setattr(trainer_module, "encode_frame", spy_encode)
-    monkeypatch.setattr(Trainer, "evaluate_split", spy_evaluate)
+    monkeypatch.setattr(TransformerTrainer, "evaluate_split", spy_evaluate)
     Trainer(fast_args(tiny_encoder, epochs=3, eval_steps=2)).train(train, val)
     assert set(encoded_ids) == set(train["id"]) | set(val["id"])
     assert len(selection_ids) >= 3 and all(ids_ and set(ids_) == set(val["id"]) for ids_ in selection_ids)
@@ -147,7 +171,7 @@ def test_early_stopping_restores_the_best_checkpoint(tiny_encoder: Path, monkeyp
     """Scripted validation scores that only get worse: training stops after `patience` checks, first weights kept."""
     scripted = iter([0.8, 0.6, 0.5, 0.4, 0.3, 0.2])
     snapshots: list[dict] = []
-    real_evaluate = Trainer.evaluate_split
+    real_evaluate = TransformerTrainer.evaluate_split
 
     def scripted_evaluate(self, model, encoded, pad_id):
         result = real_evaluate(self, model, encoded, pad_id)
@@ -156,11 +180,11 @@ def test_early_stopping_restores_the_best_checkpoint(tiny_encoder: Path, monkeyp
             result["macro_f1"] = next(scripted)
         return result
 
-    monkeypatch.setattr(Trainer, "evaluate_split", scripted_evaluate)
-    trainer = Trainer(fast_args(tiny_encoder, epochs=6, patience=2))
-    scorer = trainer.train(toy("t", 16), toy("v", 8, start=100))
-    assert len(trainer.curve) == 3 and trainer.best["stopped_early"] and trainer.best["epoch"] == 1.0
-    assert [p["val_macro_f1"] for p in trainer.curve] == [0.8, 0.6, 0.5]
+    monkeypatch.setattr(TransformerTrainer, "evaluate_split", scripted_evaluate)
+    scorer = Trainer(fast_args(tiny_encoder, epochs=6, patience=2)).train(toy("t", 16), toy("v", 8, start=100))
+    curve, best = scorer.info.training["curve"], scorer.info.training["best"]
+    assert len(curve) == 3 and best["stopped_early"] and best["epoch"] == 1.0
+    assert [p["val_macro_f1"] for p in curve] == [0.8, 0.6, 0.5]
     final = scorer.model.state_dict()
     assert all((final[k] == v).all() for k, v in snapshots[0].items())
     assert any((final[k] != v).any() for k, v in snapshots[2].items())
@@ -168,9 +192,9 @@ def test_early_stopping_restores_the_best_checkpoint(tiny_encoder: Path, monkeyp
 
 def test_class_weights_are_inverse_frequency(tiny_encoder: Path) -> None:
     encoded = train_data.EncodedSet(["a", "b", "c", "d"], [np.array([1])] * 4, None, np.array([0, 0, 0, 1]))
-    weights = Trainer(fast_args(tiny_encoder, class_weights=True)).class_weights(encoded, 2)
+    weights = TransformerTrainer(fast_args(tiny_encoder, class_weights=True)).class_weights(encoded, 2)
     assert weights.tolist() == pytest.approx([4 / 6, 2.0])
-    assert Trainer(fast_args(tiny_encoder)).class_weights(encoded, 2) is None
+    assert TransformerTrainer(fast_args(tiny_encoder)).class_weights(encoded, 2) is None
 
 
 def test_bucketed_batches_cover_every_row_once_and_group_lengths() -> None:
@@ -199,9 +223,9 @@ def test_tokenisation_is_cached_on_disk(tiny_encoder: Path, tmp_path: Path) -> N
 
 
 def test_bad_arguments_and_unknown_labels(tiny_encoder: Path) -> None:
-    with pytest.raises(SynthgradeError, match="--input"):
+    with pytest.raises(SynthgradeError, match="input must be auto, response or pair"):
         TrainingArguments(input="both")
-    with pytest.raises(SynthgradeError, match="--epochs"):
+    with pytest.raises(SynthgradeError, match="epochs must be at least 1"):
         TrainingArguments(epochs=0)
     trainer = Trainer(fast_args(tiny_encoder, labels=["yes", "no"]))
     bad = toy("t", 8).assign(label="maybe")

@@ -20,7 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthgrade.data.schema import ITEM_ID, ITEM_TEXT, REFERENCE, TEXT, WHERE, has_items
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import atomic_directory, read_json, write_json
 from synthgrade.modelcard import write_model_card
 
@@ -100,10 +100,10 @@ def item_bank_from(frame: pd.DataFrame) -> dict[str, ItemEntry]:
 def choose_input_mode(requested: str, frame: pd.DataFrame) -> InputMode:
     """``auto`` means the (item_text + reference, response) pair when the data has item wording."""
     if requested not in {"auto", "response", "pair"}:
-        raise SynthgradeError(f"--input must be auto, response or pair, got {requested!r}")
+        raise ParameterError("input", f"must be auto, response or pair, got {requested!r}")
     has_context = any(c in frame.columns and frame[c].notna().any() for c in (ITEM_TEXT, REFERENCE))
     if requested == "pair" and not has_context:
-        raise SynthgradeError("--input pair needs item_text or reference columns (map them with --item-text-col/--reference-col)")
+        raise ParameterError("input", "pair needs item_text or reference columns (map them with --item-text-col/--reference-col)")
     if requested == "auto":
         return "pair" if has_context else "response"
     return requested  # type: ignore[return-value]
@@ -261,68 +261,13 @@ def padded_arrays(
     return arrays
 
 
-class TransformerScorer(Scorer):
-    """A transformers sequence classifier (fine-tuned teacher or ``layers:K`` student) plus its tokenizer.
-
-    ``model`` is a ``torch.nn.Module`` whose forward takes ``input_ids``, ``attention_mask`` (and
-    ``token_type_ids`` when the tokenizer makes them) and returns an object with ``.logits``.
-    """
-
-    def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
-        self.model = model
-        self.tokenizer = tokenizer
-        self.info = info
-
-    def encode(self, first: Sequence[str], second: Sequence[str] | None, padding: bool | str = True):
-        return self.tokenizer(
-            list(first),
-            list(second) if second is not None else None,
-            truncation="longest_first",
-            max_length=self.info.max_length,
-            padding=padding,
-            return_tensors="pt" if padding else None,
-        )
-
-    def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
-        import torch
-
-        order = length_order(first, second)
-        out = np.zeros((len(first), len(self.labels)), dtype=np.float64)
-        self.model.eval()
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                index = order[start : start + batch_size]
-                batch = self.encode([first[i] for i in index], [second[i] for i in index] if second is not None else None)
-                logits = self.model(**batch).logits
-                out[index] = torch.softmax(logits.float(), dim=-1).numpy()
-        return out
-
-    def save_pretrained(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
-        self.info.kind = "transformer"
-        self.info.parameters = int(sum(p.numel() for p in self.model.parameters()))
-        self.info.save(directory)
-        return directory
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path) -> TransformerScorer:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        info = ModelInfo.load(directory)
-        model = AutoModelForSequenceClassification.from_pretrained(directory)
-        tokenizer = AutoTokenizer.from_pretrained(directory)
-        return cls(model, tokenizer, info)
-
-
 #: kind in synthgrade.json -> "module:Class" of its Scorer; imported lazily to keep stages independent.
+#: The kinds ``train`` can fit are also in synthgrade.scorers.registry.KINDS (tests/test_scorers.py keeps the two in step).
 SCORER_KINDS: dict[str, str] = {
-    "transformer": "synthgrade.modeling:TransformerScorer",
+    "transformer": "synthgrade.scorers.transformer.modeling:TransformerScorer",
     "static": "synthgrade.distill.students:StaticScorer",
-    "tfidf": "synthgrade.baselines:TfidfScorer",
-    "hybrid": "synthgrade.train.hybrid:HybridScorer",
+    "tfidf": "synthgrade.scorers.tfidf:TfidfScorer",
+    "hybrid": "synthgrade.scorers.hybrid:HybridScorer",
     "onnx": "synthgrade.export:OnnxScorer",
     "llm": "synthgrade.filter.llm:LLMGraderScorer",
 }

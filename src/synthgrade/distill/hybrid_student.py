@@ -24,12 +24,14 @@ import pandas as pd
 
 from synthgrade.console import console
 from synthgrade.data.schema import LABEL
+from synthgrade.distill.summary import speed_summary
 from synthgrade.embed import STATIC_PREFIX, distill_static, encoder_parameters
+from synthgrade.errors import ParameterError
 from synthgrade.io import stable_hash
 from synthgrade.modeling import Scorer
 from synthgrade.registry import REGISTRY, model_cache_dir
-from synthgrade.train.hybrid import HybridFeatures, HybridScorer, split_encoder, train_hybrid
-from synthgrade.train.training_args import TrainingArguments
+from synthgrade.scorers import TrainingArguments
+from synthgrade.scorers.hybrid import HybridFeatures, HybridScorer, context_parts, split_encoder
 
 
 def static_encoder_for(encoder: str) -> str:
@@ -89,21 +91,14 @@ def distill_hybrid(
     provenance: dict[str, Any],
 ) -> Scorer:
     """Fit a hybrid student on the teacher's labels; record agreement, validation and speed-up like any distillation."""
-    from synthgrade.data import label_indices
-    from synthgrade.distill.trainer_distillation import speed_summary
-    from synthgrade.metrics import point_metrics
-
     started = time.perf_counter()
     spec = args.student.strip()
-    encoder = static_encoder_for(teacher.features.encoder) if spec == "static" else spec
     if spec.startswith("layers:"):
-        from synthgrade.errors import SynthgradeError
-
-        raise SynthgradeError(f"--student {spec} copies a fine-tuned network; a hybrid teacher takes static or an encoder name")
+        raise ParameterError("student", f"{spec} copies a fine-tuned network; a hybrid teacher takes static or an encoder name")
+    encoder = static_encoder_for(teacher.features.encoder) if spec == "static" else spec
     rows = [transfer_df] + ([unlabeled_df] if unlabeled_df is not None and not unlabeled_df.empty else [])
     frame = pd.concat(rows, ignore_index=True)
-    teacher_labels = teacher.predict(frame, batch_size=args.eval_batch_size)
-    frame[LABEL] = teacher_labels
+    frame[LABEL] = teacher.predict(frame, batch_size=args.eval_batch_size)
     student_args = TrainingArguments(
         model=f"hybrid:{encoder}",
         input=teacher.info.input_mode,
@@ -115,22 +110,9 @@ def distill_hybrid(
     )
     projection, projection_record = None, None
     if spec == "static" and PROJECT_STATIC:
-        from synthgrade.modeling import build_inputs
-        from synthgrade.train.hybrid import _parts
-
-        contexts, responses, _ = build_inputs(frame, teacher.info)
-        texts = list(responses if responses is not None else contexts)
-        if responses is not None:
-            texts += [part for context in set(contexts) for part in _parts(context)]
-        projection, projection_record = fit_projection(encoder, teacher.features, texts, args.seed)
-    student = train_hybrid(frame, val_df, student_args, teacher.labels, provenance, projection=projection)
-    labels = teacher.labels
-    teacher_val = teacher.predict_proba(val_df, batch_size=args.eval_batch_size)
-    student_val = student.predict_proba(val_df, batch_size=args.eval_batch_size)
-    student_transfer = student.predict(frame, batch_size=args.eval_batch_size)
-    teacher_params = (teacher.info.parameters or 0) + encoder_parameters(teacher.features.encoder)
-    student_params = (student.info.parameters or 0) + encoder_parameters(encoder)
-    summary: dict[str, Any] = {
+        projection, projection_record = fit_projection(encoder, teacher.features, projection_texts(frame, teacher), args.seed)
+    student = HybridScorer.fit(frame, val_df, student_args, teacher.labels, provenance, projection=projection)
+    summary = {
         "student": spec,
         "student_encoder": encoder,
         "method": "hybrid student fitted on the teacher's labels"
@@ -138,14 +120,8 @@ def distill_hybrid(
         "projection": projection_record,
         "transfer_rows": int(len(transfer_df)),
         "unlabeled_rows": int(len(unlabeled_df)) if unlabeled_df is not None else 0,
-        "agreement_val": float((teacher_val.argmax(1) == student_val.argmax(1)).mean()),
-        "agreement_transfer": float((student_transfer == teacher_labels).mean()),
-        "teacher_validation": point_metrics(label_indices(val_df, labels), teacher_val, labels, ordinal=teacher.info.ordinal),
-        "student_validation": student.info.training["validation"],
-        "teacher_parameters": teacher_params,
-        "student_parameters": student_params,
-        "parameter_ratio": round(student_params / teacher_params, 4) if teacher_params else None,
     }
+    summary |= agreement_and_sizes(teacher, student, frame, val_df, args)
     summary |= speed_summary(teacher, student, val_df, args)
     student.info.training["distillation"] = summary
     student.info.training["elapsed_s"] = round(time.perf_counter() - started, 2)
@@ -153,3 +129,39 @@ def distill_hybrid(
         "teacher": {"base_model": teacher.info.base_model, "kind": teacher.info.kind, "provenance": teacher.info.provenance}
     }
     return student
+
+
+def projection_texts(frame: pd.DataFrame, teacher: HybridScorer) -> list[str]:
+    """The texts a static student's map is fitted on: the responses and the items' wording and reference answers."""
+    from synthgrade.modeling import build_inputs
+
+    contexts, responses, _ = build_inputs(frame, teacher.info)
+    texts = list(responses if responses is not None else contexts)
+    if responses is not None:
+        texts += [part for context in set(contexts) for part in context_parts(context)]
+    return texts
+
+
+def agreement_and_sizes(
+    teacher: HybridScorer, student: HybridScorer, frame: pd.DataFrame, val_df: pd.DataFrame, args: Any
+) -> dict[str, Any]:
+    """How often the student agrees with the teacher (validation, and the teacher-labelled transfer ``frame``),
+    both validation records, and the parameters of each (their encoders included)."""
+    from synthgrade.data import label_indices
+    from synthgrade.metrics import point_metrics
+
+    labels = teacher.labels
+    teacher_val = teacher.predict_proba(val_df, batch_size=args.eval_batch_size)
+    student_val = student.predict_proba(val_df, batch_size=args.eval_batch_size)
+    student_transfer = student.predict(frame, batch_size=args.eval_batch_size)
+    teacher_params = (teacher.info.parameters or 0) + encoder_parameters(teacher.features.encoder)
+    student_params = (student.info.parameters or 0) + encoder_parameters(student.features.encoder)
+    return {
+        "agreement_val": float((teacher_val.argmax(1) == student_val.argmax(1)).mean()),
+        "agreement_transfer": float((student_transfer == frame[LABEL].to_numpy()).mean()),
+        "teacher_validation": point_metrics(label_indices(val_df, labels), teacher_val, labels, ordinal=teacher.info.ordinal),
+        "student_validation": student.info.training["validation"],
+        "teacher_parameters": teacher_params,
+        "student_parameters": student_params,
+        "parameter_ratio": round(student_params / teacher_params, 4) if teacher_params else None,
+    }

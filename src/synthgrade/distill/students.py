@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import read_json, write_json
-from synthgrade.modeling import ModelInfo, TransformerScorer
+from synthgrade.modeling import ModelInfo
+from synthgrade.scorers.transformer import TransformerScorer, count_parameters, load_classifier
 
 STATIC_CONFIG = "static_config.json"
 STATIC_WEIGHTS = "model.safetensors"
@@ -69,9 +70,11 @@ class StaticClassifier(_torch_module_base()):  # type: ignore[misc]
 class StaticScorer(TransformerScorer):
     """Scorer for the ``static`` student (kind ``static``): the teacher's tokenizer plus :class:`StaticClassifier`."""
 
+    kind = "static"
+
     def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
         super().__init__(model, tokenizer, info)
-        self.info.kind = "static"  # the info starts as a copy of the teacher's
+        self.info.kind = self.kind  # the info starts as a copy of the teacher's
 
     def save_pretrained(self, directory: str | Path) -> Path:
         from safetensors.torch import save_file
@@ -82,7 +85,7 @@ class StaticScorer(TransformerScorer):
         save_file(state, str(directory / STATIC_WEIGHTS))
         write_json(directory / STATIC_CONFIG, self.model.settings)
         self.tokenizer.save_pretrained(directory)
-        self.info.parameters = int(sum(p.numel() for p in self.model.parameters()))
+        self.info.parameters = count_parameters(self.model)
         self.info.save(directory)
         return directory
 
@@ -122,7 +125,7 @@ def layer_student(teacher_model: Any, keep: int) -> Any:
         )
     total = int(getattr(config, attribute))
     if not 1 <= keep < total:
-        raise SynthgradeError(f"--student layers:{keep} must keep between 1 and {total - 1} of the teacher's {total} layers")
+        raise ParameterError("student", f"layers:{keep} must keep between 1 and {total - 1} of the teacher's {total} layers")
     kept = kept_layers(total, keep)
     setattr(config, attribute, len(kept))
     student = AutoModelForSequenceClassification.from_config(config)
@@ -157,13 +160,11 @@ def static_student(teacher_model: Any, num_labels: int, pair: bool) -> StaticCla
 
 def build_student(spec: str, teacher: Any, labels: list[str], info: ModelInfo) -> TransformerScorer:
     """The untrained student scorer for ``spec`` (``layers:K``, ``static`` or an encoder name/path)."""
-    from synthgrade.train.trainer import load_classifier
-
     spec = spec.strip()
     needs_teacher_net = spec == "static" or spec.startswith("layers:")
     if needs_teacher_net and not isinstance(teacher, TransformerScorer):
-        raise SynthgradeError(
-            f"--student {spec} copies the teacher's network; the teacher is a '{teacher.info.kind}' model (use a named encoder)"
+        raise ParameterError(
+            "student", f"{spec} copies the teacher's network; the teacher is a '{teacher.info.kind}' model (use a named encoder)"
         )
     if spec == "static":
         model = static_student(teacher.model, len(labels), pair=info.input_mode == "pair")
@@ -172,9 +173,9 @@ def build_student(spec: str, teacher: Any, labels: list[str], info: ModelInfo) -
         try:
             keep = int(spec.split(":", 1)[1])
         except ValueError:
-            raise SynthgradeError(f"--student {spec!r}: expected layers:K with a whole number K, e.g. layers:3") from None
+            raise ParameterError("student", f"{spec!r}: expected layers:K with a whole number K, e.g. layers:3") from None
         return TransformerScorer(layer_student(teacher.model, keep), teacher.tokenizer, info)
     if not spec:
-        raise SynthgradeError("--student is empty; use layers:K, static, or an encoder name or path")
+        raise ParameterError("student", "is empty; use layers:K, static, or an encoder name or path")
     model, tokenizer = load_classifier(spec, labels)
     return TransformerScorer(model, tokenizer, info)

@@ -1,16 +1,18 @@
-"""Hinton-style knowledge distillation, mirroring :class:`synthgrade.train.Trainer`.
+"""Hinton-style knowledge distillation: the ``transformer`` kind's trainer with three hooks overridden.
 
 loss = alpha * CE(student, hard labels) + (1 - alpha) * tau^2 * KL(teacher_tau || student_tau)
 
-The transfer set is the training mix plus optional unlabeled responses (those contribute only the KL
-term). The teacher is any :class:`Scorer`: its probabilities are computed once, and ``log p`` serves as
-its logits (softmax is shift-invariant, so ``softmax(log p / tau)`` is the usual tempered target).
-Early stopping and the kept checkpoint use the human validation split only, as in the Trainer.
+Like SetFit's ``DistillationTrainer``, it reuses :class:`~synthgrade.scorers.transformer.TransformerTrainer`'s
+loop, batching, early stopping and checkpoint selection, and overrides only what differs: the targets
+(:meth:`training_set`: the teacher's probabilities, plus optional unlabeled responses that contribute only
+the KL term), the loss (:meth:`compute_loss`) and what is saved (:meth:`record`: agreement, sizes, speed-up).
+The teacher is any :class:`Scorer`: its probabilities are computed once, and ``log p`` serves as its logits
+(softmax is shift-invariant, so ``softmax(log p / tau)`` is the usual tempered target). Early stopping and
+the kept checkpoint use the human validation split only, as in the Trainer.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +20,15 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.console import console
-from synthgrade.data import check_disjoint, check_human_validation, is_synthetic
-from synthgrade.errors import SynthgradeError
+from synthgrade.data import is_synthetic
+from synthgrade.distill.summary import speed_summary, teacher_parameters
+from synthgrade.errors import ParameterError
 from synthgrade.modeling import ItemEntry, ModelInfo, Scorer, item_bank_from
-from synthgrade.train.data import EncodedSet, encode_frame
-from synthgrade.train.trainer import Trainer, count_parameters, set_seed
-from synthgrade.train.training_args import TrainingArguments
+from synthgrade.scorers import TrainingArguments
+from synthgrade.scorers.hybrid import HybridScorer
+from synthgrade.scorers.transformer import TransformerTrainer, count_parameters
+from synthgrade.scorers.transformer.data import EncodedSet, encode_frame
+from synthgrade.train.inputs import check_training_data, training_provenance
 
 
 @dataclass
@@ -46,41 +51,21 @@ class DistillationArguments(TrainingArguments):
         if self.lr is None:
             self.lr = 5e-3 if self.student.strip() == "static" else 1e-4
         if not self.tau > 0:
-            raise SynthgradeError(f"--tau must be positive, got {self.tau}")
+            raise ParameterError("tau", f"must be positive, got {self.tau}")
         if not 0.0 <= self.alpha <= 1.0:
-            raise SynthgradeError(f"--alpha must be between 0 and 1, got {self.alpha}")
+            raise ParameterError("alpha", f"must be between 0 and 1, got {self.alpha}")
         super().__post_init__()
 
 
-def speed_summary(teacher: Scorer, student: Scorer, val_df: pd.DataFrame, args: DistillationArguments) -> dict[str, Any]:
-    """Teacher and student timed on the same validation rows, and the speed-up (empty with ``speed_rows=0``)."""
-    if not args.speed_rows:
-        return {}
-    from synthgrade.speed import measure_speed
-
-    rows = val_df.iloc[: args.speed_rows]
-    teacher_speed = measure_speed(teacher, rows, batch_size=args.eval_batch_size, single=20)
-    student_speed = measure_speed(student, rows, batch_size=args.eval_batch_size, single=20)
-    summary: dict[str, Any] = {"speed": {"teacher": teacher_speed, "student": student_speed}}
-    if teacher_speed["responses_per_s"] and student_speed["responses_per_s"]:
-        summary["speedup"] = round(student_speed["responses_per_s"] / teacher_speed["responses_per_s"], 2)
-    return summary
-
-
-def teacher_parameters(teacher: Scorer) -> int | None:
-    model = getattr(teacher, "model", None)
-    if model is not None and hasattr(model, "parameters"):
-        return count_parameters(model)
-    return teacher.info.parameters
-
-
-class DistillationTrainer(Trainer):
+class DistillationTrainer(TransformerTrainer):
     """``DistillationTrainer(teacher, args).train(transfer_df, val_df, unlabeled_df=None)`` returns the student."""
 
     def __init__(self, teacher: Scorer, args: DistillationArguments | None = None) -> None:
         super().__init__(args or DistillationArguments())
         self.args: DistillationArguments
         self.teacher = teacher
+        self.unlabeled_df: pd.DataFrame | None = None
+        self.teacher_probs: np.ndarray | None = None
 
     def train(  # type: ignore[override]
         self,
@@ -91,91 +76,64 @@ class DistillationTrainer(Trainer):
     ) -> Scorer:
         """Distil the teacher into the student on the transfer set; select on ``val_df`` (human rows only)."""
         from synthgrade.distill.students import build_student
-        from synthgrade.metrics import point_metrics
 
         args, teacher = self.args, self.teacher
-        check_human_validation(val_df)
-        if transfer_df.empty:
-            raise SynthgradeError("the transfer (training) data has no rows")
-        check_disjoint(transfer_df, val_df)
-        if unlabeled_df is not None:
-            check_disjoint(unlabeled_df, val_df)
-        from synthgrade.train.hybrid import HybridScorer
-
+        check_training_data(transfer_df, val_df, unlabeled_df, name="transfer (training)")
+        provenance = training_provenance(transfer_df, val_df, provenance)
         if isinstance(teacher, HybridScorer):
             from synthgrade.distill.hybrid_student import distill_hybrid
 
-            provenance = self.provenance_for(transfer_df, val_df, provenance)
             return distill_hybrid(teacher, transfer_df, val_df, unlabeled_df, args, provenance)
-        labels = teacher.labels
-        started = time.perf_counter()
+        from transformers import set_seed
+
         set_seed(args.seed)
+        student = build_student(args.student, teacher, teacher.labels, self.student_info(transfer_df, val_df))
+        self.unlabeled_df = unlabeled_df
+        super().train(student, transfer_df, val_df)
+        student.info.provenance = provenance | {
+            "teacher": {
+                "base_model": teacher.info.base_model,
+                "kind": teacher.info.kind,
+                "parameters": student.info.training["distillation"]["teacher_parameters"],
+                "provenance": teacher.info.provenance,
+            }
+        }
+        return student
+
+    def student_info(self, transfer_df: pd.DataFrame, val_df: pd.DataFrame) -> ModelInfo:
+        """The student's metadata: the teacher's labels, input mode and item bank (plus items only these rows have)."""
+        teacher = self.teacher
         bank: dict[str, ItemEntry] = dict(teacher.info.item_bank)
         for key, entry in item_bank_from(pd.concat([transfer_df[~is_synthetic(transfer_df)], val_df], ignore_index=True)).items():
             bank.setdefault(key, entry)
-        info = ModelInfo(
+        return ModelInfo(
             kind="transformer",
-            labels=labels,
+            labels=teacher.labels,
             input_mode=teacher.info.input_mode,
-            max_length=args.max_length or teacher.info.max_length,
+            max_length=self.args.max_length or teacher.info.max_length,
             item_bank=bank,
-            base_model=args.student,
+            base_model=self.args.student,
             ordinal=teacher.info.ordinal,
         )
+
+    # -- hooks ------------------------------------------------------------------------------------------
+    def training_set(self, scorer: Any, train_df: pd.DataFrame) -> EncodedSet:
+        """The transfer rows (labels optional) and any unlabeled rows, each with the teacher's probabilities."""
+        args, teacher, unlabeled_df = self.args, self.teacher, self.unlabeled_df
         if args.show_progress:
-            rows = len(transfer_df) + (len(unlabeled_df) if unlabeled_df is not None else 0)
+            rows = len(train_df) + (len(unlabeled_df) if unlabeled_df is not None else 0)
             console.print(f"scoring {rows} transfer rows with the teacher")
-        teacher_probs = teacher.predict_proba(transfer_df, batch_size=args.eval_batch_size)
-        student = build_student(args.student, teacher, labels, info)
-        tokenizer = student.tokenizer
-        train_set = encode_frame(transfer_df, info, tokenizer, labels, args.cache_dir, allow_unlabeled=True)
-        train_set.targets = teacher_probs
+        self.teacher_probs = teacher.predict_proba(train_df, batch_size=args.eval_batch_size)
+        labels, info, tokenizer = scorer.labels, scorer.info, scorer.tokenizer
+        train_set = encode_frame(train_df, info, tokenizer, labels, args.cache_dir, allow_unlabeled=True)
+        train_set.targets = self.teacher_probs
         if unlabeled_df is not None and not unlabeled_df.empty:
             extra = encode_frame(
                 unlabeled_df.drop(columns=["label"], errors="ignore"), info, tokenizer, labels, args.cache_dir, True
             )
             extra.targets = teacher.predict_proba(unlabeled_df, batch_size=args.eval_batch_size)
             train_set = concat_sets(train_set, extra)
-        val_set = encode_frame(val_df, info, tokenizer, labels, args.cache_dir)
-        self.fit(student.model, tokenizer, train_set, val_set, labels)
-        self.finish_info(student, student.model, val_set, labels, started)
-
-        teacher_val = teacher.predict_proba(val_df, batch_size=args.eval_batch_size)
-        student_val = self.evaluate_split(student.model, val_set, tokenizer.pad_token_id or 0)["proba"]
-        student_transfer = student.predict_proba_inputs(*student.check_scorable(transfer_df), batch_size=args.eval_batch_size)
-        summary: dict[str, Any] = {
-            "student": args.student,
-            "tau": args.tau,
-            "alpha": args.alpha,
-            "transfer_rows": int(len(transfer_df)),
-            "unlabeled_rows": int(len(unlabeled_df)) if unlabeled_df is not None else 0,
-            "agreement_val": float((teacher_val.argmax(1) == student_val.argmax(1)).mean()),
-            "agreement_transfer": float((teacher_probs.argmax(1) == student_transfer.argmax(1)).mean()),
-            "teacher_validation": point_metrics(val_set.labels, teacher_val, labels, ordinal=info.ordinal),
-            "student_validation": student.info.training["validation"],
-            "teacher_parameters": teacher_parameters(teacher),
-            "student_parameters": count_parameters(student.model),
-        }
-        if summary["teacher_parameters"]:
-            summary["parameter_ratio"] = round(summary["student_parameters"] / summary["teacher_parameters"], 4)
-        summary |= speed_summary(teacher, student, val_df, args)
-        student.info.training["distillation"] = summary
-        student.info.provenance = self.provenance_for(transfer_df, val_df, provenance) | {
-            "teacher": {
-                "base_model": teacher.info.base_model,
-                "kind": teacher.info.kind,
-                "parameters": summary["teacher_parameters"],
-                "provenance": teacher.info.provenance,
-            }
-        }
-        if args.show_progress:
-            console.print(
-                f"student agrees with the teacher on {summary['agreement_val']:.1%} of validation rows; "
-                f"{summary['student_parameters']:,} vs {summary['teacher_parameters'] or 0:,} parameters"
-                + (f", {summary['speedup']}x faster" if "speedup" in summary else ""),
-                highlight=False,
-            )
-        return student
+        return train_set
 
     def compute_loss(self, logits: Any, index: np.ndarray, train_set: EncodedSet, class_weights: Any) -> Any:
         import torch
@@ -192,6 +150,47 @@ class DistillationTrainer(Trainer):
             ce = F.cross_entropy(logits[labelled], hard[labelled], weight=class_weights)
             return alpha * ce + (1 - alpha) * kl
         return (1 - alpha) * kl if alpha < 1 else kl
+
+    def record(self, scorer: Any, train_df: pd.DataFrame, val_df: pd.DataFrame, val_set: EncodedSet, started: float) -> None:
+        """The student's own training record plus ``distillation``: agreement with the teacher, sizes, speed-up."""
+        super().record(scorer, train_df, val_df, val_set, started)
+        summary = self.distillation_summary(scorer, train_df, val_df, val_set)
+        scorer.info.training["distillation"] = summary
+        if self.args.show_progress:
+            console.print(
+                f"student agrees with the teacher on {summary['agreement_val']:.1%} of validation rows; "
+                f"{summary['student_parameters']:,} vs {summary['teacher_parameters'] or 0:,} parameters"
+                + (f", {summary['speedup']}x faster" if "speedup" in summary else ""),
+                highlight=False,
+            )
+
+    def distillation_summary(
+        self, student: Any, transfer_df: pd.DataFrame, val_df: pd.DataFrame, val_set: EncodedSet
+    ) -> dict[str, Any]:
+        """How closely the student follows the teacher (validation and transfer rows), their sizes and speeds."""
+        from synthgrade.metrics import point_metrics
+
+        args, teacher, labels = self.args, self.teacher, student.labels
+        teacher_val = teacher.predict_proba(val_df, batch_size=args.eval_batch_size)
+        student_val = self.evaluate_split(student.model, val_set, student.tokenizer.pad_token_id or 0)["proba"]
+        student_transfer = student.predict_proba_inputs(*student.check_scorable(transfer_df), batch_size=args.eval_batch_size)
+        assert self.teacher_probs is not None
+        summary: dict[str, Any] = {
+            "student": args.student,
+            "tau": args.tau,
+            "alpha": args.alpha,
+            "transfer_rows": int(len(transfer_df)),
+            "unlabeled_rows": int(len(self.unlabeled_df)) if self.unlabeled_df is not None else 0,
+            "agreement_val": float((teacher_val.argmax(1) == student_val.argmax(1)).mean()),
+            "agreement_transfer": float((self.teacher_probs.argmax(1) == student_transfer.argmax(1)).mean()),
+            "teacher_validation": point_metrics(val_set.labels, teacher_val, labels, ordinal=student.info.ordinal),
+            "student_validation": student.info.training["validation"],
+            "teacher_parameters": teacher_parameters(teacher),
+            "student_parameters": count_parameters(student.model),
+        }
+        if summary["teacher_parameters"]:
+            summary["parameter_ratio"] = round(summary["student_parameters"] / summary["teacher_parameters"], 4)
+        return summary | speed_summary(teacher, student, val_df, args)
 
 
 def concat_sets(a: EncodedSet, b: EncodedSet) -> EncodedSet:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from synthgrade.errors import SynthgradeError
 from synthgrade.generate.config import check_temperatures
 from synthgrade.registry import DEFAULT_GENERATOR
+from synthgrade.scorers import TrainingArguments
 
 
 class _Strict(BaseModel):
@@ -150,7 +151,7 @@ class TeacherConfig(_Strict):
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(16, ge=1)
     lr: float = Field(5e-5, gt=0)
-    max_length: int = Field(96, ge=8)
+    max_length: int = Field(TrainingArguments.max_length, ge=8)
     input: Literal["auto", "response", "pair"] = "auto"
     patience: int = Field(2, ge=0)
     options: dict[str, Any] = Field(default_factory=dict, description="Other TrainingArguments fields")

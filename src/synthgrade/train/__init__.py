@@ -1,6 +1,9 @@
-"""Fine-tuning a scorer: ``Trainer(TrainingArguments(...)).train(train_df, val_df)``."""
+"""The train stage: ``Trainer(TrainingArguments(...)).train(train_df, val_df)`` fits any scorer kind.
 
-from synthgrade.train.trainer import Trainer, load_classifier
-from synthgrade.train.training_args import TrainingArguments
+The kinds themselves (tfidf, hybrid, the fine-tuned transformer and its loop) live in :mod:`synthgrade.scorers`.
+"""
 
-__all__ = ["Trainer", "TrainingArguments", "load_classifier"]
+from synthgrade.scorers import TrainingArguments
+from synthgrade.train.trainer import Trainer
+
+__all__ = ["Trainer", "TrainingArguments"]

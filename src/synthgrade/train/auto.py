@@ -23,8 +23,11 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.console import console
-from synthgrade.errors import SynthgradeError
+from synthgrade.data import label_indices
+from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.modeling import Scorer
+from synthgrade.scorers import kind_for
+from synthgrade.train.inputs import training_provenance
 
 #: Cheapest first. Fine-tuning comes last: on CPU and small budgets it rarely wins and costs the most.
 DEFAULT_CANDIDATES = ("tfidf", "hybrid:minilm-l6", "hybrid:mpnet-base", "minilm-l6")
@@ -57,7 +60,7 @@ def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], tr
 
     trained = [i for i, c in enumerate(candidates) if c.scorer is not None and c.val_proba is not None]
     if not trained:
-        raise SynthgradeError("no candidate model could be trained within the time budget; raise --time-budget")
+        raise ParameterError("time_budget", "is too small: no candidate model could be trained within the time budget")
     val_f1 = {i: float(point_metrics(y_val, candidates[i].val_proba, labels)["macro_f1"] or 0.0) for i in trained}
     best = max(trained, key=lambda i: (val_f1[i], -i))
     tied = [best]
@@ -114,10 +117,8 @@ def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], tr
 
 def train_auto(train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any]) -> Scorer:
     """Train each candidate within ``args.time_budget`` seconds and return the chosen one, its record attached."""
-    from synthgrade.data import label_indices
-    from synthgrade.train.trainer import Trainer
-
     budget = float(args.time_budget or DEFAULT_TIME_BUDGET)
+    rows_provenance = training_provenance(train_df, val_df, provenance)
     specs = list(args.candidates or DEFAULT_CANDIDATES)
     y_val = label_indices(val_df, labels)
     candidates: list[Candidate] = []
@@ -140,7 +141,7 @@ def train_auto(train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: 
             )
         tick = time.perf_counter()
         try:
-            scorer = Trainer(replace(args, model=spec)).train(train_df, val_df, provenance)
+            scorer = kind_for(spec).fit(train_df, val_df, replace(args, model=spec), labels, dict(rows_provenance))
         except SynthgradeError as exc:
             candidate.skipped = f"failed: {exc}"
             console.print(f"auto: {spec} failed: {exc}", highlight=False)

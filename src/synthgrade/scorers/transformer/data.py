@@ -1,4 +1,4 @@
-"""Training inputs: tokenise once (cached), then length-bucketed shuffled batches with dynamic padding."""
+"""Fine-tuning inputs: tokenise once (cached), then length-bucketed shuffled batches with dynamic padding."""
 
 from __future__ import annotations
 

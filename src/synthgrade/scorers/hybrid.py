@@ -40,12 +40,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgrade.baselines import TfidfFeatures, item_key, out_of_fold_record, prepare_inputs
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
 from synthgrade.mix import TrainingRows, training_rows
-from synthgrade.modeling import ModelInfo, Scorer
+from synthgrade.modeling import ModelInfo
 from synthgrade.registry import DEFAULT_ENCODER, REGISTRY, resolve_model
+from synthgrade.scorers.base import Provenance, TrainableScorer
+from synthgrade.scorers.fitting import out_of_fold_record, prepare_inputs
+from synthgrade.scorers.tfidf import TfidfFeatures, item_key
+from synthgrade.scorers.training_args import TrainingArguments
 
 KIND = "hybrid"
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -79,7 +82,7 @@ def split_encoder(encoder: str) -> tuple[str, str]:
     return (STATIC_PREFIX, encoder[len(STATIC_PREFIX) :]) if encoder.startswith(STATIC_PREFIX) else ("", encoder)
 
 
-def _parts(context: str) -> tuple[str, str]:
+def context_parts(context: str) -> tuple[str, str]:
     """(item wording, reference answer) of a pair-mode context; either stands in for a missing other."""
     wording, mark, reference = context.partition(REFERENCE_MARK)
     if not mark:
@@ -219,7 +222,7 @@ class HybridFeatures:
         """(wording, reference) embeddings per row; each distinct item is embedded once per process."""
         missing = sorted({c for c in contexts if c not in self._context_cache})
         if missing:
-            wordings, references = zip(*(_parts(c) for c in missing), strict=True)
+            wordings, references = zip(*(context_parts(c) for c in missing), strict=True)
             vectors = self.embed(list(wordings) + list(references))
             for i, context in enumerate(missing):
                 self._context_cache[context] = (vectors[i], vectors[len(missing) + i])
@@ -516,8 +519,14 @@ def _probabilities(classifier: Any, matrix: Any, num_labels: int) -> np.ndarray:
     return out
 
 
-class HybridScorer(Scorer):
+class HybridScorer(TrainableScorer):
     """Frozen-encoder + lexical features with a ``seen``-item and an ``unseen``-item logistic regression head."""
+
+    kind = KIND
+
+    @classmethod
+    def accepts(cls, spec: str) -> bool:
+        return spec == KIND or spec.startswith(KIND + ":")
 
     def __init__(self, features: HybridFeatures, heads: dict[str, Any], info: ModelInfo) -> None:
         self.features = features
@@ -569,6 +578,60 @@ class HybridScorer(Scorer):
             raise SynthgradeError(f"{directory}: damaged hybrid model files ({exc})") from None
         return cls(features, heads, info)
 
+    @classmethod
+    def fit(
+        cls,
+        train_df: pd.DataFrame,
+        val_df: pd.DataFrame,
+        args: TrainingArguments,
+        labels: list[str],
+        provenance: Provenance = None,
+        projection: np.ndarray | None = None,
+    ) -> HybridScorer:
+        """Fit the hybrid scorer on ``train_df`` (C by cross-validation there); report on ``val_df`` (human rows).
+
+        ``projection`` (encoder dims x target dims) maps the encoder's vectors before every feature is computed."""
+        from synthgrade.metrics import point_metrics
+
+        started = time.perf_counter()
+        encoder = parse_spec(args.model)
+        if not split_encoder(encoder)[0]:
+            resolve_model(encoder)  # a missing or corrupt encoder package fails here, with its one-line error
+        info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, KIND, f"{KIND}:{encoder}")
+        features = HybridFeatures(encoder, info.input_mode == "pair", len(labels), args.max_length)
+        rows = training_rows(train_df, getattr(args, "synthetic_weight", 1.0))
+        rows = rows if rows.has_synthetic else None
+        features.projection = projection
+        features.fit(*inputs["train"], y_train, seed=args.seed, rows=rows)
+        train_blocks = features.blocks(*inputs["train"], training=True)
+        features.fit_scale(train_blocks)
+        seen_matrix, unseen_matrix = features.matrices(train_blocks)
+        class_weight = "balanced" if args.class_weights else None
+        heads, curves, scores = {}, {}, {}
+        items = features.bank_items if features.pair else None
+        oof: dict[str, Any] = {}
+        for name, matrix, groups in (("seen", seen_matrix, None), ("unseen", unseen_matrix, items)):
+            heads[name], curves[name], scores[name] = _cross_validated_fit(
+                matrix, y_train, args.seed, class_weight, groups=groups, rows=rows, oof=oof if name == "seen" else None
+            )
+        scorer = cls(features, heads, info)
+        proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
+        info.parameters = int(sum(h.coef_.size + h.intercept_.size for h in heads.values()))
+        item_curve = features.item_chars.curve if features.item_chars is not None else []
+        info.training = {
+            "arguments": args.to_dict(),
+            "encoder": encoder,
+            "curve": curves | {"lexical": features.lexical_curve, "item_chars": item_curve},
+            "cv_macro_f1": scores["seen"] if np.isfinite(scores["seen"]) else None,
+            "cv_macro_f1_unseen_head": scores["unseen"] if np.isfinite(scores["unseen"]) else None,
+            "best": {name: {"C": float(head.C)} for name, head in heads.items()},
+            "oof": out_of_fold_record(train_df, oof.get("pred"), rows),
+            "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
+            "elapsed_s": round(time.perf_counter() - started, 2),
+        }
+        info.provenance = provenance or {}
+        return scorer
+
 
 def _cross_validated_fit(
     matrix: Any,
@@ -605,56 +668,3 @@ def _cross_validated_fit(
                     oof["pred"] = predicted.copy()
     model = _fit(LogisticRegression(C=best_c, max_iter=3000, class_weight=class_weight), matrix, y, rows=rows)
     return model, curve, best_score
-
-
-def train_hybrid(
-    train_df: pd.DataFrame,
-    val_df: pd.DataFrame,
-    args: Any,
-    labels: list[str],
-    provenance: dict[str, Any] | None = None,
-    projection: np.ndarray | None = None,
-) -> HybridScorer:
-    """Fit the hybrid scorer on ``train_df`` (C by cross-validation there); report on ``val_df`` (human rows).
-
-    ``projection`` (encoder dims x target dims) maps the encoder's vectors before every feature is computed."""
-    from synthgrade.metrics import point_metrics
-
-    started = time.perf_counter()
-    encoder = parse_spec(args.model)
-    if not split_encoder(encoder)[0]:
-        resolve_model(encoder)  # a missing or corrupt encoder package fails here, with its one-line error
-    info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, KIND, f"{KIND}:{encoder}")
-    features = HybridFeatures(encoder, info.input_mode == "pair", len(labels), args.max_length)
-    rows = training_rows(train_df, getattr(args, "synthetic_weight", 1.0))
-    rows = rows if rows.has_synthetic else None
-    features.projection = projection
-    features.fit(*inputs["train"], y_train, seed=args.seed, rows=rows)
-    train_blocks = features.blocks(*inputs["train"], training=True)
-    features.fit_scale(train_blocks)
-    seen_matrix, unseen_matrix = features.matrices(train_blocks)
-    class_weight = "balanced" if args.class_weights else None
-    heads, curves, scores = {}, {}, {}
-    items = features.bank_items if features.pair else None
-    oof: dict[str, Any] = {}
-    for name, matrix, groups in (("seen", seen_matrix, None), ("unseen", unseen_matrix, items)):
-        heads[name], curves[name], scores[name] = _cross_validated_fit(
-            matrix, y_train, args.seed, class_weight, groups=groups, rows=rows, oof=oof if name == "seen" else None
-        )
-    scorer = HybridScorer(features, heads, info)
-    proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
-    info.parameters = int(sum(h.coef_.size + h.intercept_.size for h in heads.values()))
-    item_curve = features.item_chars.curve if features.item_chars is not None else []
-    info.training = {
-        "arguments": args.to_dict(),
-        "encoder": encoder,
-        "curve": curves | {"lexical": features.lexical_curve, "item_chars": item_curve},
-        "cv_macro_f1": scores["seen"] if np.isfinite(scores["seen"]) else None,
-        "cv_macro_f1_unseen_head": scores["unseen"] if np.isfinite(scores["unseen"]) else None,
-        "best": {name: {"C": float(head.C)} for name, head in heads.items()},
-        "oof": out_of_fold_record(train_df, oof.get("pred"), rows),
-        "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
-        "elapsed_s": round(time.perf_counter() - started, 2),
-    }
-    info.provenance = provenance or {}
-    return scorer

@@ -1,12 +1,13 @@
-"""Cheap baselines in the same interface as the neural scorers.
+"""The ``tfidf`` scorer kind: the cheap baseline, fitted and saved like every other kind.
 
-``tfidf``: TF-IDF word n-grams of the response + logistic regression. When the model scores
+TF-IDF word n-grams of the response + logistic regression. When the model scores
 (item, response) pairs it adds per-item features (each response word tagged with its item, so one
 model learns item-specific vocabulary) and the response's TF-IDF cosine similarity to the item's
 reference/wording. The regularisation strength is chosen on the human validation split.
 
 Saved without pickle: vocabularies and IDF weights in JSON, coefficients in a NumPy ``.npz``.
-The LLM grader baseline lives with the generation backends (``llm:<backend>:<model>`` specs).
+The other baseline, the LLM grader (``llm:<backend>:<model>`` specs), lives with the LLM filter
+(:mod:`synthgrade.filter.llm`): it is loaded from a spec, never trained.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ import pandas as pd
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, stable_hash, write_json
-from synthgrade.modeling import ModelInfo, Scorer
+from synthgrade.mix import TrainingRows, training_rows
+from synthgrade.modeling import ModelInfo
+from synthgrade.scorers.base import Provenance, TrainableScorer
+from synthgrade.scorers.fitting import out_of_fold_record, prepare_inputs
+from synthgrade.scorers.training_args import TrainingArguments
 
 TOKEN = re.compile(r"(?u)\b\w+\b")
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
@@ -97,8 +102,10 @@ class TfidfFeatures:
         return features
 
 
-class TfidfScorer(Scorer):
+class TfidfScorer(TrainableScorer):
     """TF-IDF features + multinomial logistic regression (kind ``tfidf``)."""
+
+    kind = "tfidf"
 
     def __init__(self, features: TfidfFeatures, classifier: Any, info: ModelInfo) -> None:
         self.features = features
@@ -122,7 +129,7 @@ class TfidfScorer(Scorer):
             intercept=self.classifier.intercept_,
             classes=np.asarray(self.classifier.classes_, dtype=np.int64),
         )
-        self.info.kind = "tfidf"
+        self.info.kind = self.kind
         self.info.parameters = int(self.classifier.coef_.size + self.classifier.intercept_.size)
         self.info.save(directory)
         return directory
@@ -144,6 +151,40 @@ class TfidfScorer(Scorer):
             raise SynthgradeError(f"{directory}: damaged tfidf model files ({exc})") from None
         return cls(features, classifier, info)
 
+    @classmethod
+    def fit(
+        cls,
+        train_df: pd.DataFrame,
+        val_df: pd.DataFrame,
+        args: TrainingArguments,
+        labels: list[str],
+        provenance: Provenance = None,
+    ) -> TfidfScorer:
+        """Fit the TF-IDF model; pick C (and thus the model kept) by validation macro-F1."""
+        from synthgrade.metrics import point_metrics
+
+        started = time.perf_counter()
+        info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, cls.kind, cls.kind)
+        features = TfidfFeatures(info.input_mode == "pair").fit(*inputs["train"])
+        x_train = features.transform(*inputs["train"])
+        rows = training_rows(train_df, args.synthetic_weight)
+        c, classifier, proba, curve = choose_c(x_train, y_train, features.transform(*inputs["val"]), y_val, labels, args, rows)
+        scorer = cls(features, classifier, info)
+        human = rows.human  # cross-validate on the human rows: a synthetic row's score says nothing about quality
+        cv = cross_validated_macro_f1(classifier, x_train[human], y_train[human], args.seed)
+        info.parameters = int(classifier.coef_.size + classifier.intercept_.size)
+        info.training = {
+            "arguments": args.to_dict(),
+            "curve": curve,
+            "best": {"C": c},
+            "cv_macro_f1": cv,
+            "oof": out_of_fold_record(train_df, out_of_fold_predictions(classifier, x_train, y_train, args.seed, rows), rows),
+            "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
+            "elapsed_s": round(time.perf_counter() - started, 2),
+        }
+        info.provenance = provenance or {}
+        return scorer
+
 
 def cross_validated_macro_f1(classifier: Any, matrix: Any, y: np.ndarray, seed: int) -> float | None:
     """Stratified k-fold macro-F1 of ``classifier``'s settings on the training rows (None with too few rows).
@@ -163,18 +204,6 @@ def cross_validated_macro_f1(classifier: Any, matrix: Any, y: np.ndarray, seed: 
     for train_index, test_index in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
         predicted[test_index] = clone(classifier).fit(matrix[train_index], y[train_index]).predict(matrix[test_index])
     return float(f1_score(y, predicted, average="macro"))
-
-
-def out_of_fold_record(train_df: pd.DataFrame, predicted: np.ndarray | None, rows: Any = None) -> dict[str, Any] | None:
-    """The out-of-fold predictions of the human training rows, by id (label indices), or None without folds.
-
-    ``build`` pools them with the validation rows to compare models on more human rows than validation holds.
-    """
-    if predicted is None:
-        return None
-    human = rows.human if rows is not None else np.ones(len(train_df), dtype=bool)
-    ids = train_df["id"].astype(str).to_numpy() if "id" in train_df.columns else np.arange(len(train_df)).astype(str)
-    return {"ids": ids[human].tolist(), "pred": np.asarray(predicted)[human].astype(int).tolist()}
 
 
 def out_of_fold_predictions(classifier: Any, matrix: Any, y: np.ndarray, seed: int, rows: Any = None) -> np.ndarray | None:
@@ -205,50 +234,16 @@ def out_of_fold_predictions(classifier: Any, matrix: Any, y: np.ndarray, seed: i
     return predicted
 
 
-def prepare_inputs(
-    train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], kind: str, base_model: str
-) -> tuple[ModelInfo, dict[str, tuple[list[str], list[str] | None]], np.ndarray, np.ndarray]:
-    """The metadata, model inputs and label indices that a scorer fitted without a training loop starts from."""
-    from synthgrade.data import is_synthetic, label_indices
-    from synthgrade.modeling import build_inputs, choose_input_mode, item_bank_from
-
-    info = ModelInfo(
-        kind=kind,
-        labels=labels,
-        input_mode=choose_input_mode(args.input, train_df),
-        max_length=args.max_length,
-        item_bank=item_bank_from(pd.concat([train_df[~is_synthetic(train_df)], val_df], ignore_index=True)),
-        base_model=base_model,
-        ordinal=args.ordinal,
-    )
-    inputs = {}
-    for name, frame in (("train", train_df), ("val", val_df)):
-        first, second, problems = build_inputs(frame, info)
-        if problems:
-            raise SynthgradeError(problems[0], problems)
-        inputs[name] = (first, second)
-    return info, inputs, label_indices(train_df, labels), label_indices(val_df, labels)
-
-
-def train_tfidf(
-    train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any] | None = None
-) -> TfidfScorer:
-    """Fit the TF-IDF baseline; pick C (and thus the model kept) by validation macro-F1."""
+def choose_c(
+    x_train: Any, y_train: np.ndarray, x_val: Any, y_val: np.ndarray, labels: list[str], args: Any, rows: TrainingRows
+) -> tuple[float, Any, np.ndarray, list[dict[str, float]]]:
+    """(C, classifier, validation probabilities, curve): the C of ``C_GRID`` with the best validation macro-F1."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
-    from synthgrade.metrics import point_metrics
-    from synthgrade.mix import training_rows
-
-    started = time.perf_counter()
-    info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, "tfidf", "tfidf")
-    features = TfidfFeatures(info.input_mode == "pair").fit(*inputs["train"])
-    x_train = features.transform(*inputs["train"])
-    x_val = features.transform(*inputs["val"])
     curve = []
     best: tuple[float, float] | None = None
     chosen = None
-    rows = training_rows(train_df, getattr(args, "synthetic_weight", 1.0))
     fit_options = {"sample_weight": rows.weight} if rows.has_synthetic else {}
     for c in C_GRID:
         classifier = LogisticRegression(C=c, max_iter=2000, class_weight="balanced" if args.class_weights else None)
@@ -262,19 +257,4 @@ def train_tfidf(
         if best is None or (f1, -loss) > best:
             best, chosen = (f1, -loss), (c, classifier, proba)
     assert chosen is not None
-    c, classifier, proba = chosen
-    scorer = TfidfScorer(features, classifier, info)
-    human = rows.human  # cross-validate on the human rows: a synthetic row's score says nothing about quality
-    cv = cross_validated_macro_f1(classifier, x_train[human], y_train[human], args.seed)
-    info.parameters = int(classifier.coef_.size + classifier.intercept_.size)
-    info.training = {
-        "arguments": args.to_dict(),
-        "curve": curve,
-        "best": {"C": c},
-        "cv_macro_f1": cv,
-        "oof": out_of_fold_record(train_df, out_of_fold_predictions(classifier, x_train, y_train, args.seed, rows), rows),
-        "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
-        "elapsed_s": round(time.perf_counter() - started, 2),
-    }
-    info.provenance = provenance or {}
-    return scorer
+    return (*chosen, curve)

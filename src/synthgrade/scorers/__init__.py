@@ -1,0 +1,18 @@
+"""The scorer family: every kind ``train`` can fit, behind one protocol and one registry.
+
+* :class:`TrainableScorer` (``scorers/base.py``): ``fit`` / ``predict_proba`` / ``save_pretrained`` /
+  ``from_pretrained``, the same for every kind;
+* :mod:`synthgrade.scorers.registry`: kind names -> classes, and which kind trains a ``--model`` spec;
+* the kinds: ``tfidf`` (``tfidf.py``), ``hybrid`` (``hybrid.py``: frozen encoder + lexical features) and
+  ``transformer`` (``transformer/``: the fine-tuned encoder with its trainer, one concept per module);
+* :class:`TrainingArguments`: the knobs every kind reads.
+
+A new kind is a module with a :class:`TrainableScorer` subclass, one line in ``registry.KINDS`` and one in
+``synthgrade.modeling.SCORER_KINDS`` (so ``load_scorer`` opens its saved directories).
+"""
+
+from synthgrade.scorers.base import TrainableScorer
+from synthgrade.scorers.registry import KINDS, kind_for, register, scorer_class
+from synthgrade.scorers.training_args import TrainingArguments
+
+__all__ = ["KINDS", "TrainableScorer", "TrainingArguments", "kind_for", "register", "scorer_class"]

@@ -1,0 +1,158 @@
+"""The scorer family: the kind registry, a new kind trained and loaded without touching train/, TrainingArguments."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthgrade import modeling
+from synthgrade.distill import DistillationArguments
+from synthgrade.errors import ParameterError, SynthgradeError
+from synthgrade.io import read_json, write_json
+from synthgrade.modeling import ModelInfo, load_scorer
+from synthgrade.scorers import KINDS, TrainableScorer, TrainingArguments, kind_for, register, registry, scorer_class
+from synthgrade.scorers.hybrid import HybridScorer
+from synthgrade.scorers.tfidf import TfidfScorer
+from synthgrade.scorers.transformer import TransformerScorer, TransformerTrainer
+from synthgrade.train import Trainer
+
+
+def frame(prefix: str, n: int, start: int = 0) -> pd.DataFrame:
+    labels = ["yes" if i % 3 else "no" for i in range(start, start + n)]
+    return pd.DataFrame(
+        {"id": [f"{prefix}{i}" for i in range(start, start + n)], "text": [f"answer {i}" for i in range(n)], "label": labels}
+    )
+
+
+def test_each_spec_goes_to_the_kind_that_trains_it() -> None:
+    assert kind_for("tfidf") is TfidfScorer
+    assert kind_for("hybrid") is HybridScorer and kind_for("hybrid:minilm-l6") is HybridScorer
+    assert kind_for("minilm-l6") is TransformerScorer and kind_for("/models/my-encoder") is TransformerScorer
+    assert kind_for("tfidf-like-folder") is TransformerScorer  # only the exact name picks tfidf
+    with pytest.raises(SynthgradeError, match="unknown scorer kind 'ghost'"):
+        scorer_class("ghost")
+
+
+def test_every_trainable_kind_saves_under_its_name_and_loads_with_the_same_class() -> None:
+    """A directory written by a kind must come back through load_scorer as that kind (the on-disk contract)."""
+    for kind in KINDS:
+        cls = scorer_class(kind)
+        assert cls.kind == kind
+        module_name, _, class_name = modeling.SCORER_KINDS[kind].partition(":")
+        assert getattr(importlib.import_module(module_name), class_name) is cls
+
+
+class MajorityScorer(TrainableScorer):
+    """A kind defined outside the package: it predicts the training label shares for every row."""
+
+    kind = "majority"
+
+    def __init__(self, shares: list[float], info: ModelInfo) -> None:
+        self.shares, self.info = shares, info
+
+    @classmethod
+    def fit(cls, train_df, val_df, args, labels, provenance=None) -> MajorityScorer:  # type: ignore[override]
+        counts = train_df["label"].astype(str).value_counts()
+        shares = [float(counts.get(label, 0)) / len(train_df) for label in labels]
+        info = ModelInfo(kind=cls.kind, labels=labels, training={"arguments": args.to_dict()}, provenance=provenance or {})
+        return cls(shares, info)
+
+    def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
+        return np.tile(self.shares, (len(first), 1))
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json(directory / "shares.json", self.shares)
+        self.info.save(directory)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> MajorityScorer:
+        return cls(read_json(Path(directory) / "shares.json"), ModelInfo.load(directory))
+
+
+def test_a_new_kind_trains_through_train_and_loads_without_touching_train(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(registry, "KINDS", dict(KINDS))
+    monkeypatch.setitem(modeling.SCORER_KINDS, "majority", f"{__name__}:MajorityScorer")
+    register("majority", f"{__name__}:MajorityScorer")
+    train, val = frame("t", 30), frame("v", 9, start=100)
+    scorer = Trainer(TrainingArguments(model="majority", show_progress=False)).train(train, val)
+    assert isinstance(scorer, MajorityScorer) and scorer.labels == ["no", "yes"]
+    assert scorer.shares == pytest.approx([10 / 30, 20 / 30])
+    assert scorer.info.provenance["train_rows"] == 30 and scorer.info.provenance["val_rows"] == 9  # the stage's record
+    again = load_scorer(scorer.save_pretrained(tmp_path / "majority"))
+    assert isinstance(again, MajorityScorer) and again.predict(val).tolist() == ["yes"] * 9
+    with pytest.raises(SynthgradeError, match="synthetic rows"):  # the stage's guards hold for every kind
+        Trainer(TrainingArguments(model="majority", show_progress=False)).train(train, val.assign(synthetic=True))
+
+
+def test_training_arguments_from_dict() -> None:
+    args = TrainingArguments(model="tfidf", epochs=4, lr=1e-3, labels=["a", "b"], cache_dir=Path("/tmp/tokens"))
+    assert TrainingArguments.from_dict(args.to_dict()) == args  # a saved record rebuilds the arguments
+    config = {"model": "minilm-l6", "epochs": 2, "max_length": 96}
+    built = TrainingArguments.from_dict(config, seed=7, epochs=5)
+    assert (built.model, built.epochs, built.max_length, built.seed) == ("minilm-l6", 5, 96, 7)  # overrides win
+    with pytest.raises(SynthgradeError, match="unknown training argument.*epoch_count"):
+        TrainingArguments.from_dict({"epoch_count": 3})
+    assert TrainingArguments.from_dict({"epoch_count": 3, "lr": 0.1}, ignore_extra=True).lr == 0.1
+    distil = DistillationArguments.from_dict({"student": "static", "tau": 3.0})
+    assert isinstance(distil, DistillationArguments) and distil.lr == 5e-3 and distil.tau == 3.0
+    with pytest.raises(ParameterError, match="^tau must be positive"):
+        DistillationArguments.from_dict({"tau": 0})
+
+
+def test_bad_arguments_name_the_parameter_not_a_flag() -> None:
+    with pytest.raises(ParameterError) as caught:
+        TrainingArguments(synthetic_weight=0)
+    assert caught.value.param == "synthetic_weight" and str(caught.value) == "synthetic_weight must be positive, got 0"
+    with pytest.raises(ParameterError, match="^eval_batch_size must be at least 1"):
+        TrainingArguments(eval_batch_size=0)
+
+
+def test_learning_rate_warms_up_then_decays_linearly_to_zero() -> None:
+    """transformers' linear schedule: 0 -> lr over the warm-up steps, then straight down to 0 at the last step."""
+    import torch
+
+    trainer = TransformerTrainer(TrainingArguments(lr=1e-3, warmup_ratio=0.2, weight_decay=0.01))
+    model = torch.nn.Linear(4, 2)
+    optimizer, scheduler = trainer.create_optimizer_and_scheduler(model, total_steps=10)
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    expected = [0.0, 0.5] + [(10 - step) / 8 for step in range(2, 10)]
+    assert rates == pytest.approx([1e-3 * f for f in expected])
+    assert optimizer.param_groups[0]["lr"] == 0.0  # after the last step
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]  # weights decay, the bias does not
+
+
+def test_small_sets_get_the_epochs_min_steps_asks_for() -> None:
+    trainer = TransformerTrainer(TrainingArguments(epochs=2, batch_size=8, min_steps=30))
+    assert trainer.schedule_length(20) == (10, 30)  # 3 steps per epoch: 10 epochs reach 30 steps
+    assert TransformerTrainer(TrainingArguments(epochs=2, batch_size=8)).schedule_length(20) == (2, 6)
+
+
+def fake_kind_fit(monkeypatch) -> list[Any]:
+    calls: list[Any] = []
+
+    def fit(cls, train_df, val_df, args, labels, provenance=None):
+        calls.append((args.model, labels))
+        raise SynthgradeError("stop here")
+
+    monkeypatch.setattr(TfidfScorer, "fit", classmethod(fit))
+    return calls
+
+
+def test_declared_labels_reach_the_kind(monkeypatch) -> None:
+    calls = fake_kind_fit(monkeypatch)
+    with pytest.raises(SynthgradeError, match="stop here"):
+        Trainer(TrainingArguments(model="tfidf", labels=["yes", "no", "maybe"])).train(frame("t", 6), frame("v", 3, start=9))
+    assert calls == [("tfidf", ["yes", "no", "maybe"])]
