@@ -16,10 +16,9 @@ from synthgrade.commands.options import (
     Overwrite,
     RayAddress,
     column_options,
-    labels_option,
 )
 from synthgrade.console import stdout
-from synthgrade.data import ColumnMap
+from synthgrade.data import ColumnMap, parse_label_list
 from synthgrade.errors import SynthgradeError
 
 
@@ -92,7 +91,7 @@ def build(
     from synthgrade.build import BuildConfig, run_build
 
     settings: dict[str, Any] = {
-        "labels": labels_option(labels),
+        "labels": parse_label_list(labels),
         "split_by": split_by,
         "val": val_share,
         "test": 0.0 if test is not None else test_share,

@@ -8,9 +8,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from synthgrade.commands.options import Labels, Overwrite, column_options, labels_option
+from synthgrade.commands.options import Labels, Overwrite, column_options
 from synthgrade.console import console, stdout
-from synthgrade.data import DEFAULT_MAX_CHARS, ColumnMap, load_responses, split_responses, validate_file, write_splits
+from synthgrade.data import (
+    DEFAULT_MAX_CHARS,
+    ColumnMap,
+    load_responses,
+    parse_label_list,
+    split_responses,
+    validate_file,
+    write_splits,
+)
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import check_outputs
 
@@ -25,7 +33,7 @@ def validate(
     all_warnings: Annotated[bool, typer.Option("--all-warnings", help="List every warning, not the first 10.")] = False,
 ) -> None:
     """Check a human-coded file: counts per label and item, and every problem with its row."""
-    report = validate_file(path, columns, labels_option(labels), max_chars)
+    report = validate_file(path, columns, parse_label_list(labels), max_chars)
     summary = report.summary()
     stdout.print(f"[bold]{path}[/bold]: {summary['rows']:,} responses, {summary['items']:,} items", highlight=False)
     table = Table("label", "responses", "share")
@@ -70,7 +78,7 @@ def split(
     if fmt not in {"csv", "tsv", "jsonl", "parquet"}:
         raise SynthgradeError(f"--format must be csv, tsv, jsonl or parquet, got {fmt!r}")
     check_outputs([out / f"{name}.{fmt}" for name in ("train", "val", "test")] + [out / "manifest.json"], [path], overwrite)
-    declared = labels_option(labels)
+    declared = parse_label_list(labels)
     frame = load_responses(path, columns, declared, max_chars)
     fractions = (1.0 - val - test, val, test)
     splits = split_responses(frame, seed=seed, by=by, fractions=fractions)

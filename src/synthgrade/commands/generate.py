@@ -9,9 +9,9 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from synthgrade.commands.options import Labels, Overwrite, column_options, labels_option
+from synthgrade.commands.options import Labels, Overwrite, column_options
 from synthgrade.console import stdout
-from synthgrade.data import ColumnMap, load_responses
+from synthgrade.data import ColumnMap, load_responses, parse_label_list
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import check_outputs
 
@@ -176,7 +176,7 @@ def generate(
         raise _config_error(exc) from None
     if backend == "openai-batch" and model is None:
         raise SynthgradeError("--backend openai-batch needs --model (e.g. gpt-4o)")
-    declared = labels_option(labels)
+    declared = parse_label_list(labels)
     train_frame = load_responses(train, columns, declared)
     excluded = [load_responses(p, columns, None, require_label=False) for p in exclude or []]
     result = generate_synthetic(train_frame, config, excluded, cache, show_progress=not no_progress)

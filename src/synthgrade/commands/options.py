@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from synthgrade.data import ColumnMap, parse_label_list
-from synthgrade.errors import SynthgradeError
+from synthgrade.data import ColumnMap
 
 TextCol = Annotated[str, typer.Option("--text-col", help="Column holding the response text.")]
 LabelCol = Annotated[str, typer.Option("--label-col", help="Column holding the human-coded label.")]
@@ -73,10 +72,3 @@ def column_options(*only: str) -> Callable[[Callable[..., Any]], Callable[..., A
         return wrapper
 
     return decorate
-
-
-def labels_option(spec: str | None) -> list[str] | None:
-    try:
-        return parse_label_list(spec)
-    except ValueError as exc:
-        raise SynthgradeError(str(exc)) from None

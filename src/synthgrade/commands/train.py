@@ -8,9 +8,9 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from synthgrade.commands.options import Labels, Overwrite, column_options, labels_option
+from synthgrade.commands.options import Labels, Overwrite, column_options
 from synthgrade.console import console, stdout
-from synthgrade.data import ColumnMap, load_responses
+from synthgrade.data import ColumnMap, load_responses, parse_label_list
 from synthgrade.io import check_outputs, write_json
 from synthgrade.modeling import new_model_directory
 
@@ -83,7 +83,7 @@ def train(
 
     check_outputs([out], [human, val, *(synthetic or [])], overwrite=True)  # new_model_directory decides on replacing
     _quiet_transformers()
-    declared = labels_option(labels)
+    declared = parse_label_list(labels)
     args = TrainingArguments(
         model=model,
         input=input_mode,
@@ -216,7 +216,7 @@ def evaluate(
 
     check_outputs([out], [test, train_examples], overwrite)
     _quiet_transformers()
-    declared = labels_option(labels)
+    declared = parse_label_list(labels)
     test_df = load_responses(test, columns, declared)
     examples = load_responses(train_examples, columns, declared) if train_examples else None
     if examples is not None:

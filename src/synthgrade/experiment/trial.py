@@ -281,10 +281,9 @@ def _train_teacher(
     """The teacher, fine-tuned on the mixed rows (``val`` for early stopping only), and its training seconds."""
     from synthgrade.train import Trainer, TrainingArguments
 
-    settings = dict(teacher_cfg)
-    options = settings.pop("options", {}) or {}
     fields = ("model", "input", "max_length", "epochs", "lr", "batch_size", "patience")
-    args = TrainingArguments(**{name: settings[name] for name in fields}, seed=seed, labels=labels, **options)
+    settings = {name: teacher_cfg[name] for name in fields} | (teacher_cfg.get("options") or {})
+    args = TrainingArguments.from_dict(settings, seed=seed, labels=labels)
     started = time.perf_counter()
     teacher = Trainer(args).train(train_rows, val, provenance=provenance)
     return teacher, time.perf_counter() - started
@@ -297,18 +296,8 @@ def _train_student(
     """One student distilled from ``teacher`` on the ``transfer`` rows, and its training seconds."""
     from synthgrade.distill import DistillationArguments, DistillationTrainer
 
-    settings = dict(student_cfg)
-    options = settings.pop("options", {}) or {}
-    args = DistillationArguments(
-        student=settings["model"],
-        epochs=settings["epochs"],
-        batch_size=settings["batch_size"],
-        lr=settings["lr"],
-        seed=seed,
-        labels=labels,
-        speed_rows=0,
-        **options,
-    )
+    settings = {"student": student_cfg["model"]} | {name: student_cfg[name] for name in ("epochs", "batch_size", "lr")}
+    args = DistillationArguments.from_dict(settings | (student_cfg.get("options") or {}), seed=seed, labels=labels, speed_rows=0)
     started = time.perf_counter()
     student = DistillationTrainer(teacher, args).train(transfer, val, provenance=provenance)
     return student, time.perf_counter() - started

@@ -35,13 +35,9 @@ class TrainableScorer(Scorer):
     @classmethod
     @abstractmethod
     def fit(
-        cls,
-        train_df: pd.DataFrame,
-        val_df: pd.DataFrame,
-        args: TrainingArguments,
-        labels: list[str],
+        cls, train_df: pd.DataFrame, val_df: pd.DataFrame, args: TrainingArguments, labels: list[str],
         provenance: Provenance = None,
-    ) -> TrainableScorer:
+    ) -> TrainableScorer:  # fmt: skip
         """Fit on ``train_df``; select and report on ``val_df`` (human-coded rows only, never test rows).
 
         The caller has checked the tables (:func:`synthgrade.train.inputs.check_training_data`); ``provenance``

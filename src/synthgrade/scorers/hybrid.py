@@ -580,14 +580,9 @@ class HybridScorer(TrainableScorer):
 
     @classmethod
     def fit(
-        cls,
-        train_df: pd.DataFrame,
-        val_df: pd.DataFrame,
-        args: TrainingArguments,
-        labels: list[str],
-        provenance: Provenance = None,
-        projection: np.ndarray | None = None,
-    ) -> HybridScorer:
+        cls, train_df: pd.DataFrame, val_df: pd.DataFrame, args: TrainingArguments, labels: list[str],
+        provenance: Provenance = None, projection: np.ndarray | None = None,
+    ) -> HybridScorer:  # fmt: skip
         """Fit the hybrid scorer on ``train_df`` (C by cross-validation there); report on ``val_df`` (human rows).
 
         ``projection`` (encoder dims x target dims) maps the encoder's vectors before every feature is computed."""

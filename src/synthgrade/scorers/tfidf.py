@@ -153,13 +153,9 @@ class TfidfScorer(TrainableScorer):
 
     @classmethod
     def fit(
-        cls,
-        train_df: pd.DataFrame,
-        val_df: pd.DataFrame,
-        args: TrainingArguments,
-        labels: list[str],
+        cls, train_df: pd.DataFrame, val_df: pd.DataFrame, args: TrainingArguments, labels: list[str],
         provenance: Provenance = None,
-    ) -> TfidfScorer:
+    ) -> TfidfScorer:  # fmt: skip
         """Fit the TF-IDF model; pick C (and thus the model kept) by validation macro-F1."""
         from synthgrade.metrics import point_metrics
 

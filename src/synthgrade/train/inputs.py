@@ -38,7 +38,7 @@ def training_labels(train_df: pd.DataFrame, val_df: pd.DataFrame, declared: list
 
 def training_provenance(train_df: pd.DataFrame, val_df: pd.DataFrame, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Row counts and content hashes of both tables and the sources of the synthetic rows, plus ``extra``."""
-    from synthgrade.metrics import frame_hash
+    from synthgrade.data import frame_hash
 
     synthetic = is_synthetic(train_df)
     provenance: dict[str, Any] = {

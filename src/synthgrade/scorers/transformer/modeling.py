@@ -32,13 +32,9 @@ class TransformerScorer(TrainableScorer):
 
     @classmethod
     def fit(
-        cls,
-        train_df: pd.DataFrame,
-        val_df: pd.DataFrame,
-        args: TrainingArguments,
-        labels: list[str],
+        cls, train_df: pd.DataFrame, val_df: pd.DataFrame, args: TrainingArguments, labels: list[str],
         provenance: Provenance = None,
-    ) -> TransformerScorer:
+    ) -> TransformerScorer:  # fmt: skip
         """Fine-tune ``args.model`` with a fresh head for ``labels`` (:class:`TransformerTrainer`'s loop)."""
         from transformers import set_seed
 
