@@ -158,14 +158,12 @@ def test_sources_summarise_provenance_and_truthy_strings() -> None:
         (("--ratio", "0.5"), "--synthetic has no rows: ratio 0.5 needs 8 synthetic rows"),
     ],
 )
-def test_the_cli_names_the_flag_of_a_bad_mix_parameter(tmp_path, args: tuple[str, ...], message: str) -> None:
-    from tests.conftest import run_cli
-
+def test_the_cli_names_the_flag_of_a_bad_mix_parameter(tmp_path, cli, args: tuple[str, ...], message: str) -> None:
     human = tmp_path / "h.csv"
     human.write_text("text,label\n" + "".join(f"answer {i},{'ab'[i % 2]}\n" for i in range(8)))
     val = tmp_path / "v.csv"
     val.write_text("text,label\nanswer x,a\nanswer y,b\n")
-    result = run_cli("train", "--human", str(human), "--val", str(val), "--out", str(tmp_path / "m"), "--model", "tfidf", *args)
+    result = cli("train", "--human", str(human), "--val", str(val), "--out", str(tmp_path / "m"), "--model", "tfidf", *args)
     assert result.returncode == 2
     assert message in result.stdout + result.stderr
     assert not (tmp_path / "m").exists()

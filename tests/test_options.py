@@ -56,24 +56,20 @@ def test_parameter_errors_name_the_flag_of_the_invoked_command() -> None:
     assert flag_for("human", ["train"]) == "--human"
 
 
-def test_cli_prints_the_flag_for_a_bad_parameter(tmp_path) -> None:
-    from tests.conftest import run_cli
-
+def test_cli_prints_the_flag_for_a_bad_parameter(tmp_path, cli) -> None:
     human = tmp_path / "h.csv"
     human.write_text("text,label\n" + "".join(f"answer {i},{'ab'[i % 2]}\n" for i in range(8)))
     val = tmp_path / "v.csv"
     val.write_text("text,label\nanswer x,a\nanswer y,b\n")
     args = ("train", "--human", str(human), "--val", str(val), "--out", str(tmp_path / "m"))
-    result = run_cli(*args, "--synthetic-weight", "0", "--model", "tfidf")
+    result = cli(*args, "--synthetic-weight", "0", "--model", "tfidf")
     assert result.returncode == 2
     assert "--synthetic-weight must be positive, got 0" in result.stdout + result.stderr
     assert not (tmp_path / "m").exists()
 
 
-def test_cli_usage_errors_are_one_line_without_traceback(tmp_path) -> None:
-    from tests.conftest import run_cli
-
-    result = run_cli("train", "--human", str(tmp_path / "h.csv"), "--out", str(tmp_path / "m"))
+def test_cli_usage_errors_are_one_line_without_traceback(tmp_path, cli) -> None:
+    result = cli("train", "--human", str(tmp_path / "h.csv"), "--out", str(tmp_path / "m"))
     assert result.returncode == 2
     assert "Missing" in result.stderr and "--val" in result.stderr
     assert "Traceback" not in result.stderr

@@ -86,12 +86,10 @@ def test_bad_split_requests_name_the_parameter(frame: pd.DataFrame, by: str, mes
     assert caught.value.param == "by" and str(caught.value) == message
 
 
-def test_the_split_command_names_its_flag(tmp_path: Path) -> None:
-    from tests.conftest import run_cli
-
+def test_the_split_command_names_its_flag(tmp_path: Path, cli) -> None:
     path = tmp_path / "data.csv"
     _toy(n_items=2).to_csv(path, index=False)
-    result = run_cli("split", str(path), "--out", str(tmp_path / "out"), "--by", "item")
+    result = cli("split", str(path), "--out", str(tmp_path / "out"), "--by", "item")
     assert result.returncode == 2 and "--by item needs at least 3 items, the data has 2" in result.stdout + result.stderr
     assert not (tmp_path / "out").exists()
 
