@@ -10,7 +10,7 @@ import synthgrade
 
 PACKAGE = Path(synthgrade.__file__).parent
 BASE = {"errors", "io", "console", "registry", "data", "metrics", "speed", "embed", "modeling", "modelcard", "__init__"}
-#: Pipeline position of every stage (ARCHITECTURE.md); equal numbers are siblings that never import each other.
+#: Pipeline position of every stage, as numbered in ARCHITECTURE.md; equal numbers are siblings that never import each other.
 STAGES = {
     "generate": 1,
     "prompts": 1,  # the prompt files generate reads
