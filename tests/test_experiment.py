@@ -451,8 +451,7 @@ def test_feasible_total_is_the_largest_total_mixing_accepts():
     """The shrink computes its total; it must agree with the mixer, which refuses any larger one."""
     import pandas as pd
 
-    from synthgrade.experiment.trial import feasible_total
-    from synthgrade.mix import mix_training_set
+    from synthgrade.mix import feasible_total, mix_training_set
 
     human = pd.DataFrame(
         {"id": [f"h{i}" for i in range(21)], "text": [f"h {i}" for i in range(21)], "label": ["a", "b", "c"] * 7}

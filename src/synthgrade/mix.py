@@ -83,6 +83,29 @@ def allocate(total: int, weights: Sequence[float]) -> list[int]:
     return parts.tolist()
 
 
+def feasible_total(human: pd.DataFrame, synthetic: pd.DataFrame, ratio: float, total: int) -> int | None:
+    """The largest fixed total, at most ``total``, whose synthetic part ``synthetic`` can supply label by label.
+
+    Follows :func:`mix_training_set` in fixed-total mode: ``round(ratio * n)`` synthetic rows,
+    split over the labels in proportion to the human rows used (:func:`allocate`). ``None``
+    when no total with at least one synthetic row fits (or ``ratio`` is 0, where nothing needs supplying).
+    """
+    labels = label_order(human[LABEL].dropna().unique())
+    pool = [int((human[LABEL] == label).sum()) for label in labels]
+    have = [int((synthetic[LABEL] == label).sum()) for label in labels]
+    for candidate in range(total, 0, -1):
+        n_synthetic = int(round(ratio * candidate))
+        if n_synthetic == 0:
+            return None  # smaller totals need no synthetic rows at all: nothing left to keep the share with
+        n_human = candidate - n_synthetic
+        if n_human > len(human):
+            return None  # short of human rows, not synthetic ones: shrinking is not the answer (mixing says why)
+        human_counts = allocate(n_human, pool) if n_human else pool
+        if all(want <= got for want, got in zip(allocate(n_synthetic, human_counts), have, strict=True)):
+            return candidate
+    return None
+
+
 def stratified_sample(frame: pd.DataFrame, n: int, rng: np.random.Generator, labels: Sequence[str]) -> pd.DataFrame:
     """``n`` rows whose label shares follow ``frame``'s (within one row per label)."""
     if n > len(frame):

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from synthgrade.console import console
 from synthgrade.data import frame_hash, is_synthetic, label_indices, write_table
-from synthgrade.data.schema import LABEL, label_order
+from synthgrade.data.schema import LABEL
 from synthgrade.errors import SynthgradeError
 from synthgrade.experiment.data import human_rows, read_split
 from synthgrade.experiment.layout import SweepLayout
@@ -189,31 +189,6 @@ def _evaluate(scorer: Any, test: pd.DataFrame, labels: list[str], evaluation: di
     return entry
 
 
-def feasible_total(human: pd.DataFrame, synthetic: pd.DataFrame, ratio: float, total: int) -> int | None:
-    """The largest fixed total, at most ``total``, whose synthetic part ``synthetic`` can supply label by label.
-
-    Follows :func:`synthgrade.mix.mix_training_set` in fixed-total mode: ``round(ratio * n)`` synthetic rows,
-    split over the labels in proportion to the human rows used (:func:`synthgrade.mix.allocate`). ``None``
-    when no total with at least one synthetic row fits (or ``ratio`` is 0, where nothing needs supplying).
-    """
-    from synthgrade.mix import allocate
-
-    labels = label_order(human[LABEL].dropna().unique())
-    pool = [int((human[LABEL] == label).sum()) for label in labels]
-    have = [int((synthetic[LABEL] == label).sum()) for label in labels]
-    for candidate in range(total, 0, -1):
-        n_synthetic = int(round(ratio * candidate))
-        if n_synthetic == 0:
-            return None  # smaller totals need no synthetic rows at all: nothing left to keep the share with
-        n_human = candidate - n_synthetic
-        if n_human > len(human):
-            return None  # short of human rows, not synthetic ones: shrinking is not the answer (mixing says why)
-        human_counts = allocate(n_human, pool) if n_human else pool
-        if all(want <= got for want, got in zip(allocate(n_synthetic, human_counts), have, strict=True)):
-            return candidate
-    return None
-
-
 def _mix(
     human: pd.DataFrame,
     synthetic: pd.DataFrame,
@@ -225,7 +200,7 @@ def _mix(
     set_key: str | None,
 ) -> Any:
     """Mix at ``ratio``; with ``shortfall="shrink"`` (fixed-total) lower the total until the synthetic set suffices."""
-    from synthgrade.mix import mix_training_set
+    from synthgrade.mix import feasible_total, mix_training_set
 
     shrunk_to = None
     if shortfall == "shrink" and total is not None and ratio > 0:
