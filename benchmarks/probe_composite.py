@@ -1,0 +1,61 @@
+"""Probe: a hybrid over two encoders at once (``hybrid:minilm-l6+mpnet-base``) against each encoder alone.
+
+Validation rows only (the bench's 20 % of each draw; never the tests): for each (budget, seed) prints the
+validation macro-F1 and the training rows' cross-validated macro-F1 of ``hybrid:minilm-l6``,
+``hybrid:mpnet-base``, the composite, and (for comparison) the average of the two single hybrids'
+probabilities, which would need two models shipped side by side.
+
+    .venv/bin/python benchmarks/probe_composite.py --budgets all,400,100 --seeds 0,1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+SINGLES = ("hybrid:minilm-l6", "hybrid:mpnet-base")
+COMPOSITE = "hybrid:minilm-l6+mpnet-base"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--budgets", default="all")
+    parser.add_argument("--seeds", default="0,1,2")
+    args = parser.parse_args()
+    import numpy as np
+    from bench_scorers import DATA, draw, load_cache, save_cache
+    from sklearn.metrics import f1_score
+
+    from synthgrade.data import label_indices, load_responses
+    from synthgrade.train import Trainer, TrainingArguments
+
+    full = load_responses(DATA / "train")
+    labels = sorted(full["label"].unique())
+    load_cache(ROOT / ".cache" / "embeddings")
+    for budget in args.budgets.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            train, val, _ = draw(full, budget, seed, labels)
+            y_val = label_indices(val, labels)
+            probas, out = {}, []
+            for spec in (*SINGLES, COMPOSITE):
+                tick = time.perf_counter()
+                scorer = Trainer(TrainingArguments(model=spec, show_progress=False, seed=seed, labels=labels)).train(train, val)
+                probas[spec] = scorer.predict_proba(val)
+                cv = scorer.info.training.get("cv_macro_f1")
+                val_f1 = f1_score(y_val, probas[spec].argmax(1), average="macro")
+                out.append(f"{spec} val {val_f1:.4f} cv {cv:.4f} ({time.perf_counter() - tick:.0f}s)")
+                save_cache(ROOT / ".cache" / "embeddings")
+            mean = np.mean([probas[s] for s in SINGLES], axis=0)
+            out.append(f"average-of-two val {f1_score(y_val, mean.argmax(1), average='macro'):.4f}")
+            print(f"{budget}\tseed{seed}\t" + "\t".join(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
