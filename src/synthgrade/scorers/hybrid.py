@@ -82,17 +82,6 @@ def split_encoder(encoder: str) -> tuple[str, str]:
     return (STATIC_PREFIX, encoder[len(STATIC_PREFIX) :]) if encoder.startswith(STATIC_PREFIX) else ("", encoder)
 
 
-#: Joins the encoders of a composite hybrid (``hybrid:minilm-l6+mpnet-base``).
-ENCODER_JOIN = "+"
-
-
-def encoder_parts(encoder: str) -> list[str]:
-    """The encoders of a (possibly composite) encoder name; static folders are never split."""
-    if split_encoder(encoder)[0]:
-        return [encoder]
-    return [part.strip() for part in encoder.split(ENCODER_JOIN) if part.strip()]
-
-
 def context_parts(context: str) -> tuple[str, str]:
     """(item wording, reference answer) of a pair-mode context; either stands in for a missing other."""
     wording, mark, reference = context.partition(REFERENCE_MARK)
@@ -223,12 +212,7 @@ class HybridFeatures:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         from synthgrade.embed import embed_texts
 
-        parts = encoder_parts(self.encoder)
-        vectors = np.hstack([embed_texts(list(texts), model=part, max_length=self.max_length) for part in parts])
-        if len(parts) > 1 and len(vectors):
-            # Each part is unit-norm: scaled by 1/sqrt(k), the joined vector is unit-norm and its cosine is the
-            # mean of the parts' cosines, so every similarity feature averages the encoders.
-            vectors = (vectors / np.sqrt(len(parts))).astype(np.float32)
+        vectors = embed_texts(list(texts), model=self.encoder, max_length=self.max_length)
         if self.projection is None or not len(vectors):
             return vectors
         mapped = vectors @ self.projection
@@ -606,9 +590,8 @@ class HybridScorer(TrainableScorer):
 
         started = time.perf_counter()
         encoder = parse_spec(args.model)
-        for part in encoder_parts(encoder):
-            if not split_encoder(part)[0]:
-                resolve_model(part)  # a missing or corrupt encoder package fails here, with its one-line error
+        if not split_encoder(encoder)[0]:
+            resolve_model(encoder)  # a missing or corrupt encoder package fails here, with its one-line error
         info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, KIND, f"{KIND}:{encoder}")
         features = HybridFeatures(encoder, info.input_mode == "pair", len(labels), args.max_length)
         rows = training_rows(train_df, getattr(args, "synthetic_weight", 1.0))
