@@ -1,10 +1,6 @@
-"""Probe: the hybrid with and without one of its per-item models, validation macro-F1 only (bench draws).
-
-``--flag`` names the switch in ``synthgrade.scorers.hybrid``: ``ITEM_CHARS`` (character n-grams per item) or
-``ITEM_VECTORS`` (encoder vectors per item).
+"""Probe: the hybrid with and without its per-item character model, validation macro-F1 only (bench draws).
 
     .venv/bin/python benchmarks/probe_item_chars.py --budgets 50,100,400 --seeds 0,1,2 --encoders minilm-l6
-    .venv/bin/python benchmarks/probe_item_chars.py --flag ITEM_VECTORS --budgets all --encoders minilm-l6,mpnet-base
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ def main() -> int:
     parser.add_argument("--budgets", default="50,100,400")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--encoders", default="minilm-l6")
-    parser.add_argument("--flag", default="ITEM_CHARS", choices=("ITEM_CHARS", "ITEM_VECTORS"))
     args = parser.parse_args()
     from bench_scorers import DATA, draw, load_cache
 
@@ -40,7 +35,7 @@ def main() -> int:
                 train, val, _ = draw(full, budget, seed, labels)
                 scores = []
                 for on in (False, True):
-                    setattr(hybrid, args.flag, on)
+                    hybrid.ITEM_CHARS = on
                     tick = time.perf_counter()
                     targs = TrainingArguments(model=f"hybrid:{encoder}", show_progress=False, seed=seed, labels=labels)
                     scorer = hybrid.HybridScorer.fit(train, val, targs, labels)
@@ -48,11 +43,9 @@ def main() -> int:
                     scores.append(
                         f"{'with' if on else 'without'}: val {training['validation']['macro_f1']:.4f} "
                         f"cv {training['cv_macro_f1'] or float('nan'):.4f} C {training['best']['seen']['C']:g} "
-                        f"item-vectors C {[c['C'] for c in training['curve']['item_vectors']]} "
-                        f"{[c['cv_macro_f1'] for c in training['curve']['item_vectors']]} "
                         f"({time.perf_counter() - tick:.0f}s)"
                     )
-                print(f"{args.flag}\t{budget}\t{encoder}\tseed{seed}\t" + "\t".join(scores), flush=True)
+                print(f"{budget}\t{encoder}\tseed{seed}\t" + "\t".join(scores), flush=True)
     return 0
 
 

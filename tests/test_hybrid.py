@@ -11,14 +11,7 @@ import pytest
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.modeling import load_scorer
-from synthgrade.scorers.hybrid import (
-    ITEM_VECTOR_C_GRID,
-    HybridFeatures,
-    HybridScorer,
-    ItemCharModel,
-    ItemVectorModel,
-    parse_spec,
-)
+from synthgrade.scorers.hybrid import HybridFeatures, HybridScorer, ItemCharModel, parse_spec
 from synthgrade.train import Trainer, TrainingArguments
 from synthgrade.train.auto import Candidate, choose
 
@@ -195,36 +188,8 @@ def test_item_char_model_learns_per_item_spellings_and_round_trips():
     )
 
 
-def test_item_vector_model_learns_a_direction_per_item_and_round_trips():
-    # The same direction means right for one item and wrong for the other: only per-item weights can tell.
-    rng = np.random.default_rng(0)
-    signs = rng.choice([-1.0, 1.0], size=24)
-    vectors = np.column_stack([signs, rng.normal(scale=0.3, size=(24, 3))])
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    items = ["qa"] * 12 + ["qb"] * 12
-    y = np.where(np.array(items) == "qa", signs > 0, signs < 0).astype(np.int64)
-    responses = [f"r{i}" for i in range(24)]
-    model = ItemVectorModel()
-    stack = model.fit(responses, items, y, seed=0, num_labels=2, vectors=vectors)
-    assert stack.shape == (24, 2) and (stack.argmax(1) == y).mean() > 0.9  # out of fold, still right
-    probe = np.array([[1.0, 0.0, 0.0, 0.0]] * 3)
-    proba = np.exp(model.log_proba(["p"] * 3, ["qa", "qb", "q-new"], 2, vectors=probe))
-    assert proba[0, 1] > 0.5 > proba[1, 1]
-    assert {c["C"] for c in model.curve} == set(ITEM_VECTOR_C_GRID)  # C chosen by cross-validation
-    loaded = ItemVectorModel.from_state(json.loads(json.dumps(model.state())), model.arrays())
-    np.testing.assert_allclose(loaded.log_proba(["p"] * 3, ["qa", "qb", "q-new"], 2, vectors=probe), np.log(proba), atol=1e-9)
-    with pytest.raises(ValueError, match="encoder vectors"):
-        model.log_proba(["p"], ["qa"], 2)
-
-
-def test_hybrid_stacks_the_per_item_models_on_the_seen_head_only(hybrid: HybridScorer, tmp_path: Path):
+def test_hybrid_stacks_the_item_char_model_on_the_seen_head_only(hybrid: HybridScorer):
     features = hybrid.features
     assert features.item_chars is not None and "item_stack" in features.scale
-    assert features.item_vectors is not None and "item_vector_stack" in features.scale
-    probe = rows("x", 4, start=900)
-    seen, unseen = features.matrices(features.blocks(*hybrid.check_scorable(probe)))
-    # neighbours (3 per label), then the lexical, item-character and item-vector stacks (one column per label)
-    assert seen.shape[1] == unseen.shape[1] + 3 * 2 + 2 + 2 + 2
-    loaded = load_scorer(hybrid.save_pretrained(tmp_path / "m"))
-    assert loaded.features.item_vectors is not None
-    np.testing.assert_allclose(loaded.predict_proba(probe), hybrid.predict_proba(probe), atol=1e-6)
+    seen, unseen = features.matrices(features.blocks(*hybrid.check_scorable(rows("x", 4, start=900))))
+    assert seen.shape[1] == unseen.shape[1] + 3 * 2 + 2 + 2  # neighbours (3 per label), lexical and item stacks

@@ -90,39 +90,32 @@ def context_parts(context: str) -> tuple[str, str]:
     return wording or reference, reference or wording
 
 
-class ItemModel:
-    """Per-item features: a response's feature row placed in its item's column block.
+class ItemCharModel:
+    """Per-item character n-grams: a response's char 2-5-gram TF-IDF vector placed in its item's column block.
 
-    One logistic regression learns, per item, what its graders rewarded; a response to an item without
-    training rows gets an all-zero row (the intercept only). Stored sparsely: only the weights of (item,
-    feature) columns that occur in the training rows (the others are 0). Subclasses say what a row's
-    features are (``row_features``) and under which ``prefix`` the arrays are saved.
+    One logistic regression learns, per item, which spellings its graders rewarded; a response to an item
+    without training rows gets an all-zero row (the intercept only). Stored sparsely: the char vocabulary
+    (JSON) and only the weights of (item, n-gram) columns that occur in the training rows (the others are 0).
     """
 
-    prefix = ""
-    grid: tuple[float, ...] = ()
-
     def __init__(self) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
         self.items: dict[str, int] = {}
         self.model: Any = None
         self.curve: list[dict] = []
-        self.width = 0
 
-    def learn_features(self, responses: Sequence[str]) -> None:
-        """Fit whatever the row features need (a vocabulary); nothing by default."""
-
-    def row_features(self, responses: Sequence[str], vectors: np.ndarray | None) -> Any:
-        raise NotImplementedError
-
-    def matrix(self, responses: Sequence[str], items: Sequence[str], vectors: np.ndarray | None = None) -> Any:
+    def matrix(self, responses: Sequence[str], items: Sequence[str]) -> Any:
         from scipy.sparse import csr_matrix
 
-        rows = csr_matrix(self.row_features(responses, vectors))
+        chars = self.chars.transform(responses).tocsr()
+        width = len(self.chars.vocabulary_)
         offsets = np.array([self.items.get(key, -1) for key in items], dtype=np.int64)
-        known = np.repeat(offsets >= 0, np.diff(rows.indptr))
-        data = np.where(known, rows.data, 0.0)
-        columns = rows.indices + np.repeat(np.maximum(offsets, 0), np.diff(rows.indptr)) * self.width
-        out = csr_matrix((data, columns, rows.indptr), shape=(len(items), self.width * max(1, len(self.items))))
+        known = np.repeat(offsets >= 0, np.diff(chars.indptr))
+        data = np.where(known, chars.data, 0.0)
+        columns = chars.indices + np.repeat(np.maximum(offsets, 0), np.diff(chars.indptr)) * width
+        out = csr_matrix((data, columns, chars.indptr), shape=(len(items), width * max(1, len(self.items))))
         out.eliminate_zeros()
         return out
 
@@ -134,112 +127,56 @@ class ItemModel:
         seed: int,
         num_labels: int,
         rows: TrainingRows | None = None,
-        vectors: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Fit (C by cross-validation when the grid has several) and return the training rows' out-of-fold
-        log-probabilities (synthetic ``rows`` weighted and kept in their source's fold)."""
-        self.learn_features(responses)
-        self.items = {key: i for i, key in enumerate(sorted(set(items)))}
-        matrix = self.matrix(responses, items, vectors)
-        self.model, self.curve, _ = _cross_validated_fit(matrix, y, seed, None, self.grid, rows=rows)
-        return _out_of_fold_log_proba(self.model, matrix, y, seed, num_labels, rows=rows)
-
-    def log_proba(
-        self, responses: Sequence[str], items: Sequence[str], num_labels: int, vectors: np.ndarray | None = None
-    ) -> np.ndarray:
-        return _log_proba(self.model, self.matrix(responses, items, vectors), num_labels)
-
-    def state(self) -> dict[str, Any]:
-        return {"items": sorted(self.items, key=self.items.__getitem__), "width": self.width}
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        coef = np.asarray(self.model.coef_)
-        used = np.flatnonzero(np.any(coef != 0, axis=0))
-        return {
-            f"{self.prefix}_used": used.astype(np.int64),
-            f"{self.prefix}_coef": coef[:, used],
-            f"{self.prefix}_width": np.asarray(coef.shape[1], dtype=np.int64),
-            f"{self.prefix}_intercept": self.model.intercept_,
-            f"{self.prefix}_classes": np.asarray(self.model.classes_, dtype=np.int64),
-        }
-
-    def restore(self, state: dict[str, Any], arrays: Any) -> None:
-        from sklearn.linear_model import LogisticRegression
-
-        self.items = {key: i for i, key in enumerate(state["items"])}
-        used = np.asarray(arrays[f"{self.prefix}_used"], dtype=np.int64)
-        coef_used = np.asarray(arrays[f"{self.prefix}_coef"])
-        coef = np.zeros((coef_used.shape[0], int(arrays[f"{self.prefix}_width"])))
-        coef[:, used] = coef_used
-        self.model = LogisticRegression()
-        self.model.coef_, self.model.intercept_ = coef, np.asarray(arrays[f"{self.prefix}_intercept"])
-        self.model.classes_ = np.asarray(arrays[f"{self.prefix}_classes"])
-
-
-class ItemCharModel(ItemModel):
-    """Per-item character 2-5-gram TF-IDF: which spellings each item's graders rewarded."""
-
-    prefix = "itemchars"
-
-    def __init__(self) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        super().__init__()
-        self.grid = ITEM_C_GRID
-        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
-
-    def learn_features(self, responses: Sequence[str]) -> None:
+        """Fit (C by cross-validation) and return the training rows' out-of-fold log-probabilities (synthetic
+        ``rows`` weighted and kept in their source's fold)."""
         try:
             self.chars.fit(responses)
         except ValueError:  # too few rows for min_df=2 to leave any n-gram
             self.chars.set_params(min_df=1)
             self.chars.fit(responses)
-        self.width = len(self.chars.vocabulary_)
+        self.items = {key: i for i, key in enumerate(sorted(set(items)))}
+        matrix = self.matrix(responses, items)
+        self.model, self.curve, _ = _cross_validated_fit(matrix, y, seed, None, ITEM_C_GRID, rows=rows)
+        return _out_of_fold_log_proba(self.model, matrix, y, seed, num_labels, rows=rows)
 
-    def row_features(self, responses: Sequence[str], vectors: np.ndarray | None) -> Any:
-        return self.chars.transform(responses).tocsr()
+    def log_proba(self, responses: Sequence[str], items: Sequence[str], num_labels: int) -> np.ndarray:
+        return _log_proba(self.model, self.matrix(responses, items), num_labels)
 
     def state(self) -> dict[str, Any]:
-        return super().state() | {
+        return {
             "vocabulary": {k: int(i) for k, i in self.chars.vocabulary_.items()},
             "idf": self.chars.idf_.tolist(),
+            "items": sorted(self.items, key=self.items.__getitem__),
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        coef = np.asarray(self.model.coef_)
+        used = np.flatnonzero(np.any(coef != 0, axis=0))
+        return {
+            "itemchars_used": used.astype(np.int64),
+            "itemchars_coef": coef[:, used],
+            "itemchars_width": np.asarray(coef.shape[1], dtype=np.int64),
+            "itemchars_intercept": self.model.intercept_,
+            "itemchars_classes": np.asarray(self.model.classes_, dtype=np.int64),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], arrays: Any) -> ItemCharModel:
+        from sklearn.linear_model import LogisticRegression
+
         model = cls()
         model.chars.set_params(vocabulary=state["vocabulary"])
         model.chars.fit(["placeholder"])  # validates the fixed vocabulary; idf_ is replaced next
         model.chars.idf_ = np.asarray(state["idf"], dtype=np.float64)
-        model.width = len(state["vocabulary"])
-        model.restore(state, arrays)
-        return model
-
-
-class ItemVectorModel(ItemModel):
-    """Per-item encoder vectors: a linear direction per item in embedding space, where the neighbour
-    features only see the nearest few labelled answers."""
-
-    prefix = "itemvectors"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.grid = ITEM_VECTOR_C_GRID
-
-    def learn_features(self, responses: Sequence[str]) -> None:
-        self.width = 0  # set from the vectors in row_features
-
-    def row_features(self, responses: Sequence[str], vectors: np.ndarray | None) -> Any:
-        if vectors is None:
-            raise ValueError("per-item vector features need the responses' encoder vectors")
-        self.width = self.width or int(vectors.shape[1])
-        return vectors
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any], arrays: Any) -> ItemVectorModel:
-        model = cls()
-        model.width = int(state["width"])
-        model.restore(state, arrays)
+        model.items = {key: i for i, key in enumerate(state["items"])}
+        used = np.asarray(arrays["itemchars_used"], dtype=np.int64)
+        coef_used = np.asarray(arrays["itemchars_coef"])
+        coef = np.zeros((coef_used.shape[0], int(arrays["itemchars_width"])))
+        coef[:, used] = coef_used
+        model.model = LogisticRegression()
+        model.model.coef_, model.model.intercept_ = coef, np.asarray(arrays["itemchars_intercept"])
+        model.model.classes_ = np.asarray(arrays["itemchars_classes"])
         return model
 
 
@@ -261,12 +198,10 @@ class HybridFeatures:
         self.lexical_curve: list[dict] = []
         self.words_model: Any = None
         self.item_chars: ItemCharModel | None = None
-        self.item_vectors: ItemVectorModel | None = None
         #: Optional linear map applied to the encoder's vectors (a student's static encoder mapped into its
         #: teacher's embedding space, see distill/hybrid_student.py); rows are re-normalised after it.
         self.projection: np.ndarray | None = None
         self._training_item_stack: np.ndarray | None = None
-        self._training_item_vector_stack: np.ndarray | None = None
         # Out-of-fold stacks of the training rows, used only while fitting the heads (never saved).
         self._training_stack: np.ndarray | None = None
         self._training_words_stack: np.ndarray | None = None
@@ -324,18 +259,10 @@ class HybridFeatures:
         # Training-time only (not saved): a training row must not find itself, nor rows rewritten from it.
         self._bank_sources = np.asarray(rows.source, dtype=object) if rows is not None else None
         per_item = np.unique(np.asarray(self.bank_items), return_counts=True)[1]
-        if float(np.median(per_item)) < ITEM_CHARS_MIN_ROWS:
-            return self  # too few labelled rows per item for per-item models: they are left out
-        if ITEM_CHARS:
-            self.item_chars = ItemCharModel()
-            self._training_item_stack = self.item_chars.fit(
-                responses, self.bank_items, np.asarray(y), seed, self.num_labels, rows
-            )
-        if ITEM_VECTORS:
-            self.item_vectors = ItemVectorModel()
-            self._training_item_vector_stack = self.item_vectors.fit(
-                responses, self.bank_items, np.asarray(y), seed, self.num_labels, rows, vectors=self.bank_embeddings
-            )
+        if not ITEM_CHARS or float(np.median(per_item)) < ITEM_CHARS_MIN_ROWS:
+            return self  # too few labelled rows per item for per-item n-grams: the model is left out
+        self.item_chars = ItemCharModel()
+        self._training_item_stack = self.item_chars.fit(responses, self.bank_items, np.asarray(y), seed, self.num_labels, rows)
         return self
 
     def _key(self, context: str | None) -> str:
@@ -411,15 +338,11 @@ class HybridFeatures:
             stack = _log_proba(self.lexical_model, lexical, self.num_labels)
             words_stack = _log_proba(self.words_model, self.lexical.words.transform(responses), self.num_labels)
         out = {"agnostic": scalars, "vectors": vectors, "neighbours": neighbours, "stack": stack, "words_stack": words_stack}
-        per_item = (("item_stack", self.item_chars, self._training_item_stack),
-                    ("item_vector_stack", self.item_vectors, self._training_item_vector_stack))  # fmt: skip
-        for name, model, training_stack in per_item:
-            if model is None:  # not fitted (few rows per item), or a model saved before it existed
-                continue
-            if training and training_stack is not None:
-                out[name] = training_stack
+        if self.item_chars is not None:  # absent in models saved before it existed
+            if training and self._training_item_stack is not None:
+                out["item_stack"] = self._training_item_stack
             else:
-                out[name] = model.log_proba(responses, items, self.num_labels, vectors=response_vectors)
+                out["item_stack"] = self.item_chars.log_proba(responses, items, self.num_labels)
         return out
 
     def fit_scale(self, blocks: dict[str, Any]) -> None:
@@ -438,11 +361,7 @@ class HybridFeatures:
         vectors = standard("vectors") * (self.weight / np.sqrt(max(1, blocks["vectors"].shape[1]) / 100))
         agnostic = [csr_matrix(standard("agnostic")), csr_matrix(vectors), csr_matrix(standard("words_stack"))]
         unseen = hstack(agnostic).tocsr()
-        specific = [
-            csr_matrix(standard(name))
-            for name in ("neighbours", "stack", "item_stack", "item_vector_stack")
-            if name in self.scale
-        ]
+        specific = [csr_matrix(standard(name)) for name in ("neighbours", "stack", "item_stack") if name in self.scale]
         seen = hstack(agnostic + specific).tocsr()
         return seen, unseen
 
@@ -457,15 +376,13 @@ class HybridFeatures:
             "lexical": self.lexical.state(),
             "bank_items": self.bank_items,
             "item_chars": self.item_chars.state() if self.item_chars is not None else None,
-            "item_vectors": self.item_vectors.state() if self.item_vectors is not None else None,
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"bank_embeddings": self.bank_embeddings.astype(np.float32), "bank_labels": self.bank_labels}
         out |= _head_arrays("lexical", self.lexical_model) | _head_arrays("words", self.words_model)
-        for model in (self.item_chars, self.item_vectors):
-            if model is not None:
-                out |= model.arrays()
+        if self.item_chars is not None:
+            out |= self.item_chars.arrays()
         if self.projection is not None:
             out["projection"] = self.projection.astype(np.float32)
         for name, (mean, std) in self.scale.items():
@@ -483,11 +400,8 @@ class HybridFeatures:
             features.projection = np.asarray(arrays["projection"], dtype=np.float32)
         if state.get("item_chars"):
             features.item_chars = ItemCharModel.from_state(state["item_chars"], arrays)
-        if state.get("item_vectors"):
-            features.item_vectors = ItemVectorModel.from_state(state["item_vectors"], arrays)
-        absent = {"item_stack": features.item_chars is None, "item_vector_stack": features.item_vectors is None}
         for name in SCALED_BLOCKS:
-            if absent.get(name):
+            if name == "item_stack" and features.item_chars is None:
                 continue
             features.scale[name] = (np.asarray(arrays[f"{name}_mean"]), np.asarray(arrays[f"{name}_std"]))
         features.lexical_model = _head_from_arrays("lexical", arrays)
@@ -495,7 +409,7 @@ class HybridFeatures:
         return features
 
 
-SCALED_BLOCKS = ("agnostic", "vectors", "neighbours", "stack", "words_stack", "item_stack", "item_vector_stack")
+SCALED_BLOCKS = ("agnostic", "vectors", "neighbours", "stack", "words_stack", "item_stack")
 LEXICAL_C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 #: Fit the per-item character model (off only to measure what it adds: benchmarks/probe_hybrid_seen.py).
 ITEM_CHARS = True
@@ -506,10 +420,6 @@ ITEM_CHARS_MIN_ROWS = 10
 #: the training rows of the three all-rows SciEntsBank draws chose C = 30 each time (from 1-300 on two, 0.3-30 on
 #: one; benchmarks/probe_hybrid_seen.py), so it is fixed: one fit instead of a grid (large C fits slowly).
 ITEM_C_GRID = (30.0,)
-#: Fit the per-item vector model (off only to measure what it adds: benchmarks/probe_hybrid_seen.py).
-ITEM_VECTORS = True
-#: Dense unit vectors per item: the grid is searched by cross-validation on the training rows.
-ITEM_VECTOR_C_GRID = (0.3, 3.0, 30.0)
 
 
 def _head_arrays(name: str, head: Any) -> dict[str, np.ndarray]:
@@ -703,11 +613,10 @@ class HybridScorer(TrainableScorer):
         proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
         info.parameters = int(sum(h.coef_.size + h.intercept_.size for h in heads.values()))
         item_curve = features.item_chars.curve if features.item_chars is not None else []
-        item_vector_curve = features.item_vectors.curve if features.item_vectors is not None else []
         info.training = {
             "arguments": args.to_dict(),
             "encoder": encoder,
-            "curve": curves | {"lexical": features.lexical_curve, "item_chars": item_curve, "item_vectors": item_vector_curve},
+            "curve": curves | {"lexical": features.lexical_curve, "item_chars": item_curve},
             "cv_macro_f1": scores["seen"] if np.isfinite(scores["seen"]) else None,
             "cv_macro_f1_unseen_head": scores["unseen"] if np.isfinite(scores["unseen"]) else None,
             "best": {name: {"C": float(head.C)} for name, head in heads.items()},
