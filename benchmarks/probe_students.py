@@ -23,15 +23,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-#: Student variants: the hybrid_student switches each sets (the rest keep ``DEFAULTS``).
-DEFAULTS: dict[str, object] = {"PROJECT_STATIC": True, "TUNE_STATIC": False, "STATIC_DIMS": 256}
+#: Student variants: the switches each sets (``NAME`` in distill/hybrid_student.py, ``tuning.NAME`` in
+#: distill/static_tuning.py); the rest keep ``DEFAULTS``.
+DEFAULTS: dict[str, object] = {
+    "PROJECT_STATIC": True,
+    "TUNE_STATIC": False,
+    "STATIC_DIMS": 256,
+    "tuning.TUNE_PENALTY": 1.0,
+    "tuning.TUNE_EPOCHS": 8,
+}
 VARIANTS: dict[str, dict[str, object]] = {
     "raw": {"PROJECT_STATIC": False},  # static vectors as distilled
     "map": {},  # + the ridge map into the teacher's space
     "tuned": {"TUNE_STATIC": True},  # + token vectors and map tuned toward the teacher's sentence embeddings
     "d384": {"STATIC_DIMS": 384},  # map over a static encoder without the PCA cut (all 384 MiniLM dims)
     "d384-tuned": {"STATIC_DIMS": 384, "TUNE_STATIC": True},
+    "tuned-loose": {"TUNE_STATIC": True, "tuning.TUNE_PENALTY": 0.1, "tuning.TUNE_EPOCHS": 12},
 }
+
+
+def set_switches(switches: dict[str, object]) -> None:
+    from synthgrade.distill import hybrid_student, static_tuning
+
+    for name, value in switches.items():
+        module, attribute = (static_tuning, name[len("tuning.") :]) if name.startswith("tuning.") else (hybrid_student, name)
+        if not hasattr(module, attribute):
+            raise SystemExit(f"probe_students: {module.__name__} has no {attribute}")
+        setattr(module, attribute, value)
 
 
 def main() -> int:
@@ -60,7 +78,7 @@ def main() -> int:
     from sklearn.metrics import f1_score
 
     from synthgrade.data import load_responses
-    from synthgrade.distill import DistillationArguments, DistillationTrainer, hybrid_student
+    from synthgrade.distill import DistillationArguments, DistillationTrainer
     from synthgrade.train import Trainer, TrainingArguments
 
     shares: dict[tuple[str, str, str], list[float]] = defaultdict(list)
@@ -85,8 +103,7 @@ def main() -> int:
             teacher_f1 = {k: f1_score(v["label"], teacher_pred[k], average="macro") for k, v in checks.items()}
             out = []
             for variant in variants:
-                for name, value in (DEFAULTS | VARIANTS[variant]).items():
-                    setattr(hybrid_student, name, value)
+                set_switches(DEFAULTS | VARIANTS[variant])
                 tick = time.perf_counter()
                 student = DistillationTrainer(
                     teacher, DistillationArguments(student="static", show_progress=False, seed=seed, speed_rows=0)
@@ -105,8 +122,7 @@ def main() -> int:
             save_cache(ROOT / ".cache" / "embeddings")
     for (variant, budget, name), values in shares.items():
         emit(f"mean share {variant} budget {budget} {name}: {np.mean(values):.3f} over {len(values)} seeds")
-    for name, value in DEFAULTS.items():
-        setattr(hybrid_student, name, value)
+    set_switches(DEFAULTS)
     return 0
 
 

@@ -49,7 +49,12 @@ def tune_static(
     keep = np.array([len(token_ids) > 0 for token_ids in ids])
     ids = [token_ids for token_ids, kept in zip(ids, keep, strict=True) if kept]
     targets = np.asarray(targets, dtype=np.float32)[keep]
-    start = np.asarray(model.embedding, dtype=np.float32)
+    full = np.asarray(model.embedding, dtype=np.float32)
+    # Only the corpus's tokens can move: tune their rows alone (local ids), then write them back.
+    vocabulary, local = np.unique(np.concatenate([np.asarray(t, dtype=np.int64) for t in ids]), return_inverse=True)
+    bounds = np.cumsum([0] + [len(t) for t in ids])
+    ids = [local[bounds[i] : bounds[i + 1]].tolist() for i in range(len(ids))]
+    start = full[vocabulary]
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(ids))
     held = order[: int(round(HELD_OUT * len(ids))) if len(ids) >= 20 else 0]
@@ -101,7 +106,8 @@ def tune_static(
             }
     if not len(held):  # too few texts to hold any out: the last epoch
         best |= {"epoch": epochs, "embedding": embedding.detach().numpy().copy(), "mapping": mapping.detach().numpy().copy()}
-    model.embedding = np.asarray(best["embedding"], dtype=np.float32)  # float32: the tuning steps are finer than float16
+    full[vocabulary] = best["embedding"]
+    model.embedding = full  # float32: the tuning steps are finer than float16
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     record = {
