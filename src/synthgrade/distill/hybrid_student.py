@@ -12,6 +12,8 @@ space (ridge regression on the transfer responses and the items' wording and ref
 penalty chosen by 5-fold cross-validation on those texts). Every feature is then computed from the mapped
 vectors, so the student's similarities track the teacher's more closely than raw static vectors do: that
 is where a static student lost most against a teacher trained on few labels, on items it never saw.
+With ``TUNE_STATIC`` the token vectors and the map are then tuned together toward the teacher's sentence
+embeddings of the same texts (distill/static_tuning.py) and saved as the student's own static encoder.
 """
 
 from __future__ import annotations
