@@ -142,17 +142,11 @@ def test_cli_train_defaults_to_auto_and_predict_takes_the_winner(cli, tmp_path: 
     assert len(pd.read_csv(tmp_path / "pred.csv")) == 16
 
 
-@pytest.fixture(scope="module")
-def student_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One model cache for the static-student tests: the static encoder is distilled once."""
-    return tmp_path_factory.mktemp("student-cache")
-
-
-def test_static_student_of_a_hybrid_teacher(hybrid: HybridScorer, tmp_path: Path, monkeypatch, student_cache: Path):
+def test_static_student_of_a_hybrid_teacher(hybrid: HybridScorer, tmp_path: Path, monkeypatch):
     from synthgrade.distill import DistillationArguments, DistillationTrainer
     from synthgrade.distill.hybrid_student import PROJECTION_PENALTIES
 
-    monkeypatch.setenv("SYNTHGRADE_CACHE", str(student_cache))
+    monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "cache"))
     unlabeled = rows("n", 30, start=700).drop(columns=["label"])
     student = DistillationTrainer(hybrid, DistillationArguments(student="static", show_progress=False, speed_rows=16)).train(
         rows("t", 60), rows("v", 20, start=500), unlabeled
@@ -199,45 +193,3 @@ def test_hybrid_stacks_the_item_char_model_on_the_seen_head_only(hybrid: HybridS
     assert features.item_chars is not None and "item_stack" in features.scale
     seen, unseen = features.matrices(features.blocks(*hybrid.check_scorable(rows("x", 4, start=900))))
     assert seen.shape[1] == unseen.shape[1] + 3 * 2 + 2 + 2  # neighbours (3 per label), lexical and item stacks
-
-
-def test_tuned_static_student_moves_seen_tokens_toward_the_teacher(
-    hybrid: HybridScorer, tmp_path: Path, monkeypatch, student_cache: Path
-):
-    from model2vec import StaticModel
-
-    from synthgrade.distill import DistillationArguments, DistillationTrainer, hybrid_student, static_tuning
-    from synthgrade.embed import STATIC_PREFIX, embed_texts
-
-    monkeypatch.setenv("SYNTHGRADE_CACHE", str(student_cache))
-    monkeypatch.setattr(hybrid_student, "TUNE_STATIC", True)
-    monkeypatch.setattr(static_tuning, "HELD_OUT", 0.0)  # tiny corpus: keep the last epoch, so the tuning shows
-    transfer = rows("t", 60)
-    student = DistillationTrainer(hybrid, DistillationArguments(student="static", show_progress=False, speed_rows=16)).train(
-        transfer, rows("v", 20, start=500)
-    )
-    summary = student.info.training["distillation"]
-    tuning = summary["projection"]["tuning"]
-    assert "tuned" in summary["student_encoder"] and tuning["best_epoch"] == static_tuning.TUNE_EPOCHS
-    tuned_folder = summary["student_encoder"][len(STATIC_PREFIX) :]
-    base_folder = hybrid_student.static_encoder_for(hybrid.features.encoder)[len(STATIC_PREFIX) :]
-    tuned, base = StaticModel.from_pretrained(tuned_folder), StaticModel.from_pretrained(base_folder)
-    # Only tokens of the corpus moved; every other vector is the distilled one.
-    texts = hybrid_student.projection_texts(transfer.assign(label=hybrid.predict(transfer)), hybrid)
-    used = np.unique(np.concatenate([np.asarray(t, dtype=np.int64) for t in tuned.tokenize(texts) if t]))
-    other = np.setdiff1d(np.arange(len(base.embedding)), used)
-    np.testing.assert_allclose(tuned.embedding[other], np.asarray(base.embedding[other], dtype=np.float32))
-    assert not np.allclose(tuned.embedding[used], np.asarray(base.embedding[used], dtype=np.float32))
-
-    # The mapped tuned vectors sit closer to the teacher's embeddings of the corpus than the untuned map's.
-    def mean_cosine(encoder: str, mapping: np.ndarray) -> float:
-        mapped = embed_texts(texts, model=encoder, max_length=32) @ mapping
-        mapped /= np.linalg.norm(mapped, axis=1, keepdims=True)
-        return float((mapped * hybrid.features.embed(texts)).sum(axis=1).mean())
-
-    untuned_map, _ = hybrid_student.fit_projection(STATIC_PREFIX + base_folder, hybrid.features, texts)
-    tuned_gap = 1.0 - mean_cosine(summary["student_encoder"], student.features.projection)
-    assert tuned_gap < 0.8 * (1.0 - mean_cosine(STATIC_PREFIX + base_folder, untuned_map))
-    student.save_pretrained(tmp_path / "student")
-    probe = rows("p", 6, start=800)
-    np.testing.assert_allclose(load_scorer(tmp_path / "student").predict_proba(probe), student.predict_proba(probe), atol=1e-6)

@@ -12,8 +12,6 @@ space (ridge regression on the transfer responses and the items' wording and ref
 penalty chosen by 5-fold cross-validation on those texts). Every feature is then computed from the mapped
 vectors, so the student's similarities track the teacher's more closely than raw static vectors do: that
 is where a static student lost most against a teacher trained on few labels, on items it never saw.
-With ``TUNE_STATIC`` the token vectors and the map are then tuned together toward the teacher's sentence
-embeddings of the same texts (distill/static_tuning.py) and saved as the student's own static encoder.
 """
 
 from __future__ import annotations
@@ -35,18 +33,15 @@ from synthgrade.registry import REGISTRY, model_cache_dir
 from synthgrade.scorers import TrainingArguments
 from synthgrade.scorers.hybrid import HybridFeatures, HybridScorer, context_parts, split_encoder
 
-#: PCA dimensions of the distilled static encoder (model2vec's default 256; capped at the encoder's width).
-STATIC_DIMS = 256
-
 
 def static_encoder_for(encoder: str) -> str:
-    """``static:<folder>`` distilled from ``encoder``, made once per encoder (and dims) in the model cache."""
+    """``static:<folder>`` distilled from ``encoder``, made once per encoder in the model cache."""
     _, name = split_encoder(encoder)
     key = name if name in REGISTRY else "path-" + stable_hash(name, 12)
-    folder = model_cache_dir() / "static" / (key if STATIC_DIMS == 256 else f"{key}-d{STATIC_DIMS}")
+    folder = model_cache_dir() / "static" / key
     if not (folder / "config.json").exists():
         console.print(f"distilling a static encoder from {name} (once; cached in {folder})", highlight=False)
-        distill_static(name, folder, dims=STATIC_DIMS)
+        distill_static(name, folder)
     return STATIC_PREFIX + str(folder)
 
 
@@ -54,8 +49,6 @@ def static_encoder_for(encoder: str) -> str:
 PROJECTION_PENALTIES = (0.01, 0.1, 1.0, 10.0)
 #: Map static students into the teacher's space (off only to measure what it adds: benchmarks/probe_students.py).
 PROJECT_STATIC = True
-#: Then tune the static token vectors and the map toward the teacher's sentence embeddings (distill/static_tuning.py).
-TUNE_STATIC = False
 
 
 def fit_projection(encoder: str, teacher: HybridFeatures, texts: list[str], seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
@@ -117,10 +110,7 @@ def distill_hybrid(
     )
     projection, projection_record = None, None
     if spec == "static" and PROJECT_STATIC:
-        texts = projection_texts(frame, teacher)
-        projection, projection_record = fit_projection(encoder, teacher.features, texts, args.seed)
-        if TUNE_STATIC:
-            encoder, projection, projection_record["tuning"] = tuned_static(encoder, projection, teacher, texts, args.seed)
+        projection, projection_record = fit_projection(encoder, teacher.features, projection_texts(frame, teacher), args.seed)
     student = HybridScorer.fit(frame, val_df, student_args, teacher.labels, provenance, projection=projection)
     summary = {
         "student": spec,
@@ -139,23 +129,6 @@ def distill_hybrid(
         "teacher": {"base_model": teacher.info.base_model, "kind": teacher.info.kind, "provenance": teacher.info.provenance}
     }
     return student
-
-
-def tuned_static(
-    encoder: str, projection: np.ndarray, teacher: HybridScorer, texts: list[str], seed: int
-) -> tuple[str, np.ndarray, dict[str, Any]]:
-    """(``static:<tuned folder>``, tuned map, record): ``encoder``'s vectors tuned on ``texts`` toward the teacher's
-    embeddings; the folder (in the model cache) is named by everything the tuning depends on."""
-    from synthgrade.distill import static_tuning
-
-    texts = sorted(set(texts))
-    source = encoder[len(STATIC_PREFIX) :]
-    settings = [static_tuning.TUNE_EPOCHS, static_tuning.TUNE_LR, static_tuning.TUNE_PENALTY, static_tuning.TUNE_BATCH]
-    key = stable_hash(repr([source, teacher.features.encoder, texts, seed, settings, projection.tobytes().hex()[:64]]), 16)
-    folder = model_cache_dir() / "static" / "tuned" / key
-    targets = teacher.features.embed(texts)
-    mapping, record = static_tuning.tune_static(source, projection, texts, targets, folder, seed)
-    return STATIC_PREFIX + str(folder), mapping, record
 
 
 def projection_texts(frame: pd.DataFrame, teacher: HybridScorer) -> list[str]:
