@@ -15,13 +15,9 @@ probe runs at commit 81be517, where ``hybrid:<a>+<b>`` exists.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from probe_common import EMBEDDINGS, add_cell_arguments, cells, training_split
 
 SINGLES = ("hybrid:minilm-l6", "hybrid:mpnet-base")
 COMPOSITE = "hybrid:minilm-l6+mpnet-base"
@@ -29,35 +25,31 @@ COMPOSITE = "hybrid:minilm-l6+mpnet-base"
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--budgets", default="all")
-    parser.add_argument("--seeds", default="0,1,2")
+    add_cell_arguments(parser, budgets="all")
     args = parser.parse_args()
     import numpy as np
-    from bench_scorers import DATA, draw, load_cache, save_cache
+    from bench_scorers import draw, save_cache
     from sklearn.metrics import f1_score
 
-    from synthgrade.data import label_indices, load_responses
+    from synthgrade.data import label_indices
     from synthgrade.train import Trainer, TrainingArguments
 
-    full = load_responses(DATA / "train")
-    labels = sorted(full["label"].unique())
-    load_cache(ROOT / ".cache" / "embeddings")
-    for budget in args.budgets.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
-            train, val, _ = draw(full, budget, seed, labels)
-            y_val = label_indices(val, labels)
-            probas, out = {}, []
-            for spec in (*SINGLES, COMPOSITE):
-                tick = time.perf_counter()
-                scorer = Trainer(TrainingArguments(model=spec, show_progress=False, seed=seed, labels=labels)).train(train, val)
-                probas[spec] = scorer.predict_proba(val)
-                cv = scorer.info.training.get("cv_macro_f1")
-                val_f1 = f1_score(y_val, probas[spec].argmax(1), average="macro")
-                out.append(f"{spec} val {val_f1:.4f} cv {cv:.4f} ({time.perf_counter() - tick:.0f}s)")
-                save_cache(ROOT / ".cache" / "embeddings")
-            mean = np.mean([probas[s] for s in SINGLES], axis=0)
-            out.append(f"average-of-two val {f1_score(y_val, mean.argmax(1), average='macro'):.4f}")
-            print(f"{budget}\tseed{seed}\t" + "\t".join(out), flush=True)
+    full, labels = training_split()
+    for budget, seed in cells(args):
+        train, val, _ = draw(full, budget, seed, labels)
+        y_val = label_indices(val, labels)
+        probas, out = {}, []
+        for spec in (*SINGLES, COMPOSITE):
+            tick = time.perf_counter()
+            scorer = Trainer(TrainingArguments(model=spec, show_progress=False, seed=seed, labels=labels)).train(train, val)
+            probas[spec] = scorer.predict_proba(val)
+            cv = scorer.info.training.get("cv_macro_f1")
+            val_f1 = f1_score(y_val, probas[spec].argmax(1), average="macro")
+            out.append(f"{spec} val {val_f1:.4f} cv {cv:.4f} ({time.perf_counter() - tick:.0f}s)")
+            save_cache(EMBEDDINGS)
+        mean = np.mean([probas[s] for s in SINGLES], axis=0)
+        out.append(f"average-of-two val {f1_score(y_val, mean.argmax(1), average='macro'):.4f}")
+        print(f"{budget}\tseed{seed}\t" + "\t".join(out), flush=True)
     return 0
 
 

@@ -13,35 +13,28 @@ Prints validation macro-F1 (and the cross-validated macro-F1 where the fit recor
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from probe_common import add_cell_arguments, training_split
 
 SHIFTS = [round(0.1 * k, 1) for k in range(-10, 11)]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--budgets", default="all")
-    parser.add_argument("--seeds", default="0,1,2")
+    add_cell_arguments(parser, budgets="all")
     parser.add_argument("--encoders", default="minilm-l6")
     args = parser.parse_args()
     import numpy as np
-    from bench_scorers import DATA, draw, load_cache
+    from bench_scorers import draw
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 
-    from synthgrade.data import label_indices, load_responses
+    from synthgrade.data import label_indices
     from synthgrade.modeling import build_inputs
     from synthgrade.scorers import TrainingArguments, hybrid
 
-    full = load_responses(DATA / "train")
-    labels = sorted(full["label"].unique())
-    load_cache(ROOT / ".cache" / "embeddings")
+    full, labels = training_split()
     for budget in args.budgets.split(","):
         for encoder in args.encoders.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):

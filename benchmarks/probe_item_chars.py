@@ -6,29 +6,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from probe_common import add_cell_arguments, training_split
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--budgets", default="50,100,400")
-    parser.add_argument("--seeds", default="0,1,2")
+    add_cell_arguments(parser, budgets="50,100,400")
     parser.add_argument("--encoders", default="minilm-l6")
     args = parser.parse_args()
-    from bench_scorers import DATA, draw, load_cache
+    from bench_scorers import draw
 
-    from synthgrade.data import load_responses
     from synthgrade.scorers import TrainingArguments, hybrid
 
-    full = load_responses(DATA / "train")
-    labels = sorted(full["label"].unique())
-    load_cache(ROOT / ".cache" / "embeddings")
+    full, labels = training_split()
     for budget in args.budgets.split(","):
         for encoder in args.encoders.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):

@@ -17,16 +17,12 @@ other items ("seen items"). Per (budget, seed), macro-F1 of:
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from probe_common import add_cell_arguments, cells, held_out_items, training_split
 
 
 def setfit_texts(frame: Any) -> list[str]:
@@ -45,68 +41,59 @@ def scored(predict: Callable[[Any], Any], checks: dict[str, Any], labels: list[s
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--budgets", default="50,100")
-    parser.add_argument("--seeds", default="0,1,2")
+    add_cell_arguments(parser, budgets="50,100")
     parser.add_argument("--seen-rows", type=int, default=600)
     parser.add_argument("--iterations", type=int, default=20, help="SetFit num_iterations (pairs per row and label).")
     args = parser.parse_args()
     import numpy as np
-    from bench_scorers import DATA, draw, load_cache
+    from bench_scorers import draw
     from datasets import Dataset
     from setfit import SetFitModel
     from setfit import Trainer as SetFitTrainer
     from setfit import TrainingArguments as SetFitArguments
     from transformers.utils import logging as hf_logging
 
-    from synthgrade.data import label_indices, load_responses
+    from synthgrade.data import label_indices
     from synthgrade.registry import resolve_model
     from synthgrade.train import Trainer, TrainingArguments
 
     hf_logging.set_verbosity_error()
-    full = load_responses(DATA / "train")
-    labels = sorted(full["label"].unique())
-    load_cache(ROOT / ".cache" / "embeddings")
+    full, labels = training_split()
     body = str(resolve_model("minilm-l6").path)
-    for budget in args.budgets.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
-            train, val, rest = draw(full, budget, seed, labels)
-            rng = np.random.default_rng(100 + seed)
-            items = sorted(rest["item_id"].unique())
-            held = set(rng.choice(items, size=max(1, len(items) // 5), replace=False))
-            checks = {
-                "unseen-items": rest[rest["item_id"].isin(held)],
-                "seen-items": rest[~rest["item_id"].isin(held)].sample(n=args.seen_rows, random_state=seed),
-            }
-            scores: dict[str, dict[str, float]] = {}
-            seconds: dict[str, float] = {}
-            tick = time.perf_counter()
-            hybrid = Trainer(TrainingArguments(model="hybrid:minilm-l6", show_progress=False, seed=seed, labels=labels))
-            hybrid_scorer = hybrid.train(train, val)
-            scores["hybrid"] = scored(lambda f, m=hybrid_scorer: m.predict_proba(f).argmax(1), checks, labels)
-            seconds["hybrid"] = time.perf_counter() - tick
+    for budget, seed in cells(args):
+        train, val, rest = draw(full, budget, seed, labels)
+        unseen, others = held_out_items(rest, seed)
+        checks = {"unseen-items": unseen, "seen-items": others.sample(n=args.seen_rows, random_state=seed)}
+        scores: dict[str, dict[str, float]] = {}
+        seconds: dict[str, float] = {}
+        tick = time.perf_counter()
+        hybrid = Trainer(TrainingArguments(model="hybrid:minilm-l6", show_progress=False, seed=seed, labels=labels))
+        hybrid_scorer = hybrid.train(train, val)
+        scores["hybrid"] = scored(lambda f, m=hybrid_scorer: m.predict_proba(f).argmax(1), checks, labels)
+        seconds["hybrid"] = time.perf_counter() - tick
 
-            tick = time.perf_counter()  # SetFit sees the training rows only, as the hybrid does (validation chooses)
-            model = SetFitModel.from_pretrained(body)
-            data = Dataset.from_dict({"text": setfit_texts(train), "label": label_indices(train, labels).tolist()})
-            setfit_args = SetFitArguments(
-                batch_size=16, num_epochs=1, num_iterations=args.iterations, seed=seed, report_to="none"
-            )
-            SetFitTrainer(model=model, args=setfit_args, train_dataset=data).train()
-            scores["setfit"] = scored(lambda f, m=model: np.asarray(m.predict(setfit_texts(f))), checks, labels)
-            seconds["setfit"] = time.perf_counter() - tick
+        tick = time.perf_counter()  # SetFit sees the training rows only, as the hybrid does (validation chooses)
+        model = SetFitModel.from_pretrained(body)
+        data = Dataset.from_dict({"text": setfit_texts(train), "label": label_indices(train, labels).tolist()})
+        setfit_args = SetFitArguments(
+            batch_size=16, num_epochs=1, num_iterations=args.iterations, seed=seed, report_to="none"
+        )
+        SetFitTrainer(model=model, args=setfit_args, train_dataset=data).train()
+        scores["setfit"] = scored(lambda f, m=model: np.asarray(m.predict(setfit_texts(f))), checks, labels)
+        seconds["setfit"] = time.perf_counter() - tick
 
-            tick = time.perf_counter()
-            with tempfile.TemporaryDirectory() as folder:
-                model.model_body.save(folder)
-                tuned_args = TrainingArguments(model=f"hybrid:{folder}", show_progress=False, seed=seed, labels=labels)
-                tuned = Trainer(tuned_args).train(train, val)
-                scores["hybrid-setfit"] = scored(lambda f, m=tuned: m.predict_proba(f).argmax(1), checks, labels)
-            seconds["hybrid-setfit"] = time.perf_counter() - tick
-            line = "\t".join(
-                f"{name}: unseen {s['unseen-items']:.4f} seen {s['seen-items']:.4f} ({seconds[name]:.0f}s)"
-                for name, s in scores.items()
-            )
-            print(f"{budget}\tseed{seed}\t{line}", flush=True)
+        tick = time.perf_counter()
+        with tempfile.TemporaryDirectory() as folder:
+            model.model_body.save(folder)
+            tuned_args = TrainingArguments(model=f"hybrid:{folder}", show_progress=False, seed=seed, labels=labels)
+            tuned = Trainer(tuned_args).train(train, val)
+            scores["hybrid-setfit"] = scored(lambda f, m=tuned: m.predict_proba(f).argmax(1), checks, labels)
+        seconds["hybrid-setfit"] = time.perf_counter() - tick
+        line = "\t".join(
+            f"{name}: unseen {s['unseen-items']:.4f} seen {s['seen-items']:.4f} ({seconds[name]:.0f}s)"
+            for name, s in scores.items()
+        )
+        print(f"{budget}\tseed{seed}\t{line}", flush=True)
     return 0
 
 

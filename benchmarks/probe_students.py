@@ -12,66 +12,53 @@ student on both held-out sets, the student's share of the teacher's, and their a
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from probe_common import EMBEDDINGS, add_cell_arguments, cells, held_out_items, training_split
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--budgets", default="50")
-    parser.add_argument("--seeds", default="0,1,2")
+    add_cell_arguments(parser)
     parser.add_argument("--teacher", default="hybrid:minilm-l6")
     args = parser.parse_args()
     import numpy as np
-    from bench_scorers import DATA, draw, load_cache, save_cache
+    from bench_scorers import draw, save_cache
     from sklearn.metrics import f1_score
 
-    from synthgrade.data import load_responses
     from synthgrade.distill import DistillationArguments, DistillationTrainer, hybrid_student
     from synthgrade.train import Trainer, TrainingArguments
 
-    full = load_responses(DATA / "train")
-    labels = sorted(full["label"].unique())
-    load_cache(ROOT / ".cache" / "embeddings")
-    for budget in args.budgets.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
-            train, val, rest = draw(full, budget, seed, labels)
-            rng = np.random.default_rng(100 + seed)
-            items = sorted(rest["item_id"].unique())
-            held = set(rng.choice(items, size=max(1, len(items) // 5), replace=False))
-            unseen = rest[rest["item_id"].isin(held)]
-            others = rest[~rest["item_id"].isin(held)]
-            seen = others.sample(frac=0.1, random_state=seed)
-            transfer = others.drop(index=seen.index)
-            teacher = Trainer(TrainingArguments(model=args.teacher, show_progress=False, seed=seed, labels=labels)).train(
-                train, val
-            )
-            checks = {"unseen-items": unseen, "seen-items": seen}
-            teacher_pred = {k: teacher.predict(v) for k, v in checks.items()}
-            teacher_f1 = {k: f1_score(v["label"], teacher_pred[k], average="macro") for k, v in checks.items()}
-            out = []
-            for project in (False, True):
-                hybrid_student.PROJECT_STATIC = project
-                tick = time.perf_counter()
-                student = DistillationTrainer(
-                    teacher, DistillationArguments(student="static", show_progress=False, seed=seed, speed_rows=0)
-                ).train(train, val, transfer.drop(columns=["label"]))
-                for name, frame in checks.items():
-                    pred = student.predict(frame)
-                    f1 = f1_score(frame["label"], pred, average="macro")
-                    agree = float(np.mean(np.asarray(pred) == np.asarray(teacher_pred[name])))
-                    out.append(
-                        f"{'map' if project else 'raw'} {name}: teacher {teacher_f1[name]:.4f} student {f1:.4f} "
-                        f"share {f1 / teacher_f1[name]:.3f} agree {agree:.3f}"
-                    )
-                out.append(f"({time.perf_counter() - tick:.0f}s)")
-            print(f"{budget}\tseed{seed}\t" + "\t".join(out), flush=True)
-            save_cache(ROOT / ".cache" / "embeddings")
+    full, labels = training_split()
+    for budget, seed in cells(args):
+        train, val, rest = draw(full, budget, seed, labels)
+        unseen, others = held_out_items(rest, seed)
+        seen = others.sample(frac=0.1, random_state=seed)
+        transfer = others.drop(index=seen.index)
+        teacher = Trainer(TrainingArguments(model=args.teacher, show_progress=False, seed=seed, labels=labels)).train(
+            train, val
+        )
+        checks = {"unseen-items": unseen, "seen-items": seen}
+        teacher_pred = {k: teacher.predict(v) for k, v in checks.items()}
+        teacher_f1 = {k: f1_score(v["label"], teacher_pred[k], average="macro") for k, v in checks.items()}
+        out = []
+        for project in (False, True):
+            hybrid_student.PROJECT_STATIC = project
+            tick = time.perf_counter()
+            student = DistillationTrainer(
+                teacher, DistillationArguments(student="static", show_progress=False, seed=seed, speed_rows=0)
+            ).train(train, val, transfer.drop(columns=["label"]))
+            for name, frame in checks.items():
+                pred = student.predict(frame)
+                f1 = f1_score(frame["label"], pred, average="macro")
+                agree = float(np.mean(np.asarray(pred) == np.asarray(teacher_pred[name])))
+                out.append(
+                    f"{'map' if project else 'raw'} {name}: teacher {teacher_f1[name]:.4f} student {f1:.4f} "
+                    f"share {f1 / teacher_f1[name]:.3f} agree {agree:.3f}"
+                )
+            out.append(f"({time.perf_counter() - tick:.0f}s)")
+        print(f"{budget}\tseed{seed}\t" + "\t".join(out), flush=True)
+        save_cache(EMBEDDINGS)
     return 0
 
 
