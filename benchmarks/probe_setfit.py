@@ -75,10 +75,12 @@ def main() -> int:
         tick = time.perf_counter()  # SetFit sees the training rows only, as the hybrid does (validation chooses)
         model = SetFitModel.from_pretrained(body)
         data = Dataset.from_dict({"text": setfit_texts(train), "label": label_indices(train, labels).tolist()})
-        setfit_args = SetFitArguments(
-            batch_size=16, num_epochs=1, num_iterations=args.iterations, seed=seed, report_to="none"
-        )
-        SetFitTrainer(model=model, args=setfit_args, train_dataset=data).train()
+        with tempfile.TemporaryDirectory(prefix="probe-setfit-") as scratch:  # trainer state, never kept
+            setfit_args = SetFitArguments(
+                batch_size=16, num_epochs=1, num_iterations=args.iterations, seed=seed, report_to="none",
+                output_dir=scratch, save_strategy="no",
+            )  # fmt: skip
+            SetFitTrainer(model=model, args=setfit_args, train_dataset=data).train()
         scores["setfit"] = scored(lambda f, m=model: np.asarray(m.predict(setfit_texts(f))), checks, labels)
         seconds["setfit"] = time.perf_counter() - tick
 
