@@ -196,3 +196,13 @@ def test_filter_cli(cli, tmp_path: Path, fixtures: Path) -> None:
 def test_agreement_report_edge_cases() -> None:
     report = agreement_report(["a", "a"], [None, None], ["a", "b"])
     assert report["kappa"] is None and report["judged"] == 0 and report["unjudged"] == 2
+
+
+def test_agreement_report_kappa_undefined_when_only_one_known_label_occurs() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn warns (and returns nan) when it is asked for an undefined kappa
+        report = agreement_report(["a", "a", "a"], ["a", "maybe", "a"], ["a", "b"])
+    assert report["kappa"] is None and report["judged"] == 3 and report["agreement"] == 0.6667
+    assert agreement_report(["a", "b", "a"], ["a", "b", "b"], ["a", "b"])["kappa"] == 0.4

@@ -40,7 +40,8 @@ def agreement_report(intended: list[str], judged: list[str | None], labels: list
         rows = [b for a, b in zip(intended, judged, strict=True) if a == label]
         per_label[label] = {"rows": len(rows), "agreement": round(sum(b == label for b in rows) / len(rows), 4) if rows else None}
     kappa = None
-    if pairs and len({*(a for a, _ in pairs), *(b for _, b in pairs)}) > 1:
+    # Kappa needs two of the known labels among the pairs (a judge may answer outside them): else it is undefined.
+    if pairs and len({*(a for a, _ in pairs), *(b for _, b in pairs)} & set(labels)) > 1:
         value = cohen_kappa_score([a for a, _ in pairs], [b for _, b in pairs], labels=labels)
         kappa = None if np.isnan(value) else round(float(value), 4)
     return {
