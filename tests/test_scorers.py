@@ -156,3 +156,17 @@ def test_declared_labels_reach_the_kind(monkeypatch) -> None:
     with pytest.raises(SynthgradeError, match="stop here"):
         Trainer(TrainingArguments(model="tfidf", labels=["yes", "no", "maybe"])).train(frame("t", 6), frame("v", 3, start=9))
     assert calls == [("tfidf", ["yes", "no", "maybe"])]
+
+
+@pytest.mark.parametrize("damage", ["remove"])
+def test_a_damaged_model_file_is_one_clear_error_naming_the_directory_and_kind(tmp_path: Path, damage: str) -> None:
+    args = TrainingArguments(model="tfidf", show_progress=False, labels=["no", "yes"])
+    directory = Trainer(args).train(frame("t", 24), frame("v", 8, start=100)).save_pretrained(tmp_path / "m")
+    weights = directory / "logistic.npz"
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:40])
+    else:
+        weights.unlink()
+    with pytest.raises(SynthgradeError, match=r"m: damaged tfidf model files \(") as caught:
+        load_scorer(directory)
+    assert "\n" not in str(caught.value)

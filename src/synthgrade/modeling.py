@@ -69,6 +69,19 @@ class ModelInfo(BaseModel):
             raise SynthgradeError(f"{path}: invalid model metadata ({str(exc).splitlines()[0]})") from None
 
 
+#: What reading a saved model's own files raises when one is missing, truncated or edited by hand.
+MODEL_FILE_ERRORS: tuple[type[Exception], ...] = (OSError, KeyError, ValueError)
+
+
+@contextmanager
+def reading_model_files(directory: Path, kind: str, errors: tuple[type[Exception], ...] = MODEL_FILE_ERRORS) -> Iterator[None]:
+    """One clear error naming the directory and kind for a damaged model file, never a traceback."""
+    try:
+        yield
+    except errors as exc:
+        raise SynthgradeError(f"{directory}: damaged {kind} model files ({str(exc).splitlines()[0]})") from None
+
+
 @contextmanager
 def new_model_directory(out: str | Path, overwrite: bool = False) -> Iterator[Path]:
     """A staging folder that replaces ``out`` only when everything was written (no partial models).

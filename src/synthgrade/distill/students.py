@@ -19,7 +19,7 @@ import numpy as np
 
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import read_json, write_json
-from synthgrade.modeling import ModelInfo
+from synthgrade.modeling import ModelInfo, reading_model_files
 from synthgrade.scorers.transformer import TransformerScorer, count_parameters, load_classifier
 
 STATIC_CONFIG = "static_config.json"
@@ -96,12 +96,10 @@ class StaticScorer(TransformerScorer):
 
         directory = Path(directory)
         info = ModelInfo.load(directory)
-        try:
+        with reading_model_files(directory, "static", (OSError, KeyError, TypeError, RuntimeError)):
             settings = read_json(directory / STATIC_CONFIG)
             model = StaticClassifier(**settings)
             model.load_state_dict(load_file(str(directory / STATIC_WEIGHTS)))
-        except (OSError, KeyError, TypeError, RuntimeError) as exc:
-            raise SynthgradeError(f"{directory}: damaged static model files ({str(exc).splitlines()[0]})") from None
         model.eval()
         return cls(model, AutoTokenizer.from_pretrained(directory), info)
 

@@ -43,7 +43,7 @@ import pandas as pd
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
 from synthgrade.mix import TrainingRows, training_rows
-from synthgrade.modeling import ModelInfo
+from synthgrade.modeling import ModelInfo, reading_model_files
 from synthgrade.registry import DEFAULT_ENCODER, REGISTRY, resolve_model
 from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.fitting import out_of_fold_record, prepare_inputs
@@ -566,7 +566,7 @@ class HybridScorer(TrainableScorer):
     def from_pretrained(cls, directory: str | Path) -> HybridScorer:
         directory = Path(directory)
         info = ModelInfo.load(directory)
-        try:
+        with reading_model_files(directory, KIND):
             state = read_json(directory / "hybrid.json")
             prefix, name = split_encoder(state["encoder"])
             encoder = prefix + str(directory / "encoder") if name == "encoder" else state["encoder"]
@@ -574,8 +574,6 @@ class HybridScorer(TrainableScorer):
                 arrays = {key: data[key] for key in data.files}
             features = HybridFeatures.from_state(state, arrays, encoder)
             heads = {name: _head_from_arrays(name, arrays) for name in ("seen", "unseen")}
-        except (OSError, KeyError, ValueError) as exc:
-            raise SynthgradeError(f"{directory}: damaged hybrid model files ({exc})") from None
         return cls(features, heads, info)
 
     @classmethod

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, stable_hash, write_json
 from synthgrade.mix import TrainingRows, training_rows
-from synthgrade.modeling import ModelInfo
+from synthgrade.modeling import ModelInfo, reading_model_files
 from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.fitting import out_of_fold_record, prepare_inputs
 from synthgrade.scorers.training_args import TrainingArguments
@@ -140,15 +139,13 @@ class TfidfScorer(TrainableScorer):
 
         directory = Path(directory)
         info = ModelInfo.load(directory)
-        try:
+        with reading_model_files(directory, "tfidf"):
             features = TfidfFeatures.from_state(read_json(directory / "tfidf.json"))
             with np.load(directory / "logistic.npz", allow_pickle=False) as data:
                 classifier = LogisticRegression()
                 classifier.coef_ = data["coef"]
                 classifier.intercept_ = data["intercept"]
                 classifier.classes_ = data["classes"]
-        except (OSError, KeyError, ValueError) as exc:
-            raise SynthgradeError(f"{directory}: damaged tfidf model files ({exc})") from None
         return cls(features, classifier, info)
 
     @classmethod
