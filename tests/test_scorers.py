@@ -158,7 +158,7 @@ def test_declared_labels_reach_the_kind(monkeypatch) -> None:
     assert calls == [("tfidf", ["yes", "no", "maybe"])]
 
 
-@pytest.mark.parametrize("damage", ["remove"])
+@pytest.mark.parametrize("damage", ["truncate", "remove"])
 def test_a_damaged_model_file_is_one_clear_error_naming_the_directory_and_kind(tmp_path: Path, damage: str) -> None:
     args = TrainingArguments(model="tfidf", show_progress=False, labels=["no", "yes"])
     directory = Trainer(args).train(frame("t", 24), frame("v", 8, start=100)).save_pretrained(tmp_path / "m")

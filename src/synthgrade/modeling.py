@@ -9,6 +9,7 @@ over response tables. Scoring needs only ``item_id`` and the response when the m
 from __future__ import annotations
 
 import importlib
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -70,7 +71,7 @@ class ModelInfo(BaseModel):
 
 
 #: What reading a saved model's own files raises when one is missing, truncated or edited by hand.
-MODEL_FILE_ERRORS: tuple[type[Exception], ...] = (OSError, KeyError, ValueError)
+MODEL_FILE_ERRORS: tuple[type[Exception], ...] = (OSError, KeyError, ValueError, zipfile.BadZipFile)  # .npz are zips
 
 
 @contextmanager
