@@ -18,9 +18,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 EMBEDDINGS = ROOT / ".cache" / "embeddings"
 
 
-def add_cell_arguments(parser: argparse.ArgumentParser, budgets: str = "50") -> None:
+def add_cell_arguments(parser: argparse.ArgumentParser, budgets: str = "50", encoders: str | None = None) -> None:
+    """``--budgets`` and ``--seeds``; ``--encoders`` too for probes that compare encoders."""
     parser.add_argument("--budgets", default=budgets)
     parser.add_argument("--seeds", default="0,1,2")
+    if encoders is not None:
+        parser.add_argument("--encoders", default=encoders)
 
 
 def cells(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
@@ -28,6 +31,14 @@ def cells(args: argparse.Namespace) -> Iterator[tuple[str, int]]:
     for budget in args.budgets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             yield budget, seed
+
+
+def encoder_cells(args: argparse.Namespace) -> Iterator[tuple[str, str, int]]:
+    """(budget, encoder, seed) triples: every encoder's seeds within a budget."""
+    for budget in args.budgets.split(","):
+        for encoder in args.encoders.split(","):
+            for seed in (int(s) for s in args.seeds.split(",")):
+                yield budget, encoder, seed
 
 
 def training_split() -> tuple[Any, list[str]]:

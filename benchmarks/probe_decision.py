@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from probe_common import add_cell_arguments, training_split
+from probe_common import add_cell_arguments, encoder_cells, training_split
 
 SHIFTS = [round(0.1 * k, 1) for k in range(-10, 11)]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    add_cell_arguments(parser, budgets="all")
-    parser.add_argument("--encoders", default="minilm-l6")
+    add_cell_arguments(parser, budgets="all", encoders="minilm-l6")
     args = parser.parse_args()
     import numpy as np
     from bench_scorers import draw
@@ -35,41 +34,39 @@ def main() -> int:
     from synthgrade.scorers import TrainingArguments, hybrid
 
     full, labels = training_split()
-    for budget in args.budgets.split(","):
-        for encoder in args.encoders.split(","):
-            for seed in (int(s) for s in args.seeds.split(",")):
-                train, val, _ = draw(full, budget, seed, labels)
-                y_train, y_val = label_indices(train, labels), label_indices(val, labels)
-                out = []
-                for balanced in (False, True):
-                    tick = time.perf_counter()
-                    targs = TrainingArguments(
-                        model=f"hybrid:{encoder}", show_progress=False, seed=seed, labels=labels, class_weights=balanced
-                    )
-                    scorer = hybrid.HybridScorer.fit(train, val, targs, labels)
-                    training = scorer.info.training
-                    out.append(
-                        f"{'balanced' if balanced else 'plain'}: val {training['validation']['macro_f1']:.4f} "
-                        f"cv {training['cv_macro_f1'] or float('nan'):.4f} ({time.perf_counter() - tick:.0f}s)"
-                    )
-                    if balanced:
-                        continue
-                    # Out-of-fold seen-head log-odds at the chosen C, then the shift that maximises their macro-F1.
-                    contexts, responses, _ = build_inputs(train, scorer.info)
-                    features = scorer.features
-                    seen_matrix, _ = features.matrices(features.blocks(contexts, responses, training=True))
-                    c = float(scorer.heads["seen"].C)
-                    oof = np.zeros((len(y_train), len(labels)))
-                    for a, b in hybrid._splits(y_train, seed):
-                        model = LogisticRegression(C=c, max_iter=3000).fit(seen_matrix[a], y_train[a])
-                        oof[b] = model.predict_log_proba(seen_matrix[b])
-                    margin = oof[:, 1] - oof[:, 0]
-                    scores = {s: f1_score(y_train, (margin + s > 0).astype(int), average="macro") for s in SHIFTS}
-                    shift = max(SHIFTS, key=lambda s: (scores[s], -abs(s)))
-                    proba = np.log(np.clip(scorer.predict_proba(val), 1e-12, 1))
-                    val_shifted = f1_score(y_val, (proba[:, 1] - proba[:, 0] + shift > 0).astype(int), average="macro")
-                    out.append(f"shift {shift:+.1f}: oof {scores[shift]:.4f} (at 0: {scores[0.0]:.4f}) val {val_shifted:.4f}")
-                print(f"{budget}\t{encoder}\tseed{seed}\t" + "\t".join(out), flush=True)
+    for budget, encoder, seed in encoder_cells(args):
+        train, val, _ = draw(full, budget, seed, labels)
+        y_train, y_val = label_indices(train, labels), label_indices(val, labels)
+        out = []
+        for balanced in (False, True):
+            tick = time.perf_counter()
+            targs = TrainingArguments(
+                model=f"hybrid:{encoder}", show_progress=False, seed=seed, labels=labels, class_weights=balanced
+            )
+            scorer = hybrid.HybridScorer.fit(train, val, targs, labels)
+            training = scorer.info.training
+            out.append(
+                f"{'balanced' if balanced else 'plain'}: val {training['validation']['macro_f1']:.4f} "
+                f"cv {training['cv_macro_f1'] or float('nan'):.4f} ({time.perf_counter() - tick:.0f}s)"
+            )
+            if balanced:
+                continue
+            # Out-of-fold seen-head log-odds at the chosen C, then the shift that maximises their macro-F1.
+            contexts, responses, _ = build_inputs(train, scorer.info)
+            features = scorer.features
+            seen_matrix, _ = features.matrices(features.blocks(contexts, responses, training=True))
+            c = float(scorer.heads["seen"].C)
+            oof = np.zeros((len(y_train), len(labels)))
+            for a, b in hybrid._splits(y_train, seed):
+                model = LogisticRegression(C=c, max_iter=3000).fit(seen_matrix[a], y_train[a])
+                oof[b] = model.predict_log_proba(seen_matrix[b])
+            margin = oof[:, 1] - oof[:, 0]
+            scores = {s: f1_score(y_train, (margin + s > 0).astype(int), average="macro") for s in SHIFTS}
+            shift = max(SHIFTS, key=lambda s: (scores[s], -abs(s)))
+            proba = np.log(np.clip(scorer.predict_proba(val), 1e-12, 1))
+            val_shifted = f1_score(y_val, (proba[:, 1] - proba[:, 0] + shift > 0).astype(int), average="macro")
+            out.append(f"shift {shift:+.1f}: oof {scores[shift]:.4f} (at 0: {scores[0.0]:.4f}) val {val_shifted:.4f}")
+        print(f"{budget}\t{encoder}\tseed{seed}\t" + "\t".join(out), flush=True)
     return 0
 
 

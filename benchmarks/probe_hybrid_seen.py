@@ -32,13 +32,10 @@ c_only = None
 
 def _per_item_similarities(features: HybridFeatures, query: Any, bank: Any, items: list[str], leave_out: bool):
     """Yield (rows, similarity matrix rows x same-item bank rows, bank labels) per item (probe helper)."""
-    by_item: dict[str, list[int]] = {}
-    for index, key in enumerate(features.bank_items):
-        by_item.setdefault(key, []).append(index)
-    rows_by_item: dict[str, list[int]] = {}
-    for row, key in enumerate(items):
-        rows_by_item.setdefault(key, []).append(row)
-    for key, rows in rows_by_item.items():
+    from synthgrade.scorers.hybrid import rows_by_key
+
+    by_item = rows_by_key(features.bank_items)
+    for key, rows in rows_by_key(items).items():
         members = np.asarray(by_item.get(key, []), dtype=np.int64)
         if not len(members):
             continue

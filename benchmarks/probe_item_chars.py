@@ -8,36 +8,33 @@ from __future__ import annotations
 import argparse
 import time
 
-from probe_common import add_cell_arguments, training_split
+from probe_common import add_cell_arguments, encoder_cells, training_split
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    add_cell_arguments(parser, budgets="50,100,400")
-    parser.add_argument("--encoders", default="minilm-l6")
+    add_cell_arguments(parser, budgets="50,100,400", encoders="minilm-l6")
     args = parser.parse_args()
     from bench_scorers import draw
 
     from synthgrade.scorers import TrainingArguments, hybrid
 
     full, labels = training_split()
-    for budget in args.budgets.split(","):
-        for encoder in args.encoders.split(","):
-            for seed in (int(s) for s in args.seeds.split(",")):
-                train, val, _ = draw(full, budget, seed, labels)
-                scores = []
-                for on in (False, True):
-                    hybrid.ITEM_CHARS = on
-                    tick = time.perf_counter()
-                    targs = TrainingArguments(model=f"hybrid:{encoder}", show_progress=False, seed=seed, labels=labels)
-                    scorer = hybrid.HybridScorer.fit(train, val, targs, labels)
-                    training = scorer.info.training
-                    scores.append(
-                        f"{'with' if on else 'without'}: val {training['validation']['macro_f1']:.4f} "
-                        f"cv {training['cv_macro_f1'] or float('nan'):.4f} C {training['best']['seen']['C']:g} "
-                        f"({time.perf_counter() - tick:.0f}s)"
-                    )
-                print(f"{budget}\t{encoder}\tseed{seed}\t" + "\t".join(scores), flush=True)
+    for budget, encoder, seed in encoder_cells(args):
+        train, val, _ = draw(full, budget, seed, labels)
+        scores = []
+        for on in (False, True):
+            hybrid.ITEM_CHARS = on
+            tick = time.perf_counter()
+            targs = TrainingArguments(model=f"hybrid:{encoder}", show_progress=False, seed=seed, labels=labels)
+            scorer = hybrid.HybridScorer.fit(train, val, targs, labels)
+            training = scorer.info.training
+            scores.append(
+                f"{'with' if on else 'without'}: val {training['validation']['macro_f1']:.4f} "
+                f"cv {training['cv_macro_f1'] or float('nan'):.4f} C {training['best']['seen']['C']:g} "
+                f"({time.perf_counter() - tick:.0f}s)"
+            )
+        print(f"{budget}\t{encoder}\tseed{seed}\t" + "\t".join(scores), flush=True)
     return 0
 
 

@@ -90,6 +90,14 @@ def context_parts(context: str) -> tuple[str, str]:
     return wording or reference, reference or wording
 
 
+def rows_by_key(keys: Sequence[str]) -> dict[str, list[int]]:
+    """Row indices per key (item), in row order."""
+    out: dict[str, list[int]] = {}
+    for row, key in enumerate(keys):
+        out.setdefault(key, []).append(row)
+    return out
+
+
 class ItemCharModel:
     """Per-item character n-grams: a response's char 2-5-gram TF-IDF vector placed in its item's column block.
 
@@ -279,13 +287,8 @@ class HybridFeatures:
     def _neighbours(self, responses: np.ndarray, items: list[str], leave_out: bool) -> np.ndarray:
         """Per label: max and top-k mean cosine to the same item's training rows of that label, and presence."""
         out = np.zeros((len(items), 3 * self.num_labels), dtype=np.float64)
-        by_item: dict[str, list[int]] = {}
-        for index, key in enumerate(self.bank_items):
-            by_item.setdefault(key, []).append(index)
-        rows_by_item: dict[str, list[int]] = {}
-        for row, key in enumerate(items):
-            rows_by_item.setdefault(key, []).append(row)
-        for key, rows in rows_by_item.items():
+        by_item = rows_by_key(self.bank_items)
+        for key, rows in rows_by_key(items).items():
             bank = np.asarray(by_item.get(key, []), dtype=np.int64)
             if not len(bank):
                 continue
