@@ -76,7 +76,7 @@ def test_each_bad_input_kind_is_named_with_its_line(tmp_path: Path) -> None:
         "bad.csv line 3: empty or whitespace-only text",
         "bad.csv line 4: missing label",
         "bad.csv line 5: label 'maybe' is not one of the declared labels correct,incorrect",
-        "bad.csv line 8: text has 50 characters, over the max_chars bound of 40",
+        "bad.csv line 8: text has 50 characters, over the limit of 40",
     ]
 
 

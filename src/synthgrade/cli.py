@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from synthgrade.commands import build as build_commands
 from synthgrade.commands import data as data_commands
@@ -17,7 +18,7 @@ from synthgrade.commands import generate as generate_commands
 from synthgrade.commands import serve as serve_commands
 from synthgrade.commands import train as train_commands
 from synthgrade.console import console
-from synthgrade.errors import ParameterError, SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError, interrupt_exit_code, raise_on_signals
 
 app = typer.Typer(
     name="synthgrade",
@@ -45,20 +46,32 @@ def flag_for(param: str, argv: list[str]) -> str:
     return "--" + param.replace("_", "-")
 
 
+def _interrupted(exc: BaseException | None = None) -> None:
+    console.print("[red]interrupted[/red]", highlight=False)
+    sys.exit(interrupt_exit_code(exc))
+
+
 def main() -> None:
     """Console-script entry point."""
+    raise_on_signals()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except SynthgradeError as exc:
         if isinstance(exc, ParameterError):
             exc = SynthgradeError(f"{flag_for(exc.param, sys.argv[1:])} {exc.problem}")
         problems = exc.problems or [str(exc)]
         for line in problems:
-            console.print(f"[red]error:[/red] {line}", highlight=False)
+            # User text (paths, labels, URLs) may hold [brackets] that rich would read as markup and drop.
+            console.print(f"[red]error:[/red] {escape(line)}", highlight=False)
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        console.print("[red]aborted[/red]")
-        sys.exit(130)
+    except typer.Abort as exc:
+        if isinstance(exc.__context__, EOFError) or isinstance(exc.__cause__, EOFError):
+            # click turns EOFError (e.g. numpy reading an empty file) into Abort, which is no Ctrl-C.
+            console.print("[red]error:[/red] a file ended unexpectedly (empty or damaged input)", highlight=False)
+            sys.exit(2)
+        _interrupted(exc)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # click's usage errors (vendored by typer >= 0.22) carry their own exit code and message
@@ -66,6 +79,11 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        # typer (standalone_mode=False) returns exit codes instead of exiting: 130 stands for any KeyboardInterrupt.
+        if code == 130:
+            _interrupted()
+        sys.exit(code)
 
 
 if __name__ == "__main__":

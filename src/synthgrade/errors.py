@@ -24,3 +24,42 @@ class ParameterError(SynthgradeError):
         super().__init__(f"{param} {problem}")
         self.param = param
         self.problem = problem
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or a kill (SIGTERM): the work stops like on Ctrl-C; the CLI exits ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = int(signum)
+
+
+#: Signals received by :func:`raise_on_signals`' handler, latest last: typer turns every KeyboardInterrupt
+#: into a bare exit code 130, so the CLI reads here which signal it was.
+_RECEIVED: list[int] = []
+
+
+def raise_on_signals() -> None:
+    """Make SIGINT and SIGTERM raise :class:`Interrupted` in the main thread, so ``finally`` blocks run, a
+    resumable command says how to resume, and :func:`interrupt_exit_code` tells the two apart."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        _RECEIVED.append(signum)
+        raise Interrupted(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
+def interrupt_exit_code(exc: BaseException | None = None) -> int:
+    """The one exit-code rule for interrupts: 130 for SIGINT (Ctrl-C), 143 for SIGTERM (128 + the signal)."""
+    import signal
+
+    if isinstance(exc, Interrupted):
+        return 128 + exc.signum
+    return 128 + (_RECEIVED[-1] if _RECEIVED else int(signal.SIGINT))

@@ -113,16 +113,41 @@ def same_file(a: str | Path, b: str | Path) -> bool:
     return a.resolve() == b.resolve()
 
 
+def is_within(path: str | Path, folder: str | Path) -> bool:
+    """True when ``path`` is ``folder`` or lies anywhere under it (links and relative paths resolved)."""
+    path, folder = Path(path), Path(folder)
+    if same_file(path, folder):
+        return True
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def check_outputs(
-    outputs: Iterable[str | Path], inputs: Iterable[str | Path | None] = (), overwrite: bool = False, option: str = "--out"
+    outputs: Iterable[str | Path],
+    inputs: Iterable[str | Path | None] = (),
+    overwrite: bool = False,
+    option: str = "--out",
+    directories: bool = False,
 ) -> None:
-    """The one guard every command runs before writing: an output is never one of its inputs, and an
-    existing output is replaced only with ``--overwrite``. Raises before anything is read or written."""
-    sources = [Path(p) for p in inputs if p is not None]
+    """The one guard every command runs before writing: an output is never one of its inputs, never inside an
+    input (a file inside a model directory), never a folder holding an input (replacing it would delete the
+    input), and an existing output is replaced only with ``--overwrite``. ``directories``: the outputs are
+    folders (a model or build directory); otherwise an output that is an existing folder is refused.
+    Raises before anything is read or written."""
+    sources = [Path(p) for p in inputs if p is not None and str(p)]
     for output in map(Path, outputs):
         for source in sources:
-            if same_file(output, source):
+            if is_within(output, source):
                 raise SynthgradeError(f"{output}: {option} would overwrite the input {source}; choose another {option}")
+            if is_within(source, output):
+                raise SynthgradeError(
+                    f"{output}: {option} would delete the input {source}, which lies inside it; choose another {option}"
+                )
+        if not directories and output.is_dir():
+            raise SynthgradeError(f"{output}: is a folder; {option} names a file to write")
         if output.exists() and not overwrite:
             raise SynthgradeError(f"{output}: already exists; choose another {option} or pass --overwrite")
 

@@ -31,6 +31,26 @@ HEADLINE = ("accuracy", "macro_f1", "kappa", "qwk", "auc")
 CI_LEVEL = 0.95
 
 
+#: Fewer test rows than this make every figure mostly noise: evaluations say so rather than report it silently.
+MIN_TEST_ROWS = 20
+
+
+def degenerate_test_warnings(labels: Sequence[str], name: str = "test") -> list[str]:
+    """What makes figures on these test ``labels`` (one per row) misleading: too few rows, or a single class."""
+    warnings = []
+    if len(labels) < MIN_TEST_ROWS:
+        warnings.append(
+            f"the {name} set has only {len(labels)} rows: its figures are mostly noise (their intervals are wide); "
+            f"use at least {MIN_TEST_ROWS}"
+        )
+    present = sorted(set(labels))
+    if len(present) == 1:
+        warnings.append(
+            f"every {name} row has the label '{present[0]}': macro-F1, kappa and AUC are not meaningful on one class"
+        )
+    return warnings
+
+
 def bootstrap_index(n: int, rounds: int, seed: int = 0) -> np.ndarray | None:
     """Row indices of ``rounds`` resamples of ``n`` rows (rounds x n), drawn at once from ``seed``; None for 0 rounds."""
     if rounds < 0:

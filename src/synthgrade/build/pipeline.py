@@ -42,7 +42,8 @@ from synthgrade.data.split import split_responses, write_splits
 from synthgrade.errors import SynthgradeError
 from synthgrade.experiment.executor import Executor, LocalExecutor
 from synthgrade.experiment.layout import BuildLayout
-from synthgrade.io import atomic_directory, atomic_path, read_json, stable_hash, write_json
+from synthgrade.metrics import degenerate_test_warnings
+from synthgrade.io import atomic_directory, atomic_path, check_outputs, read_json, stable_hash, write_json
 
 STAGES = ("data", "human-only", "generate", "filter", "grid", "decide", "distill", "evaluate", "report")
 #: Per-row predictions kept in the work folder, left out of build.json.
@@ -125,15 +126,29 @@ def load_build_data(
         raise SynthgradeError("the test share is 0 and no test file is given: nothing to evaluate on")
     fractions = (1.0 - config.val - test_share, config.val, test_share)
     splits = split_responses(frame, seed=config.seed, by=config.split_by, fractions=fractions)
-    tests = {"test": splits["test"]} if test is None else {Path(test).stem: load_responses(test, columns, config.labels)}
+    tests = {"test": splits["test"]} if test is None else {Path(test).stem: _load_test(test, frame, labels, columns)}
     for name, part in (("train", splits["train"]), ("val", splits["val"]), *tests.items()):
         if part.empty:
             raise SynthgradeError(f"{data}: the {name} split is empty ({len(frame)} rows); the data is too small to build from")
     for name, part in tests.items():
         check_human_test(part, name)
+        for warning in degenerate_test_warnings(part[LABEL].astype(str).tolist(), name):
+            console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     for part in (splits["train"], splits["val"], *tests.values()):
         part.attrs["labels"] = labels
     return BuildData(splits["train"], splits["val"], tests, labels, source=str(data))
+
+
+def _load_test(test: str | Path, data: pd.DataFrame, labels: list[str], columns: ColumnMap | None) -> pd.DataFrame:
+    """``--test FILE``, refused before anything is written when its labels are not the data's or it repeats data rows."""
+    from synthgrade.data import check_disjoint
+
+    frame = load_responses(test, columns, labels)
+    unknown = sorted(set(frame[LABEL].dropna().astype(str)) - set(labels))
+    if unknown:
+        raise SynthgradeError(f"{test}: --test has labels the data lacks: {', '.join(unknown)} (the data has {', '.join(labels)})")
+    check_disjoint(data, frame, names=("input", "--test"))
+    return frame
 
 
 def _write_split(bd: BuildData, out: Path, config: BuildConfig) -> None:
@@ -633,6 +648,9 @@ def run_build(
     ``executor`` runs the grid's cells (default: one after another in this process; see
     :data:`synthgrade.experiment.engines.EXECUTORS` for processes and Ray)."""
     config = config or BuildConfig()
+    # What a fresh build clears (--overwrite) must hold none of its inputs, e.g. OUT/split/train.csv of a rebuild.
+    sources = [data.source if isinstance(data, BuildData) else data, test]
+    check_outputs([BuildLayout(out).root / name for name in BuildLayout.OUTPUTS], sources, overwrite=True, directories=True)
     bd = data if isinstance(data, BuildData) else load_build_data(data, config, columns, test)
     build = Build(bd, out, config, executor)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,15 +30,6 @@ def _floats(text: str, option: str) -> list[float]:
 
 def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _interrupt_on_sigterm() -> None:
-    """A kill (SIGTERM) ends the build like Ctrl-C: finished steps kept, a clear message, exit 130."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 @column_options()
@@ -120,7 +110,6 @@ def build(
     from synthgrade.experiment.engines import ExecutorOptions, make_executor
 
     executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_task, gpus_per_task))
-    _interrupt_on_sigterm()
     result = run_build(data, out, config, columns=columns, test=test, overwrite=overwrite, executor=executor)
     stdout.print(result.verdict, highlight=False)
     stdout.print(f"model: {result.out / 'model'}\nreport: {result.report}", highlight=False)
@@ -133,7 +122,6 @@ def demo(
     """The whole job on the built-in example set: synthgrade build with the offline defaults, report included."""
     from synthgrade.demo import run_demo
 
-    _interrupt_on_sigterm()
     result = run_demo(out, fresh=fresh)
     stdout.print(result.verdict, highlight=False)
     stdout.print(f"model: {result.out / 'model'}\nreport: {result.report}", highlight=False)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from synthgrade.commands.options import Labels, Overwrite, column_options
@@ -35,7 +36,7 @@ def validate(
     """Check a human-coded file: counts per label and item, and every problem with its row."""
     report = validate_file(path, columns, parse_label_list(labels), max_chars)
     summary = report.summary()
-    stdout.print(f"[bold]{path}[/bold]: {summary['rows']:,} responses, {summary['items']:,} items", highlight=False)
+    stdout.print(f"[bold]{escape(str(path))}[/bold]: {summary['rows']:,} responses, {summary['items']:,} items", highlight=False)
     table = Table("label", "responses", "share")
     total = max(1, sum(summary["label_counts"].values()))
     for label, count in summary["label_counts"].items():
@@ -52,7 +53,7 @@ def validate(
             stdout.print(item_table)
     shown = report.warnings if all_warnings else report.warnings[:10]
     for warning in shown:
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", highlight=False)
     if len(shown) < len(report.warnings):
         console.print(f"[yellow]... and {len(report.warnings) - len(shown)} more warnings (--all-warnings lists them)[/yellow]")
     if report.errors:

@@ -92,7 +92,7 @@ def export(
 
     if fmt != "onnx":
         raise SynthgradeError(f"--format must be onnx, got {fmt!r}")
-    check_outputs([out], [model, sample], overwrite=True)  # replacing a model folder is new_model_directory's call
+    check_outputs([out], [model, sample], overwrite=True, directories=True)  # replacing a model folder is new_model_directory's call
     sample_frame = None
     if sample is not None:
         from synthgrade.data.stream import open_stream
@@ -161,24 +161,27 @@ def serve(
     if not timeout > 0:
         raise ParameterError("timeout", f"must be positive, got {timeout:g}")
     _quiet_loading()
-    run_server(
-        model,
-        host=host,
-        port=port,
-        token=token,
-        max_body_bytes=max_body_bytes,
-        max_batch=max_batch,
-        log_level=log_level,
-        threads=threads,
-        workers=workers,
-        batching={
-            "max_rows_per_call": batch_rows,
-            "max_wait_s": batch_wait_ms / 1000,
-            "chunk_rows": chunk_rows,
-            "parallel_calls": parallel_calls,
-        },
-        timeout_s=timeout,
-    )
+    try:
+        run_server(
+            model,
+            host=host,
+            port=port,
+            token=token,
+            max_body_bytes=max_body_bytes,
+            max_batch=max_batch,
+            log_level=log_level,
+            threads=threads,
+            workers=workers,
+            batching={
+                "max_rows_per_call": batch_rows,
+                "max_wait_s": batch_wait_ms / 1000,
+                "chunk_rows": chunk_rows,
+                "parallel_calls": parallel_calls,
+            },
+            timeout_s=timeout,
+        )
+    except KeyboardInterrupt:  # Ctrl-C or a kill is how a server is stopped: a clean end, exit 0
+        return
 
 
 def register(app: typer.Typer) -> None:

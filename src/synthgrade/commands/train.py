@@ -7,6 +7,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from synthgrade.commands.options import Labels, Overwrite, column_options
 from synthgrade.console import console, stdout
@@ -81,7 +82,7 @@ def train(
     from synthgrade.mix import mix_training_set
     from synthgrade.train import Trainer, TrainingArguments
 
-    check_outputs([out], [human, val, *(synthetic or [])], overwrite=True)  # new_model_directory decides on replacing
+    check_outputs([out], [human, val, *(synthetic or [])], overwrite=True, directories=True)  # new_model_directory decides on replacing
     _quiet_transformers()
     declared = parse_label_list(labels)
     args = TrainingArguments(
@@ -149,7 +150,7 @@ def distill(
     from synthgrade.distill import DistillationArguments, DistillationTrainer
     from synthgrade.modeling import load_scorer
 
-    check_outputs([out], [teacher, *train_files, val, unlabeled], overwrite=True)  # new_model_directory decides on replacing
+    check_outputs([out], [teacher, *train_files, val, unlabeled], overwrite=True, directories=True)  # new_model_directory decides on replacing
     _quiet_transformers()
     teacher_scorer = load_scorer(teacher)
     labels = teacher_scorer.labels
@@ -214,7 +215,7 @@ def evaluate(
     from synthgrade.evaluate import confusion_table, evaluate_scorer, metrics_table, record_evaluation
     from synthgrade.modeling import load_scorer
 
-    check_outputs([out], [test, train_examples], overwrite)
+    check_outputs([out], [test, train_examples, model, compare], overwrite)  # a model directory is an input too
     _quiet_transformers()
     declared = parse_label_list(labels)
     test_df = load_responses(test, columns, declared)
@@ -234,6 +235,8 @@ def evaluate(
         scorer, test_df, bootstrap=bootstrap, seed=seed, compare=other, ordinal=ordinal, batch_size=batch_size
     )
     result = {"model": model, "test": str(test), "compare": compare} | result
+    for warning in result.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     write_json(out, result)
     stdout.print(metrics_table(result, title=f"{model} on {test.name} (n = {result['n']}, {bootstrap} resamples)"))
     stdout.print(confusion_table(result))

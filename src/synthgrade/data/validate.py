@@ -141,7 +141,20 @@ def validate_file(
     errors += _row_problems(frame, labels, max_chars, require_label, already={p.where for p in errors})
     errors += _duplicate_ids(frame)
     observed = frame[LABEL].dropna().unique() if LABEL in frame.columns else []
-    return ValidationReport(str(path), frame, errors, _duplicate_rows(frame), label_order(observed, labels))
+    warnings = _duplicate_rows(frame) + _rare_labels(frame, str(path))
+    return ValidationReport(str(path), frame, errors, warnings, label_order(observed, labels))
+
+
+def _rare_labels(frame: pd.DataFrame, source: str) -> list[Problem]:
+    """A warning per label with a single row: it cannot reach training, validation and test alike."""
+    if LABEL not in frame.columns:
+        return []
+    counts = frame[LABEL].dropna().astype(str).value_counts()
+    return [
+        Problem(source, f"label '{label}' has only one row: a split cannot put it in training and in test; add more")
+        for label, count in counts.items()
+        if count == 1
+    ]
 
 
 def _row_problems(
@@ -160,7 +173,7 @@ def _row_problems(
             if where not in already:
                 problems.append(Problem(where, "empty or whitespace-only text"))
         elif len(text) > max_chars:
-            problems.append(Problem(where, f"text has {len(text)} characters, over the max_chars bound of {max_chars}"))
+            problems.append(Problem(where, f"text has {len(text)} characters, over the limit of {max_chars}"))
         if LABEL in frame.columns:
             if _is_missing(label):
                 if require_label:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from synthgrade.data import check_human_test, frame_hash, label_indices
 from synthgrade.errors import ParameterError
-from synthgrade.metrics import HEADLINE, evaluate_predictions
+from synthgrade.metrics import HEADLINE, degenerate_test_warnings, evaluate_predictions
 from synthgrade.modeling import METADATA_FILE, ModelInfo, Scorer
 
 
@@ -46,6 +46,7 @@ def evaluate_scorer(
         y_true, proba, labels, bootstrap=bootstrap, seed=seed, ordinal=use_ordinal, compare_proba=compare_proba
     )
     result["test_hash"] = frame_hash(test_df)
+    result["warnings"] = degenerate_test_warnings([labels[i] for i in y_true])
     result["model_kind"] = scorer.info.kind
     if compare is not None:
         result["compare_kind"] = compare.info.kind
