@@ -159,13 +159,23 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 #: ``scheme://user:password@host``: credentials a user may paste into a URL (``--base-url``).
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]+@")
+#: ``?api_key=...``, ``&access_token=...``: query parameters whose names say they carry a secret.
+_SECRET_PARAMETER = re.compile(
+    r"(?P<name>[?&;][^=&#\s]*(?:key|token|secret|passw|pwd|auth|signature|sig|credential)[^=&#\s]*=)[^&#\s]*",
+    re.IGNORECASE,
+)
 
 
 def redact_url(text: str) -> str:
-    """``text`` with the user and password of every URL in it replaced by ``***``."""
-    if "@" not in text or "://" not in text:
+    """``text`` with the credentials of every URL in it replaced by ``***``: the user and password, and the
+    value of every query parameter whose name looks like a key or token (``api_key``, ``token``, ``sig``...)."""
+    if "://" not in text:
         return text
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+    if "@" in text:
+        text = _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+    if "?" in text:
+        text = _SECRET_PARAMETER.sub(r"\g<name>***", text)
+    return text
 
 
 def to_jsonable(value: Any) -> Any:

@@ -71,7 +71,8 @@ class ModelInfo(BaseModel):
 
 
 #: What reading a saved model's own files raises when one is missing, truncated or edited by hand.
-MODEL_FILE_ERRORS: tuple[type[Exception], ...] = (OSError, KeyError, ValueError, zipfile.BadZipFile)  # .npz are zips
+#: EOFError: numpy reading an empty (0-byte) file; click would take it for Ctrl-D and abort with exit 130.
+MODEL_FILE_ERRORS: tuple[type[Exception], ...] = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)  # .npz are zips
 
 
 @contextmanager

@@ -219,7 +219,8 @@ def predict_file(
         raise SynthgradeError(
             f"{out}: cannot write {out.suffix or 'a file without extension'}; use .csv, .tsv, .jsonl or .parquet"
         )
-    check_outputs([out], [data, None if isinstance(model, Scorer) else model], overwrite=True)  # the library replaces outputs; the CLI asks for --overwrite
+    # the library replaces outputs; the CLI asks for --overwrite
+    check_outputs([out], [data, None if isinstance(model, Scorer) else model], overwrite=True)
     columns = columns or ColumnMap()
     stream = open_stream(data, chunk_size, columns)
     scorer = model if isinstance(model, Scorer) else load_scorer(model)

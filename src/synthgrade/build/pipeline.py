@@ -42,8 +42,8 @@ from synthgrade.data.split import split_responses, write_splits
 from synthgrade.errors import SynthgradeError
 from synthgrade.experiment.executor import Executor, LocalExecutor
 from synthgrade.experiment.layout import BuildLayout
-from synthgrade.metrics import degenerate_test_warnings
 from synthgrade.io import atomic_directory, atomic_path, check_outputs, read_json, stable_hash, write_json
+from synthgrade.metrics import degenerate_test_warnings
 
 STAGES = ("data", "human-only", "generate", "filter", "grid", "decide", "distill", "evaluate", "report")
 #: Per-row predictions kept in the work folder, left out of build.json.
@@ -146,7 +146,9 @@ def _load_test(test: str | Path, data: pd.DataFrame, labels: list[str], columns:
     frame = load_responses(test, columns, labels)
     unknown = sorted(set(frame[LABEL].dropna().astype(str)) - set(labels))
     if unknown:
-        raise SynthgradeError(f"{test}: --test has labels the data lacks: {', '.join(unknown)} (the data has {', '.join(labels)})")
+        raise SynthgradeError(
+            f"{test}: --test has labels the data lacks: {', '.join(unknown)} (the data has {', '.join(labels)})"
+        )
     check_disjoint(data, frame, names=("input", "--test"))
     return frame
 
@@ -197,6 +199,17 @@ def per_group_rows(train: pd.DataFrame, labels: list[str], share: float, cap: in
     mean_group = float(groups.mean()) if len(groups) else 1.0
     wanted = math.ceil(share / (1.0 - share) * mean_group * 1.25)  # a margin for rows cleaning and filtering drop
     return int(min(cap, max(2, wanted)))
+
+
+def _unfinished_generation(summary: dict[str, Any]) -> str | None:
+    """Why a generation must not count as done (failed calls, or no usable row), or None when it may."""
+    calls = summary.get("calls") or {}
+    if calls.get("failed"):
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted((calls.get("failures") or {}).items()))
+        return f"{calls['failed']} generation calls failed ({kinds}); rerun the build to retry them"
+    if not summary.get("kept"):
+        return f"the generator gave no usable rows ({summary.get('generated', 0)} parsed, all removed by cleaning)"
+    return None
 
 
 # -- the build ---------------------------------------------------------------------------------------
@@ -329,10 +342,16 @@ class Build:
                     "max_rounds": config.max_rounds,
                     "seed": config.seed,
                     "base_url": config.base_url,
+                    "api_key_env": config.api_key_env,
                 }
                 if config.backend:
                     settings["backend"] = config.backend
                 result = generate_synthetic(bd.train, GenerationConfig(**settings), exclude=[bd.val, *bd.tests.values()])
+                unfinished = _unfinished_generation(result.summary)
+                if unfinished:  # not recorded as done: a rerun calls again (answers so far come from the cache)
+                    console.print(f"[yellow]not used[/yellow] {name}: {unfinished}", highlight=False)
+                    records.append({"name": name, "strategy": strategy, "temperature": temperature, "skipped": unfinished})
+                    continue
                 write_synthetic(result, raw_path)
             generated.append(({"name": name, "strategy": strategy, "temperature": temperature}, raw_path))
         if config.filter == "classifier":
@@ -565,13 +584,15 @@ class Build:
 
         path = self.layout.evaluation
         self.clock.stage("evaluate", "every model once on the untouched test rows: " + ", ".join(self.data.tests))
-        if path.exists() and read_json(path).get("shipped") == shipped:
-            return read_json(path)
         arms: dict[str, Path] = {"human-only": self.layout.human_model}
         arms |= {c["key"]: self.layout.grid_model(c["key"]) for c in cells if "val_pred" in c}
         if student_dir is not None:
             arms["student"] = student_dir
-        result: dict[str, Any] = {"shipped": shipped, "bootstrap": self.config.bootstrap, "tests": {}}
+        # Reused only for the same models: a rerun that generated what a dead server could not has new cells.
+        done = read_json(path) if path.exists() else {}
+        if done.get("shipped") == shipped and done.get("arms", sorted(arms)) == sorted(arms):
+            return done
+        result: dict[str, Any] = {"shipped": shipped, "arms": sorted(arms), "bootstrap": self.config.bootstrap, "tests": {}}
         for test_name, frame in self.data.tests.items():
             y = _label_index(frame, self.labels)
             probas = {name: aligned_proba(load_scorer(directory), frame, self.labels) for name, directory in arms.items()}

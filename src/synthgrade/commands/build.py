@@ -18,7 +18,10 @@ from synthgrade.commands.options import (
 )
 from synthgrade.console import stdout
 from synthgrade.data import ColumnMap, parse_label_list
-from synthgrade.errors import SynthgradeError
+from synthgrade.errors import ParameterError, SynthgradeError
+
+#: BuildConfig fields whose build parameter has another name.
+BUILD_PARAMETERS = {"val": "val_share", "test": "test_share", "filter": "filter_mode"}
 
 
 def _floats(text: str, option: str) -> list[float]:
@@ -45,6 +48,9 @@ def build(
     generator: Annotated[str | None, typer.Option(help="Generator model (registry name, path, hub id, or API model).")] = None,
     backend: Annotated[str | None, typer.Option(help="Generation backend (default: the generate stage's).")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server for the openai backend.")] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option("--api-key-env", help="Environment variable holding the --base-url server's key.")
+    ] = None,
     strategies: Annotated[
         str, typer.Option("--strategies", help="Augmentation strategies, comma-separated: generate, paraphrase, contrast.")
     ] = "paraphrase,contrast",
@@ -89,6 +95,7 @@ def build(
         "model": model,
         "backend": backend,
         "base_url": base_url,
+        "api_key_env": api_key_env,
         "strategies": _names(strategies),
         "temperatures": _floats(temperatures, "--temperatures"),
         "shares": _floats(shares, "--shares"),
@@ -105,8 +112,9 @@ def build(
         config = BuildConfig(**settings)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "settings"
-        raise SynthgradeError(f"{where}: {error['msg']}") from None
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        # The CLI names the flag (ParameterError): --val-share, not the config field "val".
+        raise ParameterError(BUILD_PARAMETERS.get(field, field), error["msg"]) from None
     from synthgrade.experiment.engines import ExecutorOptions, make_executor
 
     executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_task, gpus_per_task))

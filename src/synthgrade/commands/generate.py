@@ -38,6 +38,13 @@ BatchWait = Annotated[
 BaseUrl = Annotated[
     str | None, typer.Option("--base-url", help="OpenAI-compatible server URL (vLLM, Ollama, llama.cpp server, Azure...).")
 ]
+ApiKeyEnv = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key-env",
+        help="Environment variable holding the key for --base-url (OPENAI_API_KEY goes to OpenAI's own API only).",
+    ),
+]
 CacheDir = Annotated[
     Path | None, typer.Option("--cache", help="Call cache folder (default: $SYNTHGRADE_CACHE or the user cache folder).")
 ]
@@ -92,6 +99,7 @@ def generate(
         ),
     ] = None,
     base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
     temperature: Annotated[
         float, typer.Option("--temperature", help="Sampling temperature (the paper found 0.3 most stable).")
     ] = 0.3,
@@ -153,6 +161,7 @@ def generate(
             model=model or DEFAULT_GENERATOR,
             strategy=strategies,
             base_url=base_url,
+            api_key_env=api_key_env,
             temperature=temperature,
             top_p=top_p,
             per_label=per_label,

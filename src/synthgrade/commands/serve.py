@@ -92,7 +92,8 @@ def export(
 
     if fmt != "onnx":
         raise SynthgradeError(f"--format must be onnx, got {fmt!r}")
-    check_outputs([out], [model, sample], overwrite=True, directories=True)  # replacing a model folder is new_model_directory's call
+    # replacing a model folder is new_model_directory's call
+    check_outputs([out], [model, sample], overwrite=True, directories=True)
     sample_frame = None
     if sample is not None:
         from synthgrade.data.stream import open_stream

@@ -12,6 +12,7 @@ from rich.markup import escape
 from synthgrade.commands.options import Labels, Overwrite, column_options
 from synthgrade.console import console, stdout
 from synthgrade.data import ColumnMap, load_responses, parse_label_list
+from synthgrade.errors import ParameterError
 from synthgrade.io import check_outputs, write_json
 from synthgrade.modeling import new_model_directory
 
@@ -82,7 +83,10 @@ def train(
     from synthgrade.mix import mix_training_set
     from synthgrade.train import Trainer, TrainingArguments
 
-    check_outputs([out], [human, val, *(synthetic or [])], overwrite=True, directories=True)  # new_model_directory decides on replacing
+    # new_model_directory decides on replacing
+    check_outputs([out], [human, val, *(synthetic or [])], overwrite=True, directories=True)
+    if not time_budget > 0:  # checked here: the library sees seconds, and would report -1 minute as -60
+        raise ParameterError("time_budget", f"must be positive (minutes), got {time_budget:g}")
     _quiet_transformers()
     declared = parse_label_list(labels)
     args = TrainingArguments(
@@ -150,7 +154,8 @@ def distill(
     from synthgrade.distill import DistillationArguments, DistillationTrainer
     from synthgrade.modeling import load_scorer
 
-    check_outputs([out], [teacher, *train_files, val, unlabeled], overwrite=True, directories=True)  # new_model_directory decides on replacing
+    # new_model_directory decides on replacing
+    check_outputs([out], [teacher, *train_files, val, unlabeled], overwrite=True, directories=True)
     _quiet_transformers()
     teacher_scorer = load_scorer(teacher)
     labels = teacher_scorer.labels

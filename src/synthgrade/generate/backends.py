@@ -19,6 +19,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from synthgrade.console import console
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import redact_url
 from synthgrade.registry import REGISTRY, offline_error, resolve_model
@@ -121,6 +122,31 @@ class Backend:
     async def aclose(self) -> None:
         return None
 
+    def check_reachable(self) -> None:
+        """Fail fast when the backend's server cannot be reached (servers only; a no-op in process)."""
+
+
+#: The hosts that get ``OPENAI_API_KEY`` without being asked: OpenAI's own. Any other ``--base-url`` gets
+#: a key only from the variable the user names (``--api-key-env``), so a key never goes to a stranger.
+OPENAI_HOSTS = frozenset({"api.openai.com"})
+#: Seconds to wait for a TCP connection when checking that a server is there at all.
+CONNECT_CHECK_S = 5.0
+
+
+def _url_parts(base_url: str | None) -> tuple[str, str | None, int | None]:
+    """(scheme, host, port) of ``base_url``; OpenAI's API when it is None."""
+    from urllib.parse import urlsplit
+
+    if not base_url:
+        return "https", "api.openai.com", 443
+    parts = urlsplit(base_url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    scheme = (parts.scheme or "http").lower()
+    return scheme, parts.hostname, port or (443 if scheme == "https" else 80)
+
 
 # USD per 1M tokens (input, output), list prices; used only for the run's cost estimate.
 PRICES: dict[str, tuple[float, float]] = {
@@ -176,11 +202,14 @@ def parse_retry_after(headers: Any) -> float | None:
 class OpenAIBackend(Backend):
     name = "openai"
 
-    def __init__(self, model: str, base_url: str | None = None, timeout: float = 120.0) -> None:
+    def __init__(self, model: str, base_url: str | None = None, timeout: float = 120.0, api_key_env: str | None = None) -> None:
         super().__init__(model)
         self.base_url = base_url
         self.timeout = timeout
-        self.price = price_for(model) if base_url is None or "api.openai.com" in (base_url or "") else None
+        self.api_key_env = api_key_env
+        scheme, self.host, self.port = _url_parts(base_url)
+        self.scheme = scheme
+        self.price = price_for(model) if self.host in OPENAI_HOSTS else None
         self._client: Any = None
 
     @property
@@ -192,17 +221,53 @@ class OpenAIBackend(Backend):
         if self._client is None:
             from openai import AsyncOpenAI
 
-            key = os.environ.get("OPENAI_API_KEY")
-            if not key:
-                if self.base_url is None:
-                    raise SynthgradeError(
-                        "the openai backend needs OPENAI_API_KEY in the environment (or --base-url for a local server)"
-                    )
-                key = "not-needed"  # local compatible servers ignore the key, the client insists on one
+            key = self.api_key()
+            if key and self.scheme != "https":
+                console.print(
+                    f"[yellow]warning:[/yellow] the API key goes to {self.server} over plain HTTP, readable on the way; "
+                    "use https",
+                    highlight=False,
+                    markup=True,
+                )
+            key = key or "not-needed"  # servers without keys ignore it, the client insists on one
             # Retries are ours (counted, Retry-After honoured), so the client's own are off.
             self._client = AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
             self.loaded = True
         return self._client
+
+    def api_key(self) -> str | None:
+        """The key this server gets: the variable ``--api-key-env`` names, else ``OPENAI_API_KEY`` for OpenAI's
+        own host only (another server gets none: it could log it)."""
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise SynthgradeError(f"--api-key-env {self.api_key_env}: that environment variable is not set")
+            return key
+        if self.host not in OPENAI_HOSTS:
+            return None
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key and self.base_url is None:
+            raise SynthgradeError("the openai backend needs OPENAI_API_KEY in the environment (or --base-url for a local server)")
+        return key
+
+    def _key_source(self) -> str:
+        if self.api_key_env:
+            return self.api_key_env
+        if self.host in OPENAI_HOSTS:
+            return "OPENAI_API_KEY"
+        return "--api-key-env (another server than OpenAI's gets no key unless you name its variable)"
+
+    def check_reachable(self) -> None:
+        """A TCP connection to the server, so that a dead one is one clear error, not minutes of retries."""
+        import socket
+
+        if self.base_url is None or not self.host:
+            return
+        try:
+            socket.create_connection((self.host, self.port), timeout=min(CONNECT_CHECK_S, self.timeout)).close()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise SynthgradeError(f"{self.server}: cannot connect ({reason}); is the server running?") from None
 
     async def complete(self, request: ChatRequest) -> dict:
         import httpx
@@ -224,7 +289,7 @@ class OpenAIBackend(Backend):
             raise RetryableError("connection_error") from None
         except openai.AuthenticationError:
             raise SynthgradeError(
-                f"{self.server}: authentication failed (HTTP 401); check OPENAI_API_KEY"
+                f"{self.server}: authentication failed (HTTP 401); check {self._key_source()}"
             ) from None
         except openai.PermissionDeniedError:
             raise SynthgradeError(f"{self.server}: permission denied (HTTP 403) for model '{self.model}'") from None
@@ -447,12 +512,24 @@ BACKENDS: dict[str, tuple[Any, bool]] = {
 
 
 def make_backend(
-    name: str, model: str, base_url: str | None = None, batch_size: int = 8, timeout: float = 120.0, batch: Any = None
+    name: str,
+    model: str,
+    base_url: str | None = None,
+    batch_size: int = 8,
+    timeout: float = 120.0,
+    batch: Any = None,
+    api_key_env: str | None = None,
 ) -> Backend:
-    """The backend registered as ``name`` in :data:`BACKENDS`; ``batch`` is the openai-batch BatchPolicy."""
+    """The backend registered as ``name`` in :data:`BACKENDS`; ``batch`` is the openai-batch BatchPolicy;
+    ``api_key_env`` names the environment variable holding the server's key (servers only)."""
     if name not in BACKENDS:
         raise SynthgradeError(f"unknown backend '{name}': use {', '.join(BACKENDS)}")
     factory, takes_url = BACKENDS[name]
     if base_url and not takes_url:
         raise ParameterError("base_url", f"applies to the openai backends only, not '{name}'")
-    return factory(model, base_url, batch_size, timeout, batch)
+    if api_key_env and not takes_url:
+        raise ParameterError("api_key_env", f"applies to the openai backends only, not '{name}'")
+    backend = factory(model, base_url, batch_size, timeout, batch)
+    if api_key_env:
+        backend.api_key_env = api_key_env  # type: ignore[attr-defined]
+    return backend

@@ -100,7 +100,7 @@ class OpenAIBatchBackend(OpenAIBackend):
     def _api_error(self, action: str, exc: Exception) -> SynthgradeError:
         import openai
 
-        where = self.base_url or "OpenAI"
+        where = self.server
         if isinstance(exc, openai.AuthenticationError):
             return SynthgradeError(f"{where}: authentication failed (HTTP 401) while {action}; check OPENAI_API_KEY")
         status = getattr(exc, "status_code", None)
@@ -143,7 +143,7 @@ class OpenAIBatchBackend(OpenAIBackend):
                 await asyncio.sleep(min(self.policy.poll_interval, 2.0**attempt))
             except Exception as exc:
                 raise self._api_error(f"checking batch {batch_id}", exc) from None
-        raise SynthgradeError(f"{self.base_url or 'OpenAI'}: batch {batch_id} could not be checked (server unreachable)")
+        raise SynthgradeError(f"{self.server}: batch {batch_id} could not be checked (server unreachable)")
 
     async def _download(self, file_id: str | None) -> list[dict]:
         if not file_id:

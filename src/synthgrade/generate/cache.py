@@ -48,6 +48,7 @@ def call_key(
     call_index: int,
     strategy: str = "generate",
     continuation: bool = False,
+    server: str | None = None,
 ) -> str:
     """The cache address of one call; strategies never share answers, even for identical prompts.
 
@@ -60,6 +61,8 @@ def call_key(
         parts["strategy"] = strategy
     if continuation:
         parts["continuation"] = True
+    if server:  # OpenAI's own API (no --base-url) keeps the keys it had
+        parts["server"] = server
     return stable_hash(parts, length=32)
 
 

@@ -65,6 +65,8 @@ class GenerationConfig(BaseModel):
         description="augmentation strategies (generate, paraphrase, contrast); per_label rows are wanted from each",
     )
     base_url: str | None = None
+    #: The environment variable holding the key for a --base-url server (its name, never the key itself).
+    api_key_env: str | None = None
     temperature: float = Field(0.3, ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE)
     top_p: float = Field(1.0, gt=0, le=1)
     per_label: int = Field(10, ge=1, description="kept responses wanted per label (per item when there are items)")

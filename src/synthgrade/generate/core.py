@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.console import console
-from synthgrade.data import is_synthetic
+from synthgrade.data import check_disjoint, is_synthetic
 from synthgrade.data.schema import ID, ITEM_ID, ITEM_TEXT, LABEL, REFERENCE, TEXT, has_items, label_order
 from synthgrade.errors import SynthgradeError
 from synthgrade.generate.backends import ChatRequest, make_backend, resolve_backend
@@ -33,7 +33,7 @@ from synthgrade.generate.prompting import (
     task_block,
 )
 from synthgrade.generate.strategies import STRATEGIES, Strategy
-from synthgrade.io import stable_hash
+from synthgrade.io import redact_url, stable_hash
 from synthgrade.registry import REGISTRY
 
 PROVENANCE_COLUMNS = (
@@ -183,7 +183,10 @@ def build_request(
         source_label=str(source[LABEL]) if source is not None else "",
     )
     sampling = {"temperature": config.temperature, "top_p": config.top_p, "max_tokens": config.max_tokens, "seed": seed % (2**31)}
-    key = call_key(config.backend, config.model, messages, sampling, call_index, group.strategy.name, template.continuation)
+    # Two servers may serve different models under one name: the (credential-free) server is part of the key.
+    server = redact_url(config.base_url) if config.base_url else None
+    strategy = group.strategy.name
+    key = call_key(config.backend, config.model, messages, sampling, call_index, strategy, template.continuation, server)
     last_line = messages[-1]["content"].rsplit("\n", 1)[-1]
     return ChatRequest(
         key=key,
@@ -365,10 +368,14 @@ def generate_synthetic(
 
     started = time.perf_counter()
     _check_train(train)
+    for number, table in enumerate(exclude, start=1):  # the leakage guard also refuses training rows passed as held-out
+        check_disjoint(train, table, names=("training", f"--exclude #{number}"))
     labels = train.attrs.get("labels") or label_order(train[LABEL].dropna().astype(str))
     # The engine auto picks is what call keys, provenance and the summary record: the two write different text.
     config = config.model_copy(update={"backend": resolve_backend(config.backend, config.model)})
-    backend = make_backend(config.backend, config.model, config.base_url, config.batch_size, config.retry.timeout, config.batch)
+    backend = make_backend(
+        config.backend, config.model, config.base_url, config.batch_size, config.retry.timeout, config.batch, config.api_key_env
+    )
     templates = choose_templates(config, backend.continues_text)
     plan = CallPlan(plan_groups(train, labels, [STRATEGIES[name] for name in config.strategy]), config, templates, labels)
     cache = CallCache(cache_dir if cache_dir is not None else default_cache_dir())
@@ -383,6 +390,11 @@ def generate_synthetic(
         rounds_run = _call_rounds(plan, runner, clean, show_progress)
     finally:
         cache.close()
+    stats = runner.stats
+    if stats.failed and not stats.completed and not stats.cache_hits:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(stats.failures.items()))
+        where = getattr(backend, "server", backend.name)
+        raise SynthgradeError(f"{where}: every one of the {stats.failed} calls failed ({kinds}); nothing was generated")
     candidates = pd.DataFrame(plan.candidates(), columns=list(CANDIDATE_COLUMNS))
     if show_progress and embed is not None and len(candidates):
         console.print(f"cleaning {len(candidates):,} candidates (embedding with {config.embedder}) ...", highlight=False)

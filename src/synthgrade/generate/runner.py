@@ -169,6 +169,10 @@ def run_coroutine(coroutine: Any) -> Any:
         return pool.submit(asyncio.run, coroutine).result()
 
 
+#: Failed attempts that say the server is gone (nothing listens, no answer in time, a broken body) rather than busy.
+DEAD_SERVER_KINDS = frozenset({"connection_error", "timeout", "malformed_response"})
+
+
 class CallRunner:
     def __init__(self, backend: Backend, cache: CallCache, policy: RetryPolicy, concurrency: int, budget: Budget) -> None:
         self.backend = backend
@@ -177,6 +181,10 @@ class CallRunner:
         self.concurrency = concurrency
         self.budget = budget
         self.stats = CallStats()
+        #: Attempts in a row (over all calls) that failed as a dead server does; any answer resets it.
+        self.dead_streak = 0
+        #: That many such failures in a row, with no answer between, end the run instead of retrying for minutes.
+        self.dead_after = max(8, 2 * concurrency)
 
     def _store(self, request: ChatRequest, result: dict) -> None:
         self.cache.put(request.key, self.backend.name, self.backend.model, request.record(), result)
@@ -186,8 +194,10 @@ class CallRunner:
         """Retry transient failures (:class:`RetryableError`) up to ``max_retries`` times with :class:`BackoffWait`."""
 
         def count_retry(state: RetryCallState) -> None:
+            kind = state.outcome.exception().kind
             self.stats.retries += 1
-            self.stats.retry_reasons[state.outcome.exception().kind] += 1
+            self.stats.retry_reasons[kind] += 1
+            self._check_alive(kind)
 
         return AsyncRetrying(
             retry=retry_if_exception_type(RetryableError),
@@ -197,12 +207,29 @@ class CallRunner:
             reraise=True,
         )
 
+    def _check_alive(self, kind: str) -> None:
+        """Stop the run with one clear error when the server is gone: it refuses connections now, or has failed
+        ``dead_after`` attempts in a row without a single answer. Answers so far are in the cache."""
+        if kind not in DEAD_SERVER_KINDS:
+            return
+        self.dead_streak += 1
+        where = getattr(self.backend, "server", self.backend.name)
+        if kind == "connection_error":
+            self.backend.check_reachable()
+        if self.dead_streak >= self.dead_after:
+            raise SynthgradeError(
+                f"{where}: the last {self.dead_streak} attempts failed ({kind}) without one answer; the server is "
+                "down or stuck (answers so far are cached: rerun to resume, or raise --timeout for a slow server)"
+            )
+
     async def _timed_complete(self, request: ChatRequest) -> dict:
         started = time.perf_counter()
         try:
-            return await self.backend.complete(request)
+            result = await self.backend.complete(request)
         finally:
             self.stats.model_seconds += time.perf_counter() - started
+        self.dead_streak = 0
+        return result
 
     async def _one(self, request: ChatRequest) -> dict | None:
         """One call with retries; ``None`` (counted by kind) when it fails for good."""
@@ -337,6 +364,7 @@ class CallRunner:
             return results
         if self.backend.in_process and not self.backend.loaded and show_progress:
             console.print(f"loading {self.backend.name} model {self.backend.model} ...", highlight=False)
+        self.backend.check_reachable()  # a dead server is one clear error now, not retries for a minute
         with progress(transient=not show_progress) as bar:
             task = bar.add_task(description, total=len(pending), rate="", visible=show_progress)
             started = time.perf_counter()

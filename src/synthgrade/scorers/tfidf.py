@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, stable_hash, write_json
 from synthgrade.mix import TrainingRows, training_rows
-from synthgrade.modeling import ModelInfo, reading_model_files
+from synthgrade.modeling import METADATA_FILE, ModelInfo, reading_model_files
 from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.fitting import out_of_fold_record, prepare_inputs
 from synthgrade.scorers.training_args import TrainingArguments
@@ -146,6 +147,12 @@ class TfidfScorer(TrainableScorer):
                 classifier.coef_ = data["coef"]
                 classifier.intercept_ = data["intercept"]
                 classifier.classes_ = data["classes"]
+        classes = classifier.classes_
+        if classes.size and (int(classes.max()) >= len(info.labels) or int(classes.min()) < 0):
+            raise SynthgradeError(
+                f"{directory}: damaged tfidf model: its weights have classes up to {int(classes.max())} but "
+                f"{METADATA_FILE} lists {len(info.labels)} labels"
+            )
         return cls(features, classifier, info)
 
     @classmethod

@@ -85,7 +85,9 @@ def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], tr
     with_cv = [i for i in tied if candidates[i].cv_macro_f1 is not None and np.isfinite(candidates[i].cv_macro_f1)]
     contenders = with_cv or tied
     winner = max(contenders, key=lambda i: (pooled(i), -i)) if len(tied) > 1 else best
-    if winner == best and len(tied) == 1:
+    if len(trained) == 1:
+        reason = f"{candidates[best].spec} is the only candidate trained (validation macro-F1 {val_f1[best]:.3f})"
+    elif winner == best and len(tied) == 1:
         reason = f"{candidates[best].spec} has the best validation macro-F1 ({val_f1[best]:.3f}), clearly ahead of the others"
     elif winner == best:
         reason = (

@@ -21,6 +21,13 @@ def check_training_data(
     if train_df.empty:
         raise SynthgradeError(f"the {name} data has no rows")
     check_disjoint(train_df, val_df)
+    if LABEL in train_df.columns and LABEL in val_df.columns:
+        unseen = sorted(set(val_df[LABEL].dropna().astype(str)) - set(train_df[LABEL].dropna().astype(str)))
+        if unseen:
+            raise SynthgradeError(
+                f"validation label(s) {', '.join(unseen)} have no {name} rows: no model can learn them; "
+                "add training rows with those labels or leave them out of validation"
+            )
     if unlabeled_df is not None:
         check_disjoint(unlabeled_df, val_df)
 
