@@ -11,7 +11,9 @@ shapes. ``batch_script=["partial", "expire"]`` decides how successive batches en
 (every line answered), ``partial`` (every third line a 500 in the error file), ``rejected`` (every
 third line a 400), ``expire`` (status expired; the second half of the lines ``batch_expired``),
 ``fail`` (status failed with a validation error, no files). A batch stays ``in_progress`` for
-``batch_polls`` status checks, and indefinitely while ``hold_batches`` is set.
+``batch_polls`` status checks, and indefinitely while ``hold_batches`` is set. The chat action ``die``
+stops the server (the port closes, as when its process is killed); ``port`` binds a fixed port, so a
+restarted server answers at the same URL.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class FakeChatServer:
         batch_script: list[str] | None = None,
         batch_polls: int = 2,
         answer: Callable[[list[dict]], str] | None = None,
+        port: int = 0,
     ) -> None:
         self.script = list(script or [])
         self.retry_after = retry_after
@@ -76,6 +79,8 @@ class FakeChatServer:
         self.requests = 0
         self.answered = 0
         self.answered_bodies: list[dict] = []
+        #: The Authorization header of every chat request (None when absent): which key reached this server.
+        self.authorizations: list[str | None] = []
         self.faults: list[str] = []
         self.batch_script = list(batch_script or [])
         self.batch_polls = batch_polls
@@ -84,6 +89,7 @@ class FakeChatServer:
         self.batches: dict[str, dict] = {}
         self.batch_lines_answered = 0
         self._ids = itertools.count(1)
+        self._stopped = False
         self._lock = threading.RLock()
         server = self
 
@@ -143,6 +149,7 @@ class FakeChatServer:
                     return
                 request = json.loads(raw or b"{}")
                 with server._lock:
+                    server.authorizations.append(self.headers.get("Authorization"))
                     server.requests += 1
                     action = server.script.pop(0) if server.script else "ok"
                     if action != "ok":
@@ -159,6 +166,10 @@ class FakeChatServer:
                     return
                 if action == "400":
                     self._send(400, json.dumps({"error": {"message": "bad request: " + ERROR_TEXT}}).encode())
+                    return
+                if action == "die":  # the server process is gone: this connection and the port close
+                    threading.Thread(target=server.stop, daemon=True).start()
+                    self.close_connection = True
                     return
                 if action == "timeout":
                     time.sleep(server.timeout_sleep)
@@ -198,7 +209,7 @@ class FakeChatServer:
             def handle_error(self, request: object, client_address: object) -> None:
                 return  # clients that time out or are killed reset their connections; that is expected here
 
-        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -330,9 +341,17 @@ class FakeChatServer:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Stop listening (as a killed server would); safe to call more than once."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 if __name__ == "__main__":  # run standalone: python tests/llm_server.py [delay]

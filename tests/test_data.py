@@ -104,7 +104,7 @@ def test_broken_jsonl_line(tmp_path: Path) -> None:
 
 def test_duplicates_are_warnings_not_errors(tmp_path: Path) -> None:
     path = tmp_path / "dup.tsv"
-    path.write_text("text\tlabel\nsame\tcorrect\nother\tincorrect\nsame\tcorrect\n")
+    path.write_text("text\tlabel\nsame\tcorrect\nother\tincorrect\nsame\tcorrect\nmore\tincorrect\n")
     report = validate_file(path)
     assert report.ok
     assert [str(w) for w in report.warnings] == ["dup.tsv line 4: exact duplicate of dup.tsv line 2"]

@@ -151,8 +151,8 @@ def test_kill_9_and_resume_loses_nothing_and_duplicates_nothing(fixtures: Path, 
         assert server.answered - answered_before == 12 - cached
         keys = [json.dumps(b["messages"], sort_keys=True) + str(b.get("seed")) for b in server.answered_bodies]
         assert len(set(keys)) == 12 and len(keys) - 12 == answered_before - cached <= 2  # only in-flight calls asked twice
-    # The resumed output equals an uninterrupted run's output.
-    with FakeChatServer() as server:
+    # The resumed output equals an uninterrupted run's output (from the same server URL: it is part of the call keys).
+    with FakeChatServer(port=server.port) as server:
         fresh = _cli_generate(server.base_url, tmp_path / "fresh.jsonl", tmp_path / "cache2", fixtures)
         _, err = fresh.communicate(timeout=300)
         assert fresh.returncode == 0, err.decode()

@@ -123,7 +123,9 @@ def test_label_indices_disjoint_and_hash() -> None:
     with pytest.raises(SynthgradeError, match="label 'y' is not one of the model's labels x, z"):
         label_indices(frame, ["x", "z"], allow_missing=True)
     assert label_indices(frame.drop(columns="label"), ["x"], allow_missing=True).tolist() == [-1, -1, -1]
-    check_disjoint(frame, frame.assign(id=["4", "5", "6"]))
+    check_disjoint(frame, frame.assign(id=["4", "5", "6"], text=["d", "e", "f"]))
+    with pytest.raises(SynthgradeError, match="3 of the 3 validation rows repeat a text of the training data"):
+        check_disjoint(frame, frame.assign(id=["4", "5", "6"], text=["A.", " b", "C!"]))  # renamed ids, same texts
     with pytest.raises(SynthgradeError, match="2 row ids are in both the training and validation data \\(e.g. '2'\\)"):
         check_disjoint(frame, frame.iloc[1:])
     assert frame_hash(frame) == frame_hash(frame.assign(extra=[1, 2, 3]))  # only public columns count

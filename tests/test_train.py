@@ -181,7 +181,8 @@ def test_early_stopping_restores_the_best_checkpoint(tiny_encoder: Path, monkeyp
         return result
 
     monkeypatch.setattr(TransformerTrainer, "evaluate_split", scripted_evaluate)
-    scorer = Trainer(fast_args(tiny_encoder, epochs=6, patience=2)).train(toy("t", 16), toy("v", 8, start=100))
+    val = toy("v", 8, start=100).assign(text=lambda f: f["text"] + " again")  # toy texts cycle: not the training ones
+    scorer = Trainer(fast_args(tiny_encoder, epochs=6, patience=2)).train(toy("t", 16), val)
     curve, best = scorer.info.training["curve"], scorer.info.training["best"]
     assert len(curve) == 3 and best["stopped_early"] and best["epoch"] == 1.0
     assert [p["val_macro_f1"] for p in curve] == [0.8, 0.6, 0.5]
@@ -230,6 +231,8 @@ def test_bad_arguments_and_unknown_labels(tiny_encoder: Path) -> None:
     trainer = Trainer(fast_args(tiny_encoder, labels=["yes", "no"]))
     bad = toy("t", 8).assign(label="maybe")
     with pytest.raises(SynthgradeError, match="label 'maybe' is not one of"):
-        trainer.train(bad, toy("v", 4, start=50))
+        trainer.train(bad, toy("v", 4, start=50).assign(label="maybe"))
+    with pytest.raises(SynthgradeError, match="validation label"):  # labels the training rows lack are refused
+        trainer.train(toy("t", 8).assign(label="yes"), toy("v", 4, start=50))
     with pytest.raises(SynthgradeError, match="is a generator"):
         Trainer(fast_args(tiny_encoder, model="smollm2-135m")).train(toy("t", 8), toy("v", 4, start=50))

@@ -30,6 +30,7 @@ class BuildConfig(BaseModel):
     generator: str = DEFAULT_GENERATOR
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="environment variable holding the --base-url server's key")
+    request_timeout: float = Field(120.0, gt=0, description="seconds one generation request may take before a retry")
     strategies: list[str] = Field(default_factory=lambda: ["paraphrase", "contrast"])
     temperatures: list[float] = Field(default_factory=lambda: [0.3])
     max_per_group: int = Field(12, ge=1, description="synthetic rows asked for per strategy, item and label at most")

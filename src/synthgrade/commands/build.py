@@ -51,6 +51,9 @@ def build(
     api_key_env: Annotated[
         str | None, typer.Option("--api-key-env", help="Environment variable holding the --base-url server's key.")
     ] = None,
+    request_timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds one generation request may take before it is retried.")
+    ] = 120.0,
     strategies: Annotated[
         str, typer.Option("--strategies", help="Augmentation strategies, comma-separated: generate, paraphrase, contrast.")
     ] = "paraphrase,contrast",
@@ -96,6 +99,7 @@ def build(
         "backend": backend,
         "base_url": base_url,
         "api_key_env": api_key_env,
+        "request_timeout": request_timeout,
         "strategies": _names(strategies),
         "temperatures": _floats(temperatures, "--temperatures"),
         "shares": _floats(shares, "--shares"),

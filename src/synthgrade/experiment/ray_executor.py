@@ -68,6 +68,27 @@ def run_staged(fn: Callable[[Any], Any], task: Any, names: list[str], *contents:
         shutil.rmtree(work, ignore_errors=True)
 
 
+#: Seconds to wait for a TCP connection to a Ray head before calling it unreachable.
+CONNECT_CHECK_S = 10.0
+
+
+def check_address(address: str | None) -> None:
+    """Refuse a ``ray://HOST:PORT`` (or ``HOST:PORT``) head nothing answers on, before any stage runs: Ray itself
+    would retry for minutes."""
+    import socket
+
+    if not address or address == "auto":
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ParameterError("address", f"must be auto, ray://HOST:PORT or HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_CHECK_S).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SynthgradeError(f"{address}: no Ray cluster answers there ({reason}); start one with `ray start --head`") from None
+
+
 class RayExecutor(Executor):
     """Runs tasks as Ray tasks on a local or remote cluster; the driver alone writes the run directory.
 
@@ -89,6 +110,7 @@ class RayExecutor(Executor):
             raise ParameterError("cpus_per_task", f"must be above 0, got {cpus_per_task}")
         if gpus_per_task is not None and gpus_per_task < 0:
             raise ParameterError("gpus_per_task", f"must be 0 or more, got {gpus_per_task}")
+        check_address(address)
         self.address = address
         self.cpus_per_task = cpus_per_task
         self.gpus_per_task = gpus_per_task
