@@ -42,13 +42,21 @@ _RECEIVED: list[int] = []
 def raise_on_signals() -> None:
     """Make SIGINT and SIGTERM raise :class:`Interrupted` in the main thread, so ``finally`` blocks run, a
     resumable command says how to resume, and :func:`interrupt_exit_code` tells the two apart."""
+    import os
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return
+    owner = os.getpid()
 
     def handler(signum: int, frame: object) -> None:
+        if os.getpid() != owner:  # a forked worker inherited this handler: behave as Python's defaults would
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         _RECEIVED.append(signum)
         raise Interrupted(signum)
 

@@ -146,6 +146,7 @@ def generate(
     from synthgrade.generate.strategies import DEFAULT_STRATEGY, check_strategy_names
     from synthgrade.registry import DEFAULT_GENERATOR
 
+    check_outputs([out, summary_path(out)], [train, *(exclude or []), prompt], overwrite)  # first: inputs are never touched
     if out.suffix.lower() not in {".jsonl", ".parquet", ".csv", ".tsv"}:
         raise SynthgradeError(f"{out}: --out must end in .jsonl or .parquet (or .csv/.tsv)")
     strategies = check_strategy_names(strategy or [DEFAULT_STRATEGY])
@@ -153,7 +154,6 @@ def generate(
         raise SynthgradeError("--prompt replaces one strategy's template: give a single --strategy with it")
     if backend == "openai" and model is None:
         raise SynthgradeError("--backend openai needs --model (e.g. gpt-4o, or the model id your server serves)")
-    check_outputs([out, summary_path(out)], [train, *(exclude or []), prompt], overwrite)
     try:
         config = GenerationConfig(
             batch={"fallback": fallback, "poll_interval": batch_poll, "max_wait": batch_wait},
