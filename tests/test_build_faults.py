@@ -42,7 +42,7 @@ def _build(out: Path, port: int, cache: Path):
 
 FAULTS = {
     # the server process goes away: the port closes
-    "dies": ({"script": ["ok"] * ANSWERED_FIRST + ["die"]}, "cannot connect"),
+    "dies": ({"script": ["ok"] * ANSWERED_FIRST + ["die"] * 400}, "cannot connect"),
     # the server accepts requests and never answers within --timeout
     "hangs": ({"script": ["ok"] * ANSWERED_FIRST + ["timeout"] * 400, "timeout_sleep": 20.0}, "attempts failed (timeout)"),
     # the server answers with bodies that are not JSON

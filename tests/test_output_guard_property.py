@@ -125,12 +125,11 @@ def test_an_out_on_or_inside_any_input_is_refused_and_inputs_stay_identical(inpu
     from synthgrade.cli import app
 
     command, target, below = case
-    reads, argv = COMMANDS[command]
+    argv = COMMANDS[command][1]
     out = inputs[target].joinpath(*below)
-    before = _digest([inputs[name] for name in reads])
+    before = _digest([inputs["data"].parent])  # every input, and anything a command might add beside them
     result = CliRunner().invoke(app, [str(a) for a in argv(inputs, out)])
     assert isinstance(result.exception, SynthgradeError), (command, target, below, result.output, result.exception)
     message = str(result.exception)
     assert "would overwrite the input" in message or "would delete the input" in message, message
-    assert _digest([inputs[name] for name in reads]) == before
-    assert not out.exists() or below == ()
+    assert _digest([inputs["data"].parent]) == before
