@@ -204,7 +204,7 @@ def _unfinished_generation(summary: dict[str, Any]) -> str | None:
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted((calls.get("failures") or {}).items()))
         return f"{calls['failed']} generation calls failed ({kinds}); rerun the build to retry them"
     if not summary.get("kept"):
-        return f"the generator gave no usable rows ({summary.get('generated', 0)} parsed, all removed by cleaning)"
+        return f"the generator gave no usable rows ({summary.get('generated', 0)} parsed, none kept after cleaning)"
     return None
 
 
