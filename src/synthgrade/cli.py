@@ -19,6 +19,7 @@ from synthgrade.commands import serve as serve_commands
 from synthgrade.commands import train as train_commands
 from synthgrade.console import console
 from synthgrade.errors import ParameterError, SynthgradeError, interrupt_exit_code, raise_on_signals
+from synthgrade.io import redact_url
 
 app = typer.Typer(
     name="synthgrade",
@@ -61,8 +62,9 @@ def main() -> None:
             exc = SynthgradeError(f"{flag_for(exc.param, sys.argv[1:])} {exc.problem}")
         problems = exc.problems or [str(exc)]
         for line in problems:
-            # User text (paths, labels, URLs) may hold [brackets] that rich would read as markup and drop.
-            console.print(f"[red]error:[/red] {escape(line)}", highlight=False)
+            # User text (paths, labels, URLs) may hold [brackets] that rich would read as markup and drop;
+            # a URL in a message never shows its credentials.
+            console.print(f"[red]error:[/red] {escape(redact_url(line))}", highlight=False)
         sys.exit(2)
     except typer.Abort as exc:
         if isinstance(exc.__context__, EOFError) or isinstance(exc.__cause__, EOFError):

@@ -238,6 +238,7 @@ def filter_command(
     backend: Backend = "local",
     model: Annotated[str | None, typer.Option("--model", help="Grader LLM for --method llm.")] = None,
     base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
     votes: Annotated[int, typer.Option("--votes", help="Grading samples per row (majority vote).")] = 1,
     temperature: Annotated[
         float | None, typer.Option("--temperature", help="Grader temperature (default 0, or 0.7 with votes).")
@@ -278,6 +279,7 @@ def filter_command(
             backend=backend,
             model=model,
             base_url=base_url,
+            api_key_env=api_key_env,
             temperature=temperature,
             examples=examples,
             classifier=str(classifier) if classifier else None,

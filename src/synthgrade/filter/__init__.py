@@ -68,6 +68,7 @@ def _step_llm(frame: pd.DataFrame, config: FilterConfig, human: pd.DataFrame | N
         backend=config.backend,
         model=config.model,
         base_url=config.base_url,
+        api_key_env=config.api_key_env,
         votes=config.votes,
         temperature=config.grading_temperature,
         top_p=config.top_p,

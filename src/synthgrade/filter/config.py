@@ -25,6 +25,7 @@ class FilterConfig(BaseModel):
     backend: BackendName = "local"
     model: str | None = None
     base_url: str | None = None
+    api_key_env: str | None = Field(None, description="environment variable holding the --base-url server's key")
     temperature: float | None = Field(None, ge=0, le=2, description="default 0 with one vote, 0.7 with several")
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(160, ge=8)

@@ -22,7 +22,7 @@ from synthgrade.generate.backends import ChatRequest, make_backend, resolve_back
 from synthgrade.generate.cache import CallCache, call_key
 from synthgrade.generate.config import BatchPolicy, RetryPolicy, default_cache_dir
 from synthgrade.generate.prompting import load_template, task_block
-from synthgrade.io import stable_hash
+from synthgrade.io import redact_url, stable_hash
 from synthgrade.modeling import ModelInfo, Scorer, item_bank_from
 from synthgrade.registry import DEFAULT_GENERATOR
 
@@ -79,6 +79,7 @@ class LLMGrader:
         backend: str = "local",
         model: str | None = None,
         base_url: str | None = None,
+        api_key_env: str | None = None,
         votes: int = 1,
         temperature: float | None = None,
         top_p: float = 1.0,
@@ -102,6 +103,7 @@ class LLMGrader:
             raise SynthgradeError("the openai grader needs a model name (e.g. llm:openai:gpt-4o)")
         self.backend_name = resolve_backend(backend, self.model)  # cache keys name the engine that answered
         self.base_url = base_url
+        self.api_key_env = api_key_env
         self.votes = votes
         self.temperature = temperature if temperature is not None else (0.0 if votes == 1 else 0.7)
         self.top_p = top_p
@@ -152,7 +154,8 @@ class LLMGrader:
             for vote in range(self.votes):
                 seed = int(stable_hash({"seed": self.seed, "messages": messages, "vote": vote}, length=8), 16) % (2**31)
                 sampling = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens, "seed": seed}
-                key = call_key(self.backend_name, self.model, messages, sampling, vote)
+                server = redact_url(self.base_url) if self.base_url else None  # two servers, one model name: other answers
+                key = call_key(self.backend_name, self.model, messages, sampling, vote, server=server)
                 row.append(ChatRequest(key, messages, self.temperature, self.top_p, self.max_tokens, seed))
             out.append(row)
         return out
@@ -164,7 +167,9 @@ class LLMGrader:
         from synthgrade.generate.runner import Budget, CallRunner
 
         per_row = self.requests(tasks, items, responses)
-        backend = make_backend(self.backend_name, self.model, self.base_url, self.batch_size, self.retry.timeout, self.batch)
+        backend = make_backend(
+            self.backend_name, self.model, self.base_url, self.batch_size, self.retry.timeout, self.batch, self.api_key_env
+        )
         cache = CallCache(self.cache_dir)
         runner = CallRunner(backend, cache, self.retry, self.concurrency, Budget(self.max_requests))
         try:
