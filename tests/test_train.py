@@ -181,8 +181,7 @@ def test_early_stopping_restores_the_best_checkpoint(tiny_encoder: Path, monkeyp
         return result
 
     monkeypatch.setattr(TransformerTrainer, "evaluate_split", scripted_evaluate)
-    val = toy("v", 8, start=100).assign(text=lambda f: f["text"] + " again")  # toy texts cycle: not the training ones
-    scorer = Trainer(fast_args(tiny_encoder, epochs=6, patience=2)).train(toy("t", 16), val)
+    scorer = Trainer(fast_args(tiny_encoder, epochs=6, patience=2)).train(toy("t", 16), toy("v", 8, start=100))
     curve, best = scorer.info.training["curve"], scorer.info.training["best"]
     assert len(curve) == 3 and best["stopped_early"] and best["epoch"] == 1.0
     assert [p["val_macro_f1"] for p in curve] == [0.8, 0.6, 0.5]

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from synthgrade.commands.options import Labels, Overwrite, column_options
 from synthgrade.console import console, stdout
-from synthgrade.data import ColumnMap, load_responses, parse_label_list
+from synthgrade.data import ColumnMap, check_disjoint, load_responses, parse_label_list
 from synthgrade.errors import ParameterError
 from synthgrade.io import check_outputs, write_json
 from synthgrade.modeling import new_model_directory
@@ -110,6 +110,7 @@ def train(
     )
     human_df = load_responses(human, columns, declared)
     val_df = load_responses(val, columns, declared)
+    check_disjoint(human_df, val_df)  # the leakage guard: ids, then texts (a copy under other ids or none)
     synthetic_df = _read_many(list(synthetic), columns, declared) if synthetic else None
     mixed = mix_training_set(human_df, synthetic_df, ratio=ratio, mode=mode, total=total, human_budget=human_budget, seed=seed)
     manifest = mixed.manifest | {"human_file": str(human), "synthetic_files": [str(p) for p in synthetic or []]}
@@ -226,8 +227,6 @@ def evaluate(
     test_df = load_responses(test, columns, declared)
     examples = load_responses(train_examples, columns, declared) if train_examples else None
     if examples is not None:
-        from synthgrade.data import check_disjoint
-
         check_disjoint(examples, test_df, names=("--train example", "test"))
     context_labels = declared or test_df.attrs.get("labels")
 
