@@ -177,7 +177,10 @@ def _run_interruptible(coroutine: Any) -> Any:
                 task.cancel()
 
         for sig in signals:
-            loop.add_signal_handler(sig, stop, sig)
+            try:
+                loop.add_signal_handler(sig, stop, sig)
+            except NotImplementedError:  # Windows event loops: signals keep their process handlers
+                break
         return await coroutine
 
     result = None
