@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from synthgrade.build.config import BuildConfig
 from synthgrade.build.decision import decide, macro_f1, pooled_evidence
@@ -172,6 +173,13 @@ def _scorer_spec(scorer: Any, fallback: str) -> str:
     return fallback if fallback != "auto" else (scorer.info.base_model or scorer.info.kind)
 
 
+def _fit_seconds(scorer: Any, total: float) -> float:
+    """Seconds the chosen scorer took to fit (``auto`` tries several candidates; a grid cell fits only the chosen kind)."""
+    auto = (scorer.info.training or {}).get("auto") or {}
+    chosen = next((row for row in auto.get("leaderboard", []) if row.get("model") == auto.get("chosen")), None)
+    return round(float(chosen["seconds"]), 1) if chosen and chosen.get("seconds") else round(total, 1)
+
+
 def per_group_rows(train: pd.DataFrame, labels: list[str], share: float, cap: int) -> int:
     """Synthetic rows to ask for per (item, label): enough for ``share`` of the training rows, by the average group."""
     groups = (
@@ -267,6 +275,7 @@ class Build:
         record = self._val_record(proba) | {
             "spec": _scorer_spec(scorer, config.model),
             "seconds": round(seconds, 1),
+            "fit_seconds": _fit_seconds(scorer, seconds),
             "oof": (scorer.info.training or {}).get("oof"),
         }
         write_json(record_path, record)
@@ -283,7 +292,7 @@ class Build:
 
     def synthetic_sets(self, human: dict[str, Any]) -> list[dict[str, Any]]:
         """Generate and filter one synthetic set per (strategy, temperature); returns their records."""
-        from synthgrade.generate import GenerationConfig, generate_synthetic, summary_path, write_synthetic
+        from synthgrade.generate import GenerationConfig, generate_synthetic, write_synthetic
 
         config, bd = self.config, self.data
         combos = list(itertools.product(config.strategies, config.temperatures))
@@ -292,31 +301,24 @@ class Build:
             f"{config.generator} writes {', '.join(config.strategies)} rows at temperature(s) "
             f"{', '.join(map(str, config.temperatures))} from the {len(bd.train):,} training rows only",
         )
-        per_label = per_group_rows(bd.train, self.labels, max(config.shares), config.max_per_group)
+        wanted = per_group_rows(bd.train, self.labels, max(config.shares), config.max_per_group)
+        pending = [(s, t) for s, t in combos if not self._generated(f"{s}-t{t:g}")]
+        plan = self._plan_generation(human, pending, wanted, len(combos)) if pending else None
         generated: list[tuple[dict[str, Any], Path]] = []
         records = []
+        started = 0
         for number, (strategy, temperature) in enumerate(combos, start=1):
             name = f"{strategy}-t{temperature:g}"
             raw_path = self.layout.raw_synthetic(name)
-            if not (raw_path.exists() and summary_path(raw_path).exists()):
-                if self.clock.left <= 0:
-                    console.print(f"[yellow]skipped[/yellow] {name}: the time budget is spent", highlight=False)
+            if not self._generated(name):
+                assert plan is not None
+                if started >= plan.sets or self.clock.left <= 0:
+                    console.print(f"[yellow]skipped[/yellow] {name}: it does not fit the time budget", highlight=False)
                     records.append({"name": name, "strategy": strategy, "temperature": temperature, "skipped": "time budget"})
                     continue
-                self.clock.note(f"generating {name} ({number}/{len(combos)}): {per_label} rows per item and label")
-                settings: dict[str, Any] = {
-                    "model": config.generator,
-                    "strategy": [strategy],
-                    "temperature": temperature,
-                    "per_label": per_label,
-                    "per_call": min(5, per_label),  # asking for more than a group needs only costs tokens
-                    "max_tokens": config.max_tokens,
-                    "max_rounds": config.max_rounds,
-                    "seed": config.seed,
-                    "base_url": config.base_url,
-                }
-                if config.backend:
-                    settings["backend"] = config.backend
+                started += 1
+                self.clock.note(f"generating {name} ({number}/{len(combos)}): {plan.per_label} rows per item and label")
+                settings = self._generation_settings(strategy, temperature, plan.per_label, wanted, plan.max_requests)
                 result = generate_synthetic(bd.train, GenerationConfig(**settings), exclude=[bd.val, *bd.tests.values()])
                 write_synthetic(result, raw_path)
             generated.append(({"name": name, "strategy": strategy, "temperature": temperature}, raw_path))
@@ -335,6 +337,71 @@ class Build:
         self._save_state()
         return records
 
+    def _generated(self, name: str) -> bool:
+        from synthgrade.generate import summary_path
+
+        raw_path = self.layout.raw_synthetic(name)
+        return raw_path.exists() and summary_path(raw_path).exists()
+
+    def _generation_settings(
+        self, strategy: str, temperature: float, per_label: int, wanted: int, max_requests: int | None, **overrides: Any
+    ) -> dict[str, Any]:
+        config = self.config
+        settings: dict[str, Any] = {
+            "model": config.generator,
+            "strategy": [strategy],
+            "temperature": temperature,
+            "per_label": per_label,
+            # Fixed by the rows wanted, not the rows planned: the probe's calls are then the real run's first calls.
+            "per_call": min(5, wanted),
+            "max_tokens": config.max_tokens,
+            "max_rounds": config.max_rounds,
+            "max_requests": max_requests,
+            "seed": config.seed,
+            "base_url": config.base_url,
+        }
+        if config.backend:
+            settings["backend"] = config.backend
+        return settings | overrides
+
+    def _plan_generation(self, human: dict[str, Any], pending: list[tuple[str, float]], wanted: int, total: int) -> Any:
+        """Reserve the grid's share of the budget, measure the generator on the first calls, size the sets to fit."""
+        from synthgrade.build.budget import PROBE_CALLS, grid_seconds_per_set, plan_generation
+        from synthgrade.generate import GenerationConfig, generate_synthetic
+
+        config, bd = self.config, self.data
+        grid_s_per_set = grid_seconds_per_set(
+            float(human.get("fit_seconds", human.get("seconds", 30.0))), config.shares, config.weights
+        )
+        if self.clock.left <= 0:
+            plan = plan_generation(self.clock.left, len(pending), 1, 1, wanted, None, grid_s_per_set)
+            self.clock.note(plan.describe())
+            return plan
+        strategy, temperature = pending[0]
+        settings = self._generation_settings(strategy, temperature, wanted, wanted, PROBE_CALLS, max_rounds=1)
+        self.clock.note(f"measuring the generator on the first {PROBE_CALLS} calls of {strategy}-t{temperature:g}")
+        tick = time.perf_counter()
+        probe = generate_synthetic(
+            bd.train, GenerationConfig(**settings), exclude=[bd.val, *bd.tests.values()], show_progress=False
+        ).summary
+        calls = probe.get("calls") or {}
+        wall = time.perf_counter() - tick - float(calls.get("model_load_s") or 0.0)
+        seconds_per_call = wall / calls["model_calls"] if calls.get("model_calls") else None
+        groups = int(bd.train.groupby(["item_id", LABEL]).ngroups if "item_id" in bd.train.columns else bd.train[LABEL].nunique())
+        plan = plan_generation(
+            self.clock.left,
+            len(pending),
+            max(1, groups),
+            min(5, wanted),
+            wanted,
+            seconds_per_call,
+            grid_s_per_set,
+            config.max_rounds,
+        )
+        done = f" ({total - len(pending)} set(s) generated before)" if len(pending) < total else ""
+        self.clock.note(plan.describe() + done)
+        return plan
+
     def _filter(self, name: str, raw_path: Path) -> dict[str, Any]:
         """The filter stage for one set: classifier agreement with the human-only scorer, every drop counted."""
         from synthgrade.filter import FilterConfig, filter_synthetic
@@ -347,6 +414,8 @@ class Build:
             "generated": generation.get("generated"),
             "kept_after_cleaning": generation.get("kept"),
             "removed_by_reason": generation.get("removed_by_reason") or generation.get("removed"),
+            "calls_failed": (generation.get("calls") or {}).get("failed", 0),
+            "call_failures": (generation.get("calls") or {}).get("failures", {}),
         }
         if record_path.exists() and kept_path.exists():
             return entry | read_json(record_path)
@@ -416,7 +485,7 @@ class Build:
         def affordable() -> Any:
             """Hand out cells while the time budget lasts (an executor that runs ahead gets them all at once)."""
             for number, task in enumerate(todo, start=1):
-                estimate = float(np.mean(durations)) if durations else human.get("seconds", 30.0)
+                estimate = float(np.mean(durations)) if durations else human.get("fit_seconds", human.get("seconds", 30.0))
                 if self.clock.left < estimate:
                     row = {
                         "key": task.key,
@@ -590,11 +659,14 @@ class Build:
         cells: list[dict[str, Any]],
         student_dir: Path | None,
     ) -> BuildResult:
-        from synthgrade.build.report import verdict_text, write_build_report
+        from synthgrade.build.report import write_build_report
+        from synthgrade.build.verdict import build_verdict
 
-        verdict = verdict_text(decision, evaluation)
+        outcome = build_verdict(decision, evaluation, sets, cells, self.config.model_dump(mode="json"))
+        verdict = outcome.text
         summary = {
             "verdict": verdict,
+            "outcome": outcome.to_dict(),
             "shipped": shipped,
             "model": str(self.layout.model),
             "student": str(student_dir) if student_dir else None,
@@ -612,7 +684,9 @@ class Build:
         report = write_build_report(self.out, summary)
         write_json(self.layout.summary, summary)
         self._save_state(finished=True)
-        console.print(f"[bold]{verdict}[/bold]", highlight=False)
+        console.print(f"[bold]{escape(verdict)}[/bold]", highlight=False)
+        for step in outcome.next_steps:
+            console.print(f"next: {escape(step.text)}", highlight=False)
         console.print(
             f"model: {self.out / 'model'}; report: {report}; build took {_minutes(self.clock.elapsed)}", highlight=False
         )

@@ -21,7 +21,7 @@ from typing import Any
 
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import redact_url
-from synthgrade.registry import REGISTRY, offline_error, resolve_model
+from synthgrade.registry import REGISTRY, resolve_model
 
 REFUSAL = re.compile(
     r"^\s*(?:i'?m sorry|i am sorry|sorry,|i apologi[sz]e|as an ai\b|i can(?:no|')t (?:help|assist|provide|comply|do that|write)|"
@@ -265,7 +265,7 @@ _LOADED: dict[tuple[str, str], Any] = {}
 
 
 class TransformersBackend(Backend):
-    """A causal LM through transformers; GGUF files are dequantised on load (~30 s for SmolLM2)."""
+    """A causal LM through transformers; a GGUF file is dequantised once into a cached copy (:mod:`.local_model`)."""
 
     name = "local"
     in_process = True
@@ -285,15 +285,9 @@ class TransformersBackend(Backend):
             self._tokenizer, self._model = _LOADED[("local", self.model)]
             self.loaded = True
             return
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from synthgrade.generate.local_model import load_causal_lm
 
-        resolved = resolve_model(self.model)
-        kwargs = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(resolved.path, **kwargs)
-            self._model = AutoModelForCausalLM.from_pretrained(resolved.path, **kwargs)
-        except OSError as exc:
-            raise offline_error(self.model, exc) from None
+        self._tokenizer, self._model = load_causal_lm(self.model)  # a GGUF model is de-quantized once, then cached
         self._model.eval()
         self._tokenizer.padding_side = "left"  # generation continues from the right end of every row
         if self._tokenizer.pad_token is None:
