@@ -111,6 +111,18 @@ def test_not_tested_when_no_row_survives_says_why_and_what_to_do(tmp_path, monke
     assert any("--backend openai" in step["text"] for step in summary["outcome"]["next_steps"])
 
 
+def test_not_tested_when_the_generator_fails_says_so_without_waiting_out_the_budget(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key-not-secret")
+    monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "cache"))
+    with FakeChatServer(script=["400"] * 50, answer=tutor_rewrites) as server:
+        result = run_build(EXAMPLE_SET, tmp_path / "build", tiny(server, strategies=["paraphrase", "contrast"]))
+        answered = server.requests
+    summary = check_everywhere(result, tmp_path / "build", capsys.readouterr().err)
+    assert summary["outcome"]["case"] == "not_tested" and "the generator failed" in result.verdict and "http_400" in result.verdict
+    assert answered <= 4  # the probe's calls only: the second set is not attempted against a failing generator
+    assert [s["skipped"] for s in summary["synthetic_sets"]] == ["generator failed", "generator failed"]
+
+
 def test_not_tested_when_the_time_budget_is_spent(generator, tmp_path, capsys):
     result = run_build(EXAMPLE_SET, tmp_path / "build", tiny(generator, time_budget=0.001))
     summary = check_everywhere(result, tmp_path / "build", capsys.readouterr().err)

@@ -39,13 +39,17 @@ class GenerationPlan:
     grid_s: float
     wanted_sets: int
     wanted_per_label: int
-    notes: list[str] = field(default_factory=list)
+    #: failed calls by kind when every probe call failed: the generator is down, generating more would only wait
+    generator_failed: dict[str, int] = field(default_factory=dict)
 
     @property
     def fits(self) -> bool:
         return self.sets == self.wanted_sets and self.per_label == self.wanted_per_label
 
     def describe(self) -> str:
+        if self.generator_failed:
+            kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.generator_failed.items()))
+            return f"the generator failed on every measured call ({kinds}): no synthetic set is generated"
         per_call = (
             f"{self.seconds_per_call:.1f} s per call (measured)" if self.seconds_per_call else "calls answered from the cache"
         )

@@ -312,6 +312,14 @@ class Build:
             raw_path = self.layout.raw_synthetic(name)
             if not self._generated(name):
                 assert plan is not None
+                if plan.generator_failed:
+                    console.print(f"[yellow]skipped[/yellow] {name}: the generator failed", highlight=False)
+                    failed = sum(plan.generator_failed.values())
+                    records.append(
+                        {"name": name, "strategy": strategy, "temperature": temperature, "skipped": "generator failed"}
+                        | {"calls_failed": failed, "call_failures": plan.generator_failed}
+                    )
+                    continue
                 if started >= plan.sets or self.clock.left <= 0:
                     console.print(f"[yellow]skipped[/yellow] {name}: it does not fit the time budget", highlight=False)
                     records.append({"name": name, "strategy": strategy, "temperature": temperature, "skipped": "time budget"})
@@ -387,6 +395,11 @@ class Build:
         calls = probe.get("calls") or {}
         wall = time.perf_counter() - tick - float(calls.get("model_load_s") or 0.0)
         seconds_per_call = wall / calls["model_calls"] if calls.get("model_calls") else None
+        if calls.get("failed") and not calls.get("completed") and not probe.get("cache_hits"):
+            plan = plan_generation(0.0, len(pending), 1, 1, wanted, None, grid_s_per_set)
+            plan.generator_failed = dict(calls.get("failures") or {"unknown": calls["failed"]})
+            self.clock.note(plan.describe())
+            return plan
         groups = int(bd.train.groupby(["item_id", LABEL]).ngroups if "item_id" in bd.train.columns else bd.train[LABEL].nunique())
         plan = plan_generation(
             self.clock.left,
