@@ -24,6 +24,7 @@ import itertools
 import json
 import math
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,7 @@ class StageClock:
         return self.budget_s - self.elapsed
 
     def stage(self, name: str, detail: str = "") -> None:
+        _use_free_cores()
         number = STAGES.index(name) + 1
         console.rule(f"[bold][{number}/{len(STAGES)}] {name}", align="left")
         if detail:
@@ -105,6 +107,14 @@ class StageClock:
     def note(self, text: str, eta_s: float | None = None) -> None:
         eta = f", about {_minutes(eta_s)} to go" if eta_s is not None else ""
         console.print(f"{text} (elapsed {_minutes(self.elapsed)}{eta})", highlight=False)
+
+
+def _use_free_cores() -> None:
+    """Each stage runs torch on the cores other processes leave free (on a shared CPU, surplus threads wait on each other)."""
+    if "torch" in sys.modules:
+        from synthgrade.generate.local_model import free_cores
+
+        sys.modules["torch"].set_num_threads(free_cores())
 
 
 def _minutes(seconds: float) -> str:

@@ -308,6 +308,8 @@ class TransformersBackend(Backend):
     def complete_batch(self, requests: list[ChatRequest]) -> list[dict]:
         import torch
 
+        from synthgrade.generate.local_model import threads_for_free_cores
+
         self.load()
         tokenizer, model = self._tokenizer, self._model
         first = requests[0]
@@ -318,7 +320,7 @@ class TransformersBackend(Backend):
             # top_k stays at the model's default (50 for SmolLM2), as llama.cpp keeps its own (40).
             sampling = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p}
         torch.manual_seed(first.seed)  # the batch is drawn once; the cache makes the result permanent
-        with torch.inference_mode():
+        with torch.inference_mode(), threads_for_free_cores():
             output = model.generate(
                 **batch,
                 max_new_tokens=max(r.max_tokens for r in requests),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,3 +82,32 @@ def load_causal_lm(name: str) -> tuple[Any, Any]:
             return tokenizer, model
     except OSError as exc:
         raise offline_error(name, exc) from None
+
+
+def free_cores() -> int:
+    """CPU cores not busy with other processes: this process's CPUs minus the load that is not its own torch threads."""
+    import torch
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        others = os.getloadavg()[0] - torch.get_num_threads()
+    except OSError:  # no load average on this platform
+        return cpus
+    return max(1, min(cpus, cpus - math.ceil(max(0.0, others))))
+
+
+@contextlib.contextmanager
+def threads_for_free_cores() -> Iterator[None]:
+    """Run torch on the cores other processes leave free, for one batch.
+
+    On a shared CPU, every OpenMP thread waits at each of the model's barriers for the slowest one, which the
+    scheduler may have parked behind another process: measured on 2 busy cores, a 0.5B generator decoded 4.5x
+    faster with 1 thread than with 2. On an idle machine every core is used."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(before, free_cores()))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
