@@ -24,7 +24,6 @@ import itertools
 import json
 import math
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,10 +110,11 @@ class StageClock:
 
 def _use_free_cores() -> None:
     """Each stage runs torch on the cores other processes leave free (on a shared CPU, surplus threads wait on each other)."""
-    if "torch" in sys.modules:
-        from synthgrade.generate.local_model import free_cores
+    import torch  # every build embeds (hybrids, the cleaning's near-duplicate check) or generates with it
 
-        sys.modules["torch"].set_num_threads(free_cores())
+    from synthgrade.generate.local_model import free_cores
+
+    torch.set_num_threads(free_cores())
 
 
 def _minutes(seconds: float) -> str:
@@ -181,6 +181,19 @@ def _scorer_spec(scorer: Any, fallback: str) -> str:
     if chosen:
         return str(chosen)
     return fallback if fallback != "auto" else (scorer.info.base_model or scorer.info.kind)
+
+
+def one_strategy(result: Any, strategy: str) -> Any:
+    """One strategy's rows of a generation run over several, with its own counts (the calls are the run's)."""
+    from synthgrade.generate import GenerationResult
+
+    frame = result.frame
+    if "strategy" in frame.columns:
+        frame = frame[frame["strategy"] == strategy].reset_index(drop=True)
+    own = (result.summary.get("by_strategy") or {}).get(strategy, {})
+    counts = {key: own[key] for key in ("groups", "requested", "generated", "kept", "removed", "removed_total") if key in own}
+    run = {"strategies": [strategy], "run_strategies": result.summary.get("strategies")}
+    return GenerationResult(frame, result.summary | counts | run)
 
 
 def _fit_seconds(scorer: Any, total: float) -> float:
@@ -314,32 +327,42 @@ class Build:
         wanted = per_group_rows(bd.train, self.labels, max(config.shares), config.max_per_group)
         pending = [(s, t) for s, t in combos if not self._generated(f"{s}-t{t:g}")]
         plan = self._plan_generation(human, pending, wanted, len(combos)) if pending else None
+        skipped: dict[str, dict[str, Any]] = {}
+        if plan is not None:
+            fitting = [] if plan.generator_failed else pending[: plan.sets]
+            for strategy, temperature in pending:
+                if (strategy, temperature) not in fitting:
+                    reason = "generator failed" if plan.generator_failed else "time budget"
+                    skipped[f"{strategy}-t{temperature:g}"] = {"skipped": reason} | (
+                        {"calls_failed": sum(plan.generator_failed.values()), "call_failures": plan.generator_failed}
+                        if plan.generator_failed
+                        else {}
+                    )
+            # The sets of one temperature are one generation run: their prompts share the local model's batches.
+            for temperature in dict.fromkeys(t for _, t in fitting):
+                strategies = [s for s, t in fitting if t == temperature]
+                names = [f"{strategy}-t{temperature:g}" for strategy in strategies]
+                if self.clock.left <= 0:
+                    skipped |= {name: {"skipped": "time budget"} for name in names}
+                    continue
+                self.clock.note(f"generating {', '.join(names)}: {plan.per_label} rows per item and label")
+                cap = plan.max_requests * len(strategies) if plan.max_requests is not None else None
+                settings = self._generation_settings(strategies, temperature, plan.per_label, wanted, cap)
+                result = generate_synthetic(bd.train, GenerationConfig(**settings), exclude=[bd.val, *bd.tests.values()])
+                for strategy, name in zip(strategies, names, strict=True):
+                    write_synthetic(one_strategy(result, strategy), self.layout.raw_synthetic(name))
         generated: list[tuple[dict[str, Any], Path]] = []
         records = []
-        started = 0
-        for number, (strategy, temperature) in enumerate(combos, start=1):
+        for strategy, temperature in combos:
             name = f"{strategy}-t{temperature:g}"
-            raw_path = self.layout.raw_synthetic(name)
-            if not self._generated(name):
-                assert plan is not None
-                if plan.generator_failed:
-                    console.print(f"[yellow]skipped[/yellow] {name}: the generator failed", highlight=False)
-                    failed = sum(plan.generator_failed.values())
-                    records.append(
-                        {"name": name, "strategy": strategy, "temperature": temperature, "skipped": "generator failed"}
-                        | {"calls_failed": failed, "call_failures": plan.generator_failed}
-                    )
-                    continue
-                if started >= plan.sets or self.clock.left <= 0:
-                    console.print(f"[yellow]skipped[/yellow] {name}: it does not fit the time budget", highlight=False)
-                    records.append({"name": name, "strategy": strategy, "temperature": temperature, "skipped": "time budget"})
-                    continue
-                started += 1
-                self.clock.note(f"generating {name} ({number}/{len(combos)}): {plan.per_label} rows per item and label")
-                settings = self._generation_settings(strategy, temperature, plan.per_label, wanted, plan.max_requests)
-                result = generate_synthetic(bd.train, GenerationConfig(**settings), exclude=[bd.val, *bd.tests.values()])
-                write_synthetic(result, raw_path)
-            generated.append(({"name": name, "strategy": strategy, "temperature": temperature}, raw_path))
+            entry = {"name": name, "strategy": strategy, "temperature": temperature}
+            if name in skipped:
+                failed = skipped[name]["skipped"] == "generator failed"
+                why = "the generator failed" if failed else "it does not fit the time budget"
+                console.print(f"[yellow]skipped[/yellow] {name}: {why}", highlight=False)
+                records.append(entry | skipped[name])
+            else:
+                generated.append((entry, self.layout.raw_synthetic(name)))
         if config.filter == "classifier":
             self.clock.stage(
                 "filter", f"keeping rows the human-only scorer gives their intended label (p >= {config.min_confidence})"
@@ -362,12 +385,12 @@ class Build:
         return raw_path.exists() and summary_path(raw_path).exists()
 
     def _generation_settings(
-        self, strategy: str, temperature: float, per_label: int, wanted: int, max_requests: int | None, **overrides: Any
+        self, strategies: list[str], temperature: float, per_label: int, wanted: int, max_requests: int | None, **overrides: Any
     ) -> dict[str, Any]:
         config = self.config
         settings: dict[str, Any] = {
             "model": config.generator,
-            "strategy": [strategy],
+            "strategy": strategies,
             "temperature": temperature,
             "per_label": per_label,
             # Fixed by the rows wanted, not the rows planned: the probe's calls are then the real run's first calls.
@@ -395,9 +418,10 @@ class Build:
             plan = plan_generation(self.clock.left, len(pending), 1, 1, wanted, None, grid_s_per_set)
             self.clock.note(plan.describe())
             return plan
-        strategy, temperature = pending[0]
-        settings = self._generation_settings(strategy, temperature, wanted, wanted, PROBE_CALLS, max_rounds=1)
-        self.clock.note(f"measuring the generator on the first {PROBE_CALLS} calls of {strategy}-t{temperature:g}")
+        temperature = pending[0][1]
+        strategies = [s for s, t in pending if t == temperature]
+        settings = self._generation_settings(strategies, temperature, wanted, wanted, PROBE_CALLS, max_rounds=1)
+        self.clock.note(f"measuring the generator on its first {PROBE_CALLS} calls (temperature {temperature:g})")
         tick = time.perf_counter()
         probe = generate_synthetic(
             bd.train, GenerationConfig(**settings), exclude=[bd.val, *bd.tests.values()], show_progress=False
