@@ -445,6 +445,7 @@ class Build:
             grid_s_per_set,
             config.max_rounds,
         )
+        plan.tokens_per_s = calls.get("completion_tokens_per_s")
         done = f" ({total - len(pending)} set(s) generated before)" if len(pending) < total else ""
         self.clock.note(plan.describe() + done)
         return plan

@@ -89,7 +89,7 @@ CODE_MORE = NextStep(
     "data",
 )
 UNLABELED = NextStep(
-    "uncoded responses of the same items can teach the scorer and its student too (`--unlabeled FILE` where your version has it)",
+    "uncoded responses of the same items can teach the scorer and its student too (`--unlabeled FILE`, where available)",
     "build",
 )
 
