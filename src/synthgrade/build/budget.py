@@ -52,9 +52,10 @@ class GenerationPlan:
         if self.generator_failed:
             kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.generator_failed.items()))
             return f"the generator failed on every measured call ({kinds}): no synthetic set is generated"
-        speed = f", {self.tokens_per_s:.0f} tokens/s" if self.tokens_per_s else ""
-        measured = f"{self.seconds_per_call:.1f} s per call{speed}, measured"
-        per_call = measured if self.seconds_per_call else "calls answered from the cache"
+        per_call = "calls answered from the cache"
+        if self.seconds_per_call:
+            speed = f", {self.tokens_per_s:.0f} tokens/s" if self.tokens_per_s else ""
+            per_call = f"{self.seconds_per_call:.1f} s per call{speed}, measured"
         head = f"time plan: generation {self.generation_s / 60:.1f} min ({per_call}), grid {self.grid_s / 60:.1f} min reserved; "
         if self.sets == 0:
             return head + "no synthetic set fits: augmentation cannot be tested in this budget"
