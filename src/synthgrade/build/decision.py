@@ -69,8 +69,8 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ship_synthetic": self.ship_synthetic,
-            "validation_gain": round(self.gain, 4),
-            "lower_bound": round(self.lower_bound, 4),
+            "validation_gain": round(self.gain, 6),  # the verdict rounds these to 3 digits, as the reason does
+            "lower_bound": round(self.lower_bound, 6),
             "level": round(self.level, 5),
             "cells": self.cells,
             "evidence_rows": self.rows,

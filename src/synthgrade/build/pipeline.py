@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 
 from synthgrade.build.config import BuildConfig
 from synthgrade.build.decision import decide, macro_f1, pooled_evidence
@@ -46,6 +47,8 @@ from synthgrade.io import atomic_directory, atomic_path, check_outputs, read_jso
 from synthgrade.metrics import degenerate_test_warnings
 
 STAGES = ("data", "human-only", "generate", "filter", "grid", "decide", "distill", "evaluate", "report")
+#: How a skipped synthetic set is explained on the console (other reasons are printed as they are).
+SKIP_REASONS = {"generator failed": "the generator failed", "time budget": "it does not fit the time budget"}
 #: Per-row predictions kept in the work folder, left out of build.json.
 PER_ROW = ("val_pred", "oof")
 
@@ -97,6 +100,7 @@ class StageClock:
         return self.budget_s - self.elapsed
 
     def stage(self, name: str, detail: str = "") -> None:
+        _use_free_cores()
         number = STAGES.index(name) + 1
         console.rule(f"[bold][{number}/{len(STAGES)}] {name}", align="left")
         if detail:
@@ -105,6 +109,15 @@ class StageClock:
     def note(self, text: str, eta_s: float | None = None) -> None:
         eta = f", about {_minutes(eta_s)} to go" if eta_s is not None else ""
         console.print(f"{text} (elapsed {_minutes(self.elapsed)}{eta})", highlight=False)
+
+
+def _use_free_cores() -> None:
+    """Each stage runs torch on the cores other processes leave free (on a shared CPU, surplus threads wait on each other)."""
+    import torch  # every build embeds (hybrids, the cleaning's near-duplicate check) or generates with it
+
+    from synthgrade.generate.local_model import free_cores
+
+    torch.set_num_threads(free_cores())
 
 
 def _minutes(seconds: float) -> str:
@@ -183,6 +196,26 @@ def _scorer_spec(scorer: Any, fallback: str) -> str:
     if chosen:
         return str(chosen)
     return fallback if fallback != "auto" else (scorer.info.base_model or scorer.info.kind)
+
+
+def one_strategy(result: Any, strategy: str) -> Any:
+    """One strategy's rows of a generation run over several, with its own counts (the calls are the run's)."""
+    from synthgrade.generate import GenerationResult
+
+    frame = result.frame
+    if "strategy" in frame.columns:
+        frame = frame[frame["strategy"] == strategy].reset_index(drop=True)
+    own = (result.summary.get("by_strategy") or {}).get(strategy, {})
+    counts = {key: own[key] for key in ("groups", "requested", "generated", "kept", "removed", "removed_total") if key in own}
+    run = {"strategies": [strategy], "run_strategies": result.summary.get("strategies")}
+    return GenerationResult(frame, result.summary | counts | run)
+
+
+def _fit_seconds(scorer: Any, total: float) -> float:
+    """Seconds the chosen scorer took to fit (``auto`` tries several candidates; a grid cell fits only the chosen kind)."""
+    auto = (scorer.info.training or {}).get("auto") or {}
+    chosen = next((row for row in auto.get("leaderboard", []) if row.get("model") == auto.get("chosen")), None)
+    return round(float(chosen["seconds"]), 1) if chosen and chosen.get("seconds") else round(total, 1)
 
 
 def per_group_rows(train: pd.DataFrame, labels: list[str], share: float, cap: int) -> int:
@@ -291,6 +324,7 @@ class Build:
         record = self._val_record(proba) | {
             "spec": _scorer_spec(scorer, config.model),
             "seconds": round(seconds, 1),
+            "fit_seconds": _fit_seconds(scorer, seconds),
             "oof": (scorer.info.training or {}).get("oof"),
         }
         write_json(record_path, record)
@@ -307,7 +341,7 @@ class Build:
 
     def synthetic_sets(self, human: dict[str, Any]) -> list[dict[str, Any]]:
         """Generate and filter one synthetic set per (strategy, temperature); returns their records."""
-        from synthgrade.generate import GenerationConfig, generate_synthetic, summary_path, write_synthetic
+        from synthgrade.generate import GenerationConfig, generate_synthetic, write_synthetic
 
         config, bd = self.config, self.data
         combos = list(itertools.product(config.strategies, config.temperatures))
@@ -316,41 +350,49 @@ class Build:
             f"{config.generator} writes {', '.join(config.strategies)} rows at temperature(s) "
             f"{', '.join(map(str, config.temperatures))} from the {len(bd.train):,} training rows only",
         )
-        per_label = per_group_rows(bd.train, self.labels, max(config.shares), config.max_per_group)
-        generated: list[tuple[dict[str, Any], Path]] = []
-        records = []
-        for number, (strategy, temperature) in enumerate(combos, start=1):
-            name = f"{strategy}-t{temperature:g}"
-            raw_path = self.layout.raw_synthetic(name)
-            if not (raw_path.exists() and summary_path(raw_path).exists()):
+        wanted = per_group_rows(bd.train, self.labels, max(config.shares), config.max_per_group)
+        pending = [(s, t) for s, t in combos if not self._generated(f"{s}-t{t:g}")]
+        plan = self._plan_generation(human, pending, wanted, len(combos)) if pending else None
+        skipped: dict[str, dict[str, Any]] = {}
+        if plan is not None:
+            fitting = [] if plan.generator_failed else pending[: plan.sets]
+            for strategy, temperature in pending:
+                if (strategy, temperature) not in fitting:
+                    reason = "generator failed" if plan.generator_failed else "time budget"
+                    skipped[f"{strategy}-t{temperature:g}"] = {"skipped": reason} | (
+                        {"calls_failed": sum(plan.generator_failed.values()), "call_failures": plan.generator_failed}
+                        if plan.generator_failed
+                        else {}
+                    )
+            # The sets of one temperature are one generation run: their prompts share the local model's batches.
+            for temperature in dict.fromkeys(t for _, t in fitting):
+                strategies = [s for s, t in fitting if t == temperature]
+                names = [f"{strategy}-t{temperature:g}" for strategy in strategies]
                 if self.clock.left <= 0:
-                    console.print(f"[yellow]skipped[/yellow] {name}: the time budget is spent", highlight=False)
-                    records.append({"name": name, "strategy": strategy, "temperature": temperature, "skipped": "time budget"})
+                    skipped |= {name: {"skipped": "time budget"} for name in names}
                     continue
-                self.clock.note(f"generating {name} ({number}/{len(combos)}): {per_label} rows per item and label")
-                settings: dict[str, Any] = {
-                    "model": config.generator,
-                    "strategy": [strategy],
-                    "temperature": temperature,
-                    "per_label": per_label,
-                    "per_call": min(5, per_label),  # asking for more than a group needs only costs tokens
-                    "max_tokens": config.max_tokens,
-                    "max_rounds": config.max_rounds,
-                    "seed": config.seed,
-                    "base_url": config.base_url,
-                    "api_key_env": config.api_key_env,
-                    "retry": {"timeout": config.request_timeout},
-                }
-                if config.backend:
-                    settings["backend"] = config.backend
+                self.clock.note(f"generating {', '.join(names)}: {plan.per_label} rows per item and label")
+                cap = plan.max_requests * len(strategies) if plan.max_requests is not None else None
+                settings = self._generation_settings(strategies, temperature, plan.per_label, wanted, cap)
                 result = generate_synthetic(bd.train, GenerationConfig(**settings), exclude=[bd.val, *bd.tests.values()])
                 unfinished = _unfinished_generation(result.summary)
                 if unfinished:  # not recorded as done: a rerun calls again (answers so far come from the cache)
-                    console.print(f"[yellow]not used[/yellow] {name}: {unfinished}", highlight=False)
-                    records.append({"name": name, "strategy": strategy, "temperature": temperature, "skipped": unfinished})
+                    skipped |= {name: {"skipped": unfinished} for name in names}
                     continue
-                write_synthetic(result, raw_path)
-            generated.append(({"name": name, "strategy": strategy, "temperature": temperature}, raw_path))
+                for strategy, name in zip(strategies, names, strict=True):
+                    write_synthetic(one_strategy(result, strategy), self.layout.raw_synthetic(name))
+        generated: list[tuple[dict[str, Any], Path]] = []
+        records = []
+        for strategy, temperature in combos:
+            name = f"{strategy}-t{temperature:g}"
+            entry = {"name": name, "strategy": strategy, "temperature": temperature}
+            if name in skipped:
+                reason = skipped[name]["skipped"]
+                why = SKIP_REASONS.get(reason, reason)
+                console.print(f"[yellow]skipped[/yellow] {name}: {why}", highlight=False)
+                records.append(entry | skipped[name])
+            else:
+                generated.append((entry, self.layout.raw_synthetic(name)))
         if config.filter == "classifier":
             self.clock.stage(
                 "filter", f"keeping rows the human-only scorer gives their intended label (p >= {config.min_confidence})"
@@ -366,6 +408,80 @@ class Build:
         self._save_state()
         return records
 
+    def _generated(self, name: str) -> bool:
+        from synthgrade.generate import summary_path
+
+        raw_path = self.layout.raw_synthetic(name)
+        return raw_path.exists() and summary_path(raw_path).exists()
+
+    def _generation_settings(
+        self, strategies: list[str], temperature: float, per_label: int, wanted: int, max_requests: int | None, **overrides: Any
+    ) -> dict[str, Any]:
+        config = self.config
+        settings: dict[str, Any] = {
+            "model": config.generator,
+            "strategy": strategies,
+            "temperature": temperature,
+            "per_label": per_label,
+            # Fixed by the rows wanted, not the rows planned: the probe's calls are then the real run's first calls.
+            "per_call": min(5, wanted),
+            "max_tokens": config.max_tokens,
+            "max_rounds": config.max_rounds,
+            "max_requests": max_requests,
+            "seed": config.seed,
+            "base_url": config.base_url,
+            "api_key_env": config.api_key_env,
+            "retry": {"timeout": config.request_timeout},
+        }
+        if config.backend:
+            settings["backend"] = config.backend
+        return settings | overrides
+
+    def _plan_generation(self, human: dict[str, Any], pending: list[tuple[str, float]], wanted: int, total: int) -> Any:
+        """Reserve the grid's share of the budget, measure the generator on the first calls, size the sets to fit."""
+        from synthgrade.build.budget import PROBE_CALLS, grid_seconds_per_set, plan_generation
+        from synthgrade.generate import GenerationConfig, generate_synthetic
+
+        config, bd = self.config, self.data
+        grid_s_per_set = grid_seconds_per_set(
+            float(human.get("fit_seconds", human.get("seconds", 30.0))), config.shares, config.weights
+        )
+        if self.clock.left <= 0:
+            plan = plan_generation(self.clock.left, len(pending), 1, 1, wanted, None, grid_s_per_set)
+            self.clock.note(plan.describe())
+            return plan
+        temperature = pending[0][1]
+        strategies = [s for s, t in pending if t == temperature]
+        settings = self._generation_settings(strategies, temperature, wanted, wanted, PROBE_CALLS, max_rounds=1)
+        self.clock.note(f"measuring the generator on its first {PROBE_CALLS} calls (temperature {temperature:g})")
+        tick = time.perf_counter()
+        probe = generate_synthetic(
+            bd.train, GenerationConfig(**settings), exclude=[bd.val, *bd.tests.values()], show_progress=False
+        ).summary
+        calls = probe.get("calls") or {}
+        wall = time.perf_counter() - tick - float(calls.get("model_load_s") or 0.0)
+        seconds_per_call = wall / calls["model_calls"] if calls.get("model_calls") else None
+        if calls.get("failed") and not calls.get("completed") and not probe.get("cache_hits"):
+            plan = plan_generation(0.0, len(pending), 1, 1, wanted, None, grid_s_per_set)
+            plan.generator_failed = dict(calls.get("failures") or {"unknown": calls["failed"]})
+            self.clock.note(plan.describe())
+            return plan
+        groups = int(bd.train.groupby(["item_id", LABEL]).ngroups if "item_id" in bd.train.columns else bd.train[LABEL].nunique())
+        plan = plan_generation(
+            self.clock.left,
+            len(pending),
+            max(1, groups),
+            min(5, wanted),
+            wanted,
+            seconds_per_call,
+            grid_s_per_set,
+            config.max_rounds,
+        )
+        plan.tokens_per_s = calls.get("completion_tokens_per_s")
+        done = f" ({total - len(pending)} set(s) generated before)" if len(pending) < total else ""
+        self.clock.note(plan.describe() + done)
+        return plan
+
     def _filter(self, name: str, raw_path: Path) -> dict[str, Any]:
         """The filter stage for one set: classifier agreement with the human-only scorer, every drop counted."""
         from synthgrade.filter import FilterConfig, filter_synthetic
@@ -378,6 +494,8 @@ class Build:
             "generated": generation.get("generated"),
             "kept_after_cleaning": generation.get("kept"),
             "removed_by_reason": generation.get("removed_by_reason") or generation.get("removed"),
+            "calls_failed": (generation.get("calls") or {}).get("failed", 0),
+            "call_failures": (generation.get("calls") or {}).get("failures", {}),
         }
         if record_path.exists() and kept_path.exists():
             return entry | read_json(record_path)
@@ -447,7 +565,7 @@ class Build:
         def affordable() -> Any:
             """Hand out cells while the time budget lasts (an executor that runs ahead gets them all at once)."""
             for number, task in enumerate(todo, start=1):
-                estimate = float(np.mean(durations)) if durations else human.get("seconds", 30.0)
+                estimate = float(np.mean(durations)) if durations else human.get("fit_seconds", human.get("seconds", 30.0))
                 if self.clock.left < estimate:
                     row = {
                         "key": task.key,
@@ -623,11 +741,14 @@ class Build:
         cells: list[dict[str, Any]],
         student_dir: Path | None,
     ) -> BuildResult:
-        from synthgrade.build.report import verdict_text, write_build_report
+        from synthgrade.build.report import write_build_report
+        from synthgrade.build.verdict import build_verdict
 
-        verdict = verdict_text(decision, evaluation)
+        outcome = build_verdict(decision, evaluation, sets, cells, self.config.model_dump(mode="json"))
+        verdict = outcome.text
         summary = {
             "verdict": verdict,
+            "outcome": outcome.to_dict(),
             "shipped": shipped,
             "model": str(self.layout.model),
             "student": str(student_dir) if student_dir else None,
@@ -645,7 +766,9 @@ class Build:
         report = write_build_report(self.out, summary)
         write_json(self.layout.summary, summary)
         self._save_state(finished=True)
-        console.print(f"[bold]{verdict}[/bold]", highlight=False)
+        console.print(f"[bold]{escape(verdict)}[/bold]", highlight=False)
+        for step in outcome.next_steps:
+            console.print(f"next: {escape(step.text)}", highlight=False)
         console.print(
             f"model: {self.out / 'model'}; report: {report}; build took {_minutes(self.clock.elapsed)}", highlight=False
         )

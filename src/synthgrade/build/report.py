@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,47 @@ def _interval(entry: dict[str, Any] | None, signed: bool = False) -> str:
     return text
 
 
-def verdict_text(decision: dict[str, Any], evaluation: dict[str, Any]) -> str:
-    """ "synthetic data helped: +x [ci]" (on the first test set) or "synthetic data did not help; ..."."""
-    if not decision.get("ship_synthetic"):
-        return "synthetic data did not help; shipped the human-only model"
-    first = next(iter(evaluation["tests"].values()))
-    diff = first["shipped"].get("diff_vs_human_only", {}).get("macro_f1")
-    shipped = decision["shipped"]
-    return f"synthetic data helped: {_interval(diff, signed=True)} macro-F1 on the held-out test rows (shipped {shipped})"
+def readme_href(anchor: str, report_path: Path | None = None) -> str:
+    """A link to a README section: relative to the report when the README of a source checkout is found, else by name."""
+    readme = Path(__file__).resolve().parents[3] / "README.md"
+    if not readme.is_file():
+        return f"README.md#{anchor}"
+    if report_path is not None:
+        try:
+            return Path(os.path.relpath(readme, report_path.resolve().parent)).as_posix() + f"#{anchor}"
+        except ValueError:  # another drive (Windows)
+            pass
+    return readme.as_uri() + f"#{anchor}"
+
+
+def what_the_build_did(summary: dict[str, Any]) -> list[str]:
+    """A few lines on what the build did: rows, human-only scorer, synthetic rows kept, augmented models judged."""
+    counts, human, decision = summary["counts"], summary["human_only"], summary["decision"]
+    tests = ", ".join(f"{k} {v:,}" for k, v in counts.items() if k not in ("train", "val"))
+    lines = [
+        f"split the human-coded rows: {counts['train']:,} training, {counts['val']:,} validation, test rows set aside ({tests})",
+        f"trained the human-only scorer: {human['spec']} (validation macro-F1 {human['val_macro_f1']:.3f})",
+    ]
+    sets = summary["synthetic_sets"]
+    if sets:
+        kept = ", ".join(
+            f"{s['name']} {s.get('rows', 0)} of {s.get('generated', 0) or 0}"
+            if not s.get("skipped")
+            else f"{s['name']} skipped ({s['skipped']})"
+            for s in sets
+        )
+        lines.append(
+            f"generated synthetic rows with {summary['config']['generator']}; kept after cleaning and the filter: {kept}"
+        )
+    trained = [c for c in summary["grid"] if "val_macro_f1" in c]
+    skipped = [c for c in summary["grid"] if c.get("skipped") or c.get("failed")]
+    if summary["grid"]:
+        lines.append(
+            f"trained and judged {len(trained)} augmented model(s) on {decision.get('evidence_rows', 0):,} held-out human rows"
+            + (f"; {len(skipped)} skipped or failed" if skipped else "")
+        )
+    lines.append(f"shipped {summary['shipped']} and evaluated every model once on the test rows")
+    return lines
 
 
 def _test_sections(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,14 +134,17 @@ def _set_rows(summary: dict[str, Any]) -> list[list[str]]:
     return rows or [["none", "", "", "", "", "", "no strategies were run"]]
 
 
-def render_build_report(summary: dict[str, Any]) -> str:
+def render_build_report(summary: dict[str, Any], report_path: Path | None = None) -> str:
     """The build report page (``templates/build.html``): the verdict first, then the evidence for it."""
     decision, evaluation = summary["decision"], summary["evaluation"]
+    outcome = summary["outcome"]
     return render_page(
         "build.html",
-        helped=bool(decision.get("ship_synthetic")),
+        case=outcome["case"],
         verdict=summary["verdict"],
         reason=decision["reason"],
+        did=what_the_build_did(summary),
+        next_steps=[{"text": step["text"], "href": readme_href(step["readme"], report_path)} for step in outcome["next_steps"]],
         model=summary["model"],
         student=summary.get("student"),
         rows=", ".join(f"{k} {v:,}" for k, v in summary["counts"].items()),
@@ -129,5 +166,5 @@ def render_build_report(summary: dict[str, Any]) -> str:
 def write_build_report(out: str | Path, summary: dict[str, Any]) -> Path:
     path = BuildLayout(out).report
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, render_build_report(summary))
+    write_text_atomic(path, render_build_report(summary, path))
     return path

@@ -22,7 +22,7 @@ from typing import Any
 from synthgrade.console import console
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import redact_url
-from synthgrade.registry import REGISTRY, offline_error, resolve_model
+from synthgrade.registry import REGISTRY, resolve_model
 
 REFUSAL = re.compile(
     r"^\s*(?:i'?m sorry|i am sorry|sorry,|i apologi[sz]e|as an ai\b|i can(?:no|')t (?:help|assist|provide|comply|do that|write)|"
@@ -330,7 +330,7 @@ _LOADED: dict[tuple[str, str], Any] = {}
 
 
 class TransformersBackend(Backend):
-    """A causal LM through transformers; GGUF files are dequantised on load (~30 s for SmolLM2)."""
+    """A causal LM through transformers; a GGUF file is dequantised once into a cached copy (:mod:`.local_model`)."""
 
     name = "local"
     in_process = True
@@ -350,15 +350,9 @@ class TransformersBackend(Backend):
             self._tokenizer, self._model = _LOADED[("local", self.model)]
             self.loaded = True
             return
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from synthgrade.generate.local_model import load_causal_lm
 
-        resolved = resolve_model(self.model)
-        kwargs = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(resolved.path, **kwargs)
-            self._model = AutoModelForCausalLM.from_pretrained(resolved.path, **kwargs)
-        except OSError as exc:
-            raise offline_error(self.model, exc) from None
+        self._tokenizer, self._model = load_causal_lm(self.model)  # a GGUF model is de-quantized once, then cached
         self._model.eval()
         self._tokenizer.padding_side = "left"  # generation continues from the right end of every row
         if self._tokenizer.pad_token is None:
@@ -379,6 +373,8 @@ class TransformersBackend(Backend):
     def complete_batch(self, requests: list[ChatRequest]) -> list[dict]:
         import torch
 
+        from synthgrade.generate.local_model import threads_for_free_cores
+
         self.load()
         tokenizer, model = self._tokenizer, self._model
         first = requests[0]
@@ -389,7 +385,7 @@ class TransformersBackend(Backend):
             # top_k stays at the model's default (50 for SmolLM2), as llama.cpp keeps its own (40).
             sampling = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p}
         torch.manual_seed(first.seed)  # the batch is drawn once; the cache makes the result permanent
-        with torch.inference_mode():
+        with torch.inference_mode(), threads_for_free_cores():
             output = model.generate(
                 **batch,
                 max_new_tokens=max(r.max_tokens for r in requests),
