@@ -15,6 +15,7 @@ from synthgrade.registry import DEFAULT_ENCODER
 from synthgrade.select import DEFAULT_STRATEGY, STRATEGIES
 
 Encoder = Annotated[str, typer.Option("--encoder", help="Sentence encoder for the embeddings and the guess model.")]
+AUDIT_MODEL = f"hybrid:{DEFAULT_ENCODER}"
 Seed = Annotated[int, typer.Option(help="Random seed (clustering, ties, folds).")]
 
 
@@ -72,7 +73,7 @@ def audit(
     coded: Annotated[Path, typer.Argument(help="The coded rows to check.")],
     out: Annotated[Path, typer.Option("--out", help="Every coded row, most likely mislabelled first (.csv, ...).")],
     labels: Labels = None,
-    model: Annotated[str, typer.Option("--model", help="Scorer fitted per fold: hybrid:<encoder>.")] = f"hybrid:{DEFAULT_ENCODER}",
+    model: Annotated[str, typer.Option("--model", help="Scorer fitted per fold: hybrid:<encoder>.")] = AUDIT_MODEL,
     seed: Seed = 0,
     overwrite: Overwrite = False,
     columns: ColumnMap = ColumnMap(),
