@@ -11,6 +11,7 @@ import sys
 import typer
 
 from synthgrade.commands import build as build_commands
+from synthgrade.commands import code as code_commands
 from synthgrade.commands import data as data_commands
 from synthgrade.commands import experiment as experiment_commands
 from synthgrade.commands import generate as generate_commands
@@ -27,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands, build_commands):
+for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands, build_commands, code_commands):
     module.register(app)
 
 

@@ -1,0 +1,230 @@
+"""The model in the loop, in one place: the cheap scorer that suggests labels and estimates quality so far,
+the ``select`` stage that picks the next responses, and the audit that lists likely miscodings.
+
+Everything here runs in a worker process (:mod:`synthgrade.coding.trainer`), never in a page request.
+The cheap scorer is the ``tfidf`` kind's features with a logistic regression: it refits in well under a
+second on a few hundred rows, so it can follow every few labels. Its cross-validated macro-F1 (out-of-fold
+predictions on the coded rows, a bootstrap interval from :mod:`synthgrade.metrics`) is what the panel
+shows: every row is scored by a model that never saw it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthgrade.metrics import evaluate_predictions
+from synthgrade.scorers.tfidf import TfidfFeatures
+
+#: Most responses ranked by ``select`` per round (the page needs the next few, not the whole pool).
+DEFAULT_QUEUE_SIZE = 200
+SUSPECT_LIMIT = 100
+
+
+@dataclass
+class ModelRound:
+    """What one retraining produced, ready to store."""
+
+    n: int
+    curve: dict[str, float | None] | None
+    suggestions: list[tuple[str, str, float]]
+    queue: list[tuple[str, int, str]]
+    suspects: list[tuple[str, int, str, str, float, float]] | None
+    selector: str
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _has_items(frame: pd.DataFrame) -> bool:
+    return "item_id" in frame.columns and frame["item_id"].notna().any()
+
+
+def _contexts(frame: pd.DataFrame) -> list[str]:
+    """What the response answers: item id, else item text or reference (the tfidf scorer's pair input)."""
+    parts = [frame[c].fillna("").astype(str) for c in ("item_id", "item_text", "reference") if c in frame.columns]
+    return [" ".join(values).strip() for values in zip(*parts, strict=True)] if parts else [""] * len(frame)
+
+
+class CheapScorer:
+    """TF-IDF features of (item, response) + logistic regression; probabilities over every label, in order."""
+
+    def __init__(self, labels: Sequence[str], pair: bool, seed: int = 0) -> None:
+        self.labels = list(labels)
+        self.pair = pair
+        self.seed = seed
+
+    def fit(self, frame: pd.DataFrame) -> CheapScorer:
+        from sklearn.linear_model import LogisticRegression
+
+        self.features = TfidfFeatures(self.pair)
+        contexts = _contexts(frame) if self.pair else None
+        self.features.fit(contexts if self.pair else list(frame["text"]), list(frame["text"]) if self.pair else None)
+        y = np.array([self.labels.index(label) for label in frame["label"]])
+        self.present = np.unique(y)
+        if len(self.present) == 1:
+            self.model = None
+        else:
+            self.model = LogisticRegression(C=3.0, max_iter=2000, class_weight="balanced", random_state=self.seed)
+            self.model.fit(self._matrix(frame), y)
+        return self
+
+    def _matrix(self, frame: pd.DataFrame) -> Any:
+        if self.pair:
+            return self.features.transform(_contexts(frame), list(frame["text"]))
+        return self.features.transform(list(frame["text"]), None)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        proba = np.zeros((len(frame), len(self.labels)))
+        if not len(frame):
+            return proba
+        if self.model is None:
+            proba[:, self.present[0]] = 1.0
+            return proba
+        proba[:, self.model.classes_] = self.model.predict_proba(self._matrix(frame))
+        return proba
+
+
+def out_of_fold_proba(coded: pd.DataFrame, labels: Sequence[str], seed: int = 0, folds: int = 5) -> np.ndarray:
+    """Each coded row's probabilities from a scorer fitted on the other folds (stratified where every label allows)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    y = np.array([list(labels).index(label) for label in coded["label"]])
+    smallest = np.bincount(y)[np.bincount(y) > 0].min()
+    if smallest >= 2:
+        splitter: Any = StratifiedKFold(n_splits=int(min(folds, smallest)), shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(n_splits=min(folds, len(coded)), shuffle=True, random_state=seed)
+    proba = np.zeros((len(coded), len(labels)))
+    pair = _has_items(coded)
+    for train_index, test_index in splitter.split(np.zeros(len(y)), y):
+        scorer = CheapScorer(labels, pair, seed).fit(coded.iloc[train_index])
+        proba[test_index] = scorer.predict_proba(coded.iloc[test_index])
+    return proba
+
+
+def suspects_from_proba(
+    coded: pd.DataFrame, proba: np.ndarray, labels: Sequence[str]
+) -> list[tuple[str, int, str, str, float, float]]:
+    """Coded rows whose label the out-of-fold model doubts: cleanlab's label issues, least self-confidence first."""
+    y = np.array([list(labels).index(label) for label in coded["label"]])
+    present = np.unique(y)
+    try:
+        from cleanlab.filter import find_label_issues
+
+        # cleanlab wants every class it is told about to occur; restrict to the labels in use.
+        issues = find_label_issues(
+            labels=np.searchsorted(present, y),
+            pred_probs=proba[:, present] / np.clip(proba[:, present].sum(axis=1, keepdims=True), 1e-12, None),
+            return_indices_ranked_by="self_confidence",
+        )
+    except Exception:  # cleanlab refuses (or fails on) very small sets: rank the rows the model contradicts instead
+        issues = np.array([i for i in np.argsort(proba[np.arange(len(y)), y]) if proba[i].argmax() != y[i]], dtype=int)
+    rows = []
+    for rank, index in enumerate(list(issues)[:SUSPECT_LIMIT]):
+        predicted = int(proba[index].argmax())
+        rows.append(
+            (
+                str(coded["id"].iloc[index]),
+                rank,
+                str(coded["label"].iloc[index]),
+                labels[predicted],
+                float(proba[index, predicted]),
+                float(proba[index, y[index]]),
+            )
+        )
+    return rows
+
+
+def _select(
+    uncoded: pd.DataFrame, coded: pd.DataFrame, labels: Sequence[str], strategy: str | None, encoder: str, seed: int, n: int
+) -> tuple[list[tuple[str, int, str]], str] | None:
+    """The next responses by the ``select`` stage's strategy; None where that stage is not installed."""
+    try:
+        from synthgrade.select import DEFAULT_STRATEGY, select_rows
+    except ImportError:
+        return None
+    chosen = strategy or DEFAULT_STRATEGY
+    ranked = select_rows(uncoded, coded, n, labels=list(labels), strategy=chosen, encoder=encoder, seed=seed)
+    queue = [
+        (str(row_id), int(rank), str(reason))
+        for row_id, rank, reason in zip(ranked["id"], ranked["rank"], ranked["reason"], strict=True)
+    ]
+    return queue, f"select:{chosen}"
+
+
+def least_sure_queue(uncoded: pd.DataFrame, proba: np.ndarray, n: int) -> list[tuple[str, int, str]]:
+    """Uncertainty order from the cheap scorer: used only where the ``select`` stage is missing."""
+    top = proba.max(axis=1) if len(proba) else np.zeros(0)
+    order = np.argsort(top, kind="stable")[:n]
+    return [
+        (str(uncoded["id"].iloc[i]), rank, f"the model is least sure here (top probability {top[i]:.2f})")
+        for rank, i in enumerate(order)
+    ]
+
+
+def fit_round(
+    coded: pd.DataFrame,
+    uncoded: pd.DataFrame,
+    labels: Sequence[str],
+    *,
+    strategy: str | None = None,
+    encoder: str = "minilm-l6",
+    seed: int = 0,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    bootstrap: int = 500,
+) -> ModelRound:
+    """One retraining: cross-validated quality, suggestions for the uncoded rows, the next queue, suspects."""
+    started = time.perf_counter()
+    labels = list(labels)
+    coded = coded.reset_index(drop=True)
+    oof = out_of_fold_proba(coded, labels, seed)
+    y = np.array([labels.index(label) for label in coded["label"]])
+    curve = evaluate_predictions(y, oof, labels, bootstrap=bootstrap, seed=seed)["macro_f1"]
+    scorer = CheapScorer(labels, _has_items(coded), seed).fit(coded)
+    proba = scorer.predict_proba(uncoded)
+    suggestions = [(str(row_id), labels[int(p.argmax())], float(p.max())) for row_id, p in zip(uncoded["id"], proba, strict=True)]
+    notes: list[str] = []
+    selected = None
+    if len(uncoded):
+        try:
+            selected = _select(uncoded, coded, labels, strategy, encoder, seed, min(queue_size, len(uncoded)))
+        except Exception as exc:  # the page keeps working on the cheap scorer's order; the panel says why
+            notes.append(f"select failed ({type(exc).__name__}: {exc}); using the suggestion model's uncertainty")
+    queue, selector = selected if selected else (least_sure_queue(uncoded, proba, queue_size), "least-sure (tfidf)")
+    return ModelRound(
+        n=len(coded),
+        curve=curve,
+        suggestions=suggestions,
+        queue=queue,
+        suspects=suspects_from_proba(coded, oof, labels),
+        selector=selector,
+        seconds=time.perf_counter() - started,
+        notes=notes,
+    )
+
+
+def audit(coded: pd.DataFrame, labels: Sequence[str], model: str, seed: int = 0) -> list[tuple[str, int, str, str, float, float]]:
+    """The full audit (``select.audit.find_suspects`` with ``model``) where that stage exists, else the cheap scorer's."""
+    try:
+        from synthgrade.select.audit import find_suspects
+    except ImportError:
+        return suspects_from_proba(
+            coded.reset_index(drop=True), out_of_fold_proba(coded.reset_index(drop=True), labels, seed), labels
+        )
+    found = find_suspects(coded, list(labels), model=model, seed=seed).sort_values("suspect_rank")
+    return [
+        (
+            str(r.id),
+            int(r.suspect_rank),
+            str(r.label),
+            str(r.model_label),
+            float(r.model_confidence),
+            float(r.given_label_confidence),
+        )
+        for r in found.head(SUSPECT_LIMIT).itertuples(index=False)
+    ]
