@@ -19,6 +19,7 @@ STAGES = {
     "scorers": 4,
     "train": 5,
     "distill": 6,
+    "select": 6,  # what to code next and which coded labels to check: needs scorers/train, feeds nothing earlier
     "evaluate": 7,
     "experiment": 8,
     "presets": 9,
