@@ -17,6 +17,7 @@ from synthgrade.coding.finish import build_command
 from synthgrade.coding.model import fit_round, suspects_from_proba
 from synthgrade.coding.plot import curve_svg, learning_sentence
 from synthgrade.errors import SynthgradeError
+from synthgrade.select import DEFAULT_STRATEGY
 
 LABELS = ("yes", "no")
 
@@ -133,11 +134,12 @@ def test_open_project_imports_coded_rows_and_takes_their_labels(tmp_path: Path):
         open_project(pool, tmp_path / "other")
 
 
-def test_the_model_round_suggests_ranks_and_estimates_out_of_fold():
+def test_the_model_round_suggests_ranks_and_estimates_out_of_fold(tiny_encoder: Path):
     frame = pool_frame(40)
     coded = frame.iloc[:24].assign(label=["yes" if i % 2 else "no" for i in range(24)])
     uncoded = frame.iloc[24:]
-    result = fit_round(coded, uncoded, LABELS, queue_size=5, bootstrap=200)
+    result = fit_round(coded, uncoded, LABELS, queue_size=5, bootstrap=200, encoder=str(tiny_encoder))
+    assert result.selector == f"select ({DEFAULT_STRATEGY})" and result.notes == []
     assert result.n == 24 and result.curve["value"] > 0.9  # the words separate the labels perfectly
     assert result.curve["ci_low"] <= result.curve["value"] <= result.curve["ci_high"]
     suggested = {rid: label for rid, label, _ in result.suggestions}

@@ -34,7 +34,8 @@ def write_pool(path: Path, n: int = 30, xss: bool = False) -> Path:
         writer.writerow(["id", "text", "item_id", "item_text", "reference"])
         for i in range(n):
             item = "volts" if i % 2 else "plants"
-            text = XSS if xss and i == 0 else f"answer {i}: the {item} thing {'because of energy' * (i % 3)}"
+            # The words follow the label LABELS[i % 3], so a model can learn them.
+            text = XSS if xss and i == 0 else f"answer {i}: the {item} is {['right', 'halfway', 'wrong'][i % 3]}"
             writer.writerow([f"r{i:03d}", text, item, f"Why <b>{item}</b>?", f"reference for {item}"])
     return path
 
@@ -338,3 +339,33 @@ def test_coding_page_shows_markup_in_a_response_as_text(servers, browser, tmp_pa
     assert page.inner_text("li.row .item") == "Why <b>plants</b>?"
     assert page.locator("li.row .response *, li.row .item *").count() == 0  # no element came out of the text
     assert page.title() != "pwned" and dialogs == []
+
+
+def test_coding_page_model_suggests_and_chooses_after_the_first_labels(servers, browser, tmp_path: Path, tiny_encoder: Path):
+    pool, project = write_pool(tmp_path / "pool.csv", n=40), tmp_path / "project"
+    args = ("--min-labels", "6", "--retrain-every", "3", "--encoder", str(tiny_encoder))
+    server = servers(pool, project, *args).start()
+    page = browser.new_page()
+    page.goto(server.url + "/?coder=ann")
+    current = shown_id(page)
+    assert page.text_content("#suggestion") == ""  # no model before the first labels
+    for _ in range(6):
+        page.keyboard.press(str(int(current[1:]) % 3 + 1))  # the true label of r<i> is LABELS[i % 3]
+        current = shown_id(page, current)
+    page.wait_for_function(
+        "() => document.getElementById('model-state').textContent.includes('trained on')", timeout=240_000, polling=1000
+    )
+    page.keyboard.press(str(int(current[1:]) % 3 + 1))
+    current = shown_id(page, current)
+    suggestion = page.text_content("#suggestion")
+    assert suggestion.startswith("Model suggests: ") and suggestion.split(": ")[1].split(" (")[0] in LABELS
+    assert "picked because" in page.text_content("#reason")  # the next response came from select's queue
+    assert "select (" in page.text_content("#model-state")
+    assert page.text_content("#f1").startswith("Cross-validated macro-F1")
+    svg = page.request.get(server.url + "/curve.svg").text()
+    assert svg.count("<circle") >= 1
+    with sqlite3.connect(project / "coding.sqlite") as db:
+        queued = db.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
+        suggested = {row[0] for row in db.execute("SELECT id FROM suggestions")}
+        trained_on = db.execute("SELECT MAX(n) FROM curve").fetchone()[0]
+    assert queued > 0 and len(suggested) == 40 - trained_on  # a suggestion for every row uncoded at that retraining

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.metrics import evaluate_predictions
+from synthgrade.registry import DEFAULT_ENCODER
 from synthgrade.scorers.tfidf import TfidfFeatures
 
 #: Most responses ranked by ``select`` per round (the page needs the next few, not the whole pool).
@@ -110,55 +111,36 @@ def out_of_fold_proba(coded: pd.DataFrame, labels: Sequence[str], seed: int = 0,
 def suspects_from_proba(
     coded: pd.DataFrame, proba: np.ndarray, labels: Sequence[str]
 ) -> list[tuple[str, int, str, str, float, float]]:
-    """Coded rows whose label the out-of-fold model doubts: cleanlab's label issues, least self-confidence first."""
-    y = np.array([list(labels).index(label) for label in coded["label"]])
-    present = np.unique(y)
-    try:
-        from cleanlab.filter import find_label_issues
+    """The rows the audit (``select.audit.find_suspects``, cleanlab) flags, given out-of-fold probabilities."""
+    from synthgrade.select.audit import find_suspects
 
-        # cleanlab wants every class it is told about to occur; restrict to the labels in use.
-        issues = find_label_issues(
-            labels=np.searchsorted(present, y),
-            pred_probs=proba[:, present] / np.clip(proba[:, present].sum(axis=1, keepdims=True), 1e-12, None),
-            return_indices_ranked_by="self_confidence",
-        )
-    except Exception:  # cleanlab refuses (or fails on) very small sets: rank the rows the model contradicts instead
-        issues = np.array([i for i in np.argsort(proba[np.arange(len(y)), y]) if proba[i].argmax() != y[i]], dtype=int)
-    rows = []
-    for rank, index in enumerate(list(issues)[:SUSPECT_LIMIT]):
-        predicted = int(proba[index].argmax())
-        rows.append(
-            (
-                str(coded["id"].iloc[index]),
-                rank,
-                str(coded["label"].iloc[index]),
-                labels[predicted],
-                float(proba[index, predicted]),
-                float(proba[index, y[index]]),
-            )
-        )
-    return rows
+    return _flagged(find_suspects(coded, list(labels), proba=proba))
+
+
+def _flagged(found: pd.DataFrame) -> list[tuple[str, int, str, str, float, float]]:
+    flagged = found[found["flagged"]].sort_values("suspect_rank").head(SUSPECT_LIMIT)
+    return [
+        (str(r.id), rank, str(r.label), str(r.model_label), float(r.model_confidence), float(r.given_label_confidence))
+        for rank, r in enumerate(flagged.itertuples(index=False))
+    ]
 
 
 def _select(
     uncoded: pd.DataFrame, coded: pd.DataFrame, labels: Sequence[str], strategy: str | None, encoder: str, seed: int, n: int
-) -> tuple[list[tuple[str, int, str]], str] | None:
-    """The next responses by the ``select`` stage's strategy; None where that stage is not installed."""
-    try:
-        from synthgrade.select import DEFAULT_STRATEGY, select_rows
-    except ImportError:
-        return None
+) -> tuple[list[tuple[str, int, str]], str]:
+    """The next responses by the ``select`` stage's strategy (its default unless one is named)."""
+    from synthgrade.select import DEFAULT_STRATEGY, select_rows
+    from synthgrade.select.pool import candidate_rows
+
     chosen = strategy or DEFAULT_STRATEGY
+    n = min(n, len(candidate_rows(uncoded, coded).frame))  # select sets repeated texts aside
     ranked = select_rows(uncoded, coded, n, labels=list(labels), strategy=chosen, encoder=encoder, seed=seed)
-    queue = [
-        (str(row_id), int(rank), str(reason))
-        for row_id, rank, reason in zip(ranked["id"], ranked["rank"], ranked["reason"], strict=True)
-    ]
-    return queue, f"select:{chosen}"
+    queue = [(str(r.id), int(r.rank), str(r.reason)) for r in ranked[["id", "rank", "reason"]].itertuples(index=False)]
+    return queue, f"select ({chosen})"
 
 
 def least_sure_queue(uncoded: pd.DataFrame, proba: np.ndarray, n: int) -> list[tuple[str, int, str]]:
-    """Uncertainty order from the cheap scorer: used only where the ``select`` stage is missing."""
+    """Uncertainty order from the cheap scorer: the fallback when ``select`` fails (the panel says why)."""
     top = proba.max(axis=1) if len(proba) else np.zeros(0)
     order = np.argsort(top, kind="stable")[:n]
     return [
@@ -173,7 +155,7 @@ def fit_round(
     labels: Sequence[str],
     *,
     strategy: str | None = None,
-    encoder: str = "minilm-l6",
+    encoder: str = DEFAULT_ENCODER,
     seed: int = 0,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     bootstrap: int = 500,
@@ -192,16 +174,21 @@ def fit_round(
     selected = None
     if len(uncoded):
         try:
-            selected = _select(uncoded, coded, labels, strategy, encoder, seed, min(queue_size, len(uncoded)))
+            selected = _select(uncoded, coded, labels, strategy, encoder, seed, queue_size)
         except Exception as exc:  # the page keeps working on the cheap scorer's order; the panel says why
             notes.append(f"select failed ({type(exc).__name__}: {exc}); using the suggestion model's uncertainty")
     queue, selector = selected if selected else (least_sure_queue(uncoded, proba, queue_size), "least-sure (tfidf)")
+    try:
+        suspects = suspects_from_proba(coded, oof, labels)
+    except Exception as exc:  # the suspects wait for the next round; coding goes on
+        suspects = None
+        notes.append(f"the audit failed ({type(exc).__name__}: {exc})")
     return ModelRound(
         n=len(coded),
         curve=curve,
         suggestions=suggestions,
         queue=queue,
-        suspects=suspects_from_proba(coded, oof, labels),
+        suspects=suspects,
         selector=selector,
         seconds=time.perf_counter() - started,
         notes=notes,
@@ -209,22 +196,7 @@ def fit_round(
 
 
 def audit(coded: pd.DataFrame, labels: Sequence[str], model: str, seed: int = 0) -> list[tuple[str, int, str, str, float, float]]:
-    """The full audit (``select.audit.find_suspects`` with ``model``) where that stage exists, else the cheap scorer's."""
-    try:
-        from synthgrade.select.audit import find_suspects
-    except ImportError:
-        return suspects_from_proba(
-            coded.reset_index(drop=True), out_of_fold_proba(coded.reset_index(drop=True), labels, seed), labels
-        )
-    found = find_suspects(coded, list(labels), model=model, seed=seed).sort_values("suspect_rank")
-    return [
-        (
-            str(r.id),
-            int(r.suspect_rank),
-            str(r.label),
-            str(r.model_label),
-            float(r.model_confidence),
-            float(r.given_label_confidence),
-        )
-        for r in found.head(SUSPECT_LIMIT).itertuples(index=False)
-    ]
+    """The full audit: ``select.audit.find_suspects`` fitting ``model`` out of fold (slower than the rounds' tfidf)."""
+    from synthgrade.select.audit import find_suspects
+
+    return _flagged(find_suspects(coded.reset_index(drop=True), list(labels), model=model, seed=seed))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synthgrade.coding.store import CodingStore
+from synthgrade.registry import DEFAULT_ENCODER
 
 #: Labels before the first retraining (and at least two different labels among them).
 DEFAULT_MIN_LABELS = 10
@@ -28,16 +29,22 @@ class LoopSettings:
     min_labels: int = DEFAULT_MIN_LABELS
     retrain_every: int = DEFAULT_RETRAIN_EVERY
     strategy: str | None = None  # None: the select stage's default strategy
-    encoder: str = "minilm-l6"
-    audit_model: str = "hybrid:minilm-l6"
+    encoder: str = DEFAULT_ENCODER
+    audit_model: str = f"hybrid:{DEFAULT_ENCODER}"
     seed: int = 0
 
 
-def _lower_priority() -> None:
+def _prepare_worker() -> None:
+    """Lower the worker's CPU priority (the page comes first), and give its own pools Linux's usual fork:
+    a spawned process inherits "spawn", and cleanlab's label-issue pool relies on fork (it shares globals)."""
+    import multiprocessing
+
     try:
         os.nice(10)
     except OSError:  # pragma: no cover - not allowed on some systems; the work still runs
         pass
+    if "fork" in multiprocessing.get_all_start_methods():
+        multiprocessing.set_start_method("fork", force=True)
 
 
 class BackgroundTrainer:
@@ -63,7 +70,7 @@ class BackgroundTrainer:
     def start(self) -> None:
         import multiprocessing
 
-        self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority)
+        self._executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_prepare_worker)
         self._thread = threading.Thread(target=self._run, name="coding-trainer", daemon=True)
         self._thread.start()
         self._wake.set()

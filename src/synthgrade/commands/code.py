@@ -11,6 +11,7 @@ from synthgrade.commands.options import Labels, column_options
 from synthgrade.console import stdout
 from synthgrade.data import ColumnMap
 from synthgrade.errors import ParameterError
+from synthgrade.registry import DEFAULT_ENCODER
 
 
 @column_options()
@@ -40,8 +41,8 @@ def code(
     strategy: Annotated[
         str | None, typer.Option(help="select strategy for the next responses (default: select's default).")
     ] = None,
-    encoder: Annotated[str, typer.Option(help="Encoder the select strategy uses.")] = "minilm-l6",
-    audit_model: Annotated[str, typer.Option(help="Model of the suspect audit.")] = "hybrid:minilm-l6",
+    encoder: Annotated[str, typer.Option(help="Encoder of the select strategy (registry name or folder).")] = DEFAULT_ENCODER,
+    audit_model: Annotated[str, typer.Option(help="Model of the full suspect audit.")] = f"hybrid:{DEFAULT_ENCODER}",
     build_args: Annotated[
         str, typer.Option(help='Extra options for the Finish button\'s build, e.g. "--model tfidf --student none".')
     ] = "",
