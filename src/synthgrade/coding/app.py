@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from synthgrade.coding.finish import BUILD_FOLDER, BuildRun
 from synthgrade.coding.plot import curve_svg, learning_sentence
-from synthgrade.coding.store import IMPORTED, CodingStore, Conflict
+from synthgrade.coding.store import IMPORTED, BackgroundExport, CodingStore, Conflict
 from synthgrade.coding.trainer import BackgroundTrainer, LoopSettings
 from synthgrade.errors import SynthgradeError
 
@@ -197,18 +197,21 @@ def create_app(
     labels = list(store.settings().labels)
     trainer = BackgroundTrainer(store, loop or LoopSettings())
     build = BuildRun(store, build_args)
+    exporter = BackgroundExport(store)
     default_coder = _check_coder(coder)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # noqa: ANN202
         store.export()  # a kill between a commit and the file rewrite is made good here
+        exporter.start()
         if run_model:
             trainer.start()
         yield
         trainer.stop()
+        exporter.stop()
 
     app = FastAPI(title="synthgrade coding", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.state.store, app.state.trainer, app.state.build = store, trainer, build
+    app.state.store, app.state.trainer, app.state.build, app.state.exporter = store, trainer, build, exporter
 
     @app.exception_handler(SynthgradeError)
     async def _refused(_: Any, exc: SynthgradeError) -> JSONResponse:
@@ -237,7 +240,8 @@ def create_app(
     @app.post("/api/label")
     def give_label(body: LabelIn) -> dict[str, Any]:
         name = _check_coder(body.coder)
-        store.label(body.id, name, body.label, body.note.strip(), body.base)
+        store.label(body.id, name, body.label, body.note.strip(), body.base, export=False)
+        exporter.changed()
         trainer.poke()
         return shown(name, store.next_for(name))
 
@@ -250,7 +254,8 @@ def create_app(
     @app.post("/api/undo")
     def undo(body: CoderIn) -> dict[str, Any]:
         name = _check_coder(body.coder)
-        response_id = store.undo(name)
+        response_id = store.undo(name, export=False)
+        exporter.changed()
         trainer.poke()
         return shown(name, store.response(response_id, name) if response_id else store.next_for(name)) | {"undone": response_id}
 
@@ -287,7 +292,8 @@ def create_app(
 
     @app.post("/api/resolve")
     def resolve(body: ResolveIn) -> dict[str, str]:
-        store.resolve(body.id, _check_coder(body.coder), body.label, body.kind)
+        store.resolve(body.id, _check_coder(body.coder), body.label, body.kind, export=False)
+        exporter.changed()
         trainer.poke()
         return {"status": "resolved", "id": body.id, "label": body.label}
 

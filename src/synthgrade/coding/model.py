@@ -127,8 +127,9 @@ def _flagged(found: pd.DataFrame) -> list[tuple[str, int, str, str, float, float
 
 def _select(
     uncoded: pd.DataFrame, coded: pd.DataFrame, labels: Sequence[str], strategy: str | None, encoder: str, seed: int, n: int
-) -> tuple[list[tuple[str, int, str]], str]:
-    """The next responses by the ``select`` stage's strategy (its default unless one is named)."""
+) -> tuple[list[tuple[str, int, str]], str, dict[str, tuple[str, float]]]:
+    """The next responses by the ``select`` stage's strategy (its default unless one is named), and select's
+    guess for each (empty at cold start, before select fits its model)."""
     from synthgrade.select import DEFAULT_STRATEGY, select_rows
     from synthgrade.select.pool import candidate_rows
 
@@ -136,7 +137,12 @@ def _select(
     n = min(n, len(candidate_rows(uncoded, coded).frame))  # select sets repeated texts aside
     ranked = select_rows(uncoded, coded, n, labels=list(labels), strategy=chosen, encoder=encoder, seed=seed)
     queue = [(str(r.id), int(r.rank), str(r.reason)) for r in ranked[["id", "rank", "reason"]].itertuples(index=False)]
-    return queue, f"select ({chosen})"
+    guesses = {
+        str(r.id): (str(r.guess), float(r.guess_confidence))
+        for r in ranked[["id", "guess", "guess_confidence"]].itertuples(index=False)
+        if isinstance(r.guess, str) and r.guess in labels and pd.notna(r.guess_confidence)
+    }
+    return queue, f"select ({chosen})", guesses
 
 
 def least_sure_queue(uncoded: pd.DataFrame, proba: np.ndarray, n: int) -> list[tuple[str, int, str]]:
@@ -160,7 +166,8 @@ def fit_round(
     queue_size: int = DEFAULT_QUEUE_SIZE,
     bootstrap: int = 500,
 ) -> ModelRound:
-    """One retraining: cross-validated quality, suggestions for the uncoded rows, the next queue, suspects."""
+    """One retraining: cross-validated quality (the cheap scorer's), suggestions for the uncoded rows (select's
+    guess where it ranked the row, else the cheap scorer's), the next queue, suspects."""
     started = time.perf_counter()
     labels = list(labels)
     coded = coded.reset_index(drop=True)
@@ -177,7 +184,10 @@ def fit_round(
             selected = _select(uncoded, coded, labels, strategy, encoder, seed, queue_size)
         except Exception as exc:  # the page keeps working on the cheap scorer's order; the panel says why
             notes.append(f"select failed ({type(exc).__name__}: {exc}); using the suggestion model's uncertainty")
-    queue, selector = selected if selected else (least_sure_queue(uncoded, proba, queue_size), "least-sure (tfidf)")
+    queue, selector, guesses = selected if selected else (least_sure_queue(uncoded, proba, queue_size), "least-sure (tfidf)", {})
+    # Where select picked a response, its guess is the suggestion: the page then explains the pick and the
+    # suggestion with one model. Elsewhere the cheap scorer suggests.
+    suggestions = [(row_id, *guesses[row_id]) if row_id in guesses else (row_id, label, p) for row_id, label, p in suggestions]
     try:
         suspects = suspects_from_proba(coded, oof, labels)
     except Exception as exc:  # the suspects wait for the next round; coding goes on

@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS suspects(
     model_confidence REAL NOT NULL, given_label_confidence REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS history_by_coder ON history(coder, undone, seq);
 CREATE INDEX IF NOT EXISTS codes_by_coder ON codes(coder);
+CREATE INDEX IF NOT EXISTS pool_by_shuffle ON pool(shuffle);
+CREATE INDEX IF NOT EXISTS queue_by_rank ON queue(rank);
 """
 
 
@@ -230,24 +232,25 @@ class CodingStore:
                    AND NOT EXISTS (SELECT 1 FROM skips WHERE id = c.id AND coder = ?)""",
                 (coder, coder, coder),
             ).fetchone()
-            if row is None:
+            free = (coder, coder, now - CLAIM_SECONDS)  # not answered or skipped by this coder, not claimed by another
+            if row is None and self.settings().double > 0:
                 row = db.execute(
-                    """SELECT p.id FROM pool p JOIN codes o ON o.id = p.id AND o.coder != ?
-                       WHERE p.double = 1
-                       AND NOT EXISTS (SELECT 1 FROM codes WHERE id = p.id AND coder = ?)
-                       AND NOT EXISTS (SELECT 1 FROM skips WHERE id = p.id AND coder = ?)
-                       AND NOT EXISTS (SELECT 1 FROM claims WHERE id = p.id AND coder != ? AND at > ?)
-                       GROUP BY p.id HAVING COUNT(*) = 1 ORDER BY MIN(o.at) LIMIT 1""",
+                    """SELECT o.id FROM codes o JOIN pool p ON p.id = o.id
+                       WHERE p.double = 1 AND o.coder != ?
+                       AND NOT EXISTS (SELECT 1 FROM codes WHERE id = o.id AND coder = ?)
+                       AND NOT EXISTS (SELECT 1 FROM skips WHERE id = o.id AND coder = ?)
+                       AND NOT EXISTS (SELECT 1 FROM claims WHERE id = o.id AND coder != ? AND at > ?)
+                       GROUP BY o.id HAVING COUNT(*) = 1 ORDER BY MIN(o.at) LIMIT 1""",
                     (coder, coder, coder, coder, now - CLAIM_SECONDS),
                 ).fetchone()
-            if row is None:
+            uncoded = """NOT EXISTS (SELECT 1 FROM codes WHERE id = {0}.id)
+                AND NOT EXISTS (SELECT 1 FROM skips WHERE id = {0}.id AND coder = ?)
+                AND NOT EXISTS (SELECT 1 FROM claims WHERE id = {0}.id AND coder != ? AND at > ?)"""
+            if row is None:  # the model's queue first (a few hundred rows, in rank order) ...
+                row = db.execute(f"SELECT q.id FROM queue q WHERE {uncoded.format('q')} ORDER BY q.rank LIMIT 1", free).fetchone()
+            if row is None:  # ... then the pool in its shuffled order (an index walk that stops at the first free row)
                 row = db.execute(
-                    """SELECT p.id FROM pool p LEFT JOIN queue q ON q.id = p.id
-                       WHERE NOT EXISTS (SELECT 1 FROM codes WHERE id = p.id)
-                       AND NOT EXISTS (SELECT 1 FROM skips WHERE id = p.id AND coder = ?)
-                       AND NOT EXISTS (SELECT 1 FROM claims WHERE id = p.id AND coder != ? AND at > ?)
-                       ORDER BY q.rank IS NULL, q.rank, p.shuffle LIMIT 1""",
-                    (coder, coder, now - CLAIM_SECONDS),
+                    f"SELECT p.id FROM pool p WHERE {uncoded.format('p')} ORDER BY p.shuffle LIMIT 1", free
                 ).fetchone()
             if row is None:
                 return None
@@ -286,8 +289,12 @@ class CodingStore:
 
     # -- actions ------------------------------------------------------------------------------------------
 
-    def label(self, response_id: str, coder: str, label: str, note: str = "", base: str | None = None) -> None:
-        """Commit ``coder``'s label (and note) for a response; ``base`` is the label the page showed (None: none)."""
+    def label(
+        self, response_id: str, coder: str, label: str, note: str = "", base: str | None = None, export: bool = True
+    ) -> None:
+        """Commit ``coder``'s label (and note) for a response; ``base`` is the label the page showed (None: none).
+
+        ``export=False`` leaves the file rewrite to the caller (the page's :class:`BackgroundExport`)."""
         if label not in self.settings().labels:
             raise SynthgradeError(f"label {label!r} is not one of {', '.join(self.settings().labels)}")
         with self.writing() as db:
@@ -305,7 +312,8 @@ class CodingStore:
             )
             self._record(db, coder, response_id, "label", current, label, note, now)
             db.execute("DELETE FROM claims WHERE id = ? AND coder = ?", (response_id, coder))
-        self.export()
+        if export:
+            self.export()
 
     def skip(self, response_id: str, coder: str) -> None:
         with self.writing() as db:
@@ -314,7 +322,7 @@ class CodingStore:
                 self._record(db, coder, response_id, "skip", None, None, None, time.time())
             db.execute("DELETE FROM claims WHERE id = ? AND coder = ?", (response_id, coder))
 
-    def resolve(self, response_id: str, coder: str, label: str, kind: str) -> None:
+    def resolve(self, response_id: str, coder: str, label: str, kind: str, export: bool = True) -> None:
         """The final label of a response, chosen on the disagreement or suspect page; the coders' labels stay."""
         if label not in self.settings().labels:
             raise SynthgradeError(f"label {label!r} is not one of {', '.join(self.settings().labels)}")
@@ -328,7 +336,8 @@ class CodingStore:
                 (response_id, label, coder, kind, now),
             )
             self._record(db, coder, response_id, "resolve:" + kind, current, label, "", now)
-        self.export()
+        if export:
+            self.export()
 
     def _record(
         self, db: sqlite3.Connection, coder: str, response_id: str, action: str, before: Any, label: Any, note: Any, now: float
@@ -348,7 +357,7 @@ class CodingStore:
             ),
         )
 
-    def undo(self, coder: str) -> str | None:
+    def undo(self, coder: str, export: bool = True) -> str | None:
         """Take back this coder's last action (label, skip or resolution); return the response it was about."""
         with self.writing() as db:
             last = db.execute(
@@ -375,7 +384,8 @@ class CodingStore:
             db.execute("UPDATE history SET undone = 1 WHERE seq = ?", (last["seq"],))
             if not action.startswith("resolve"):
                 db.execute("INSERT OR REPLACE INTO claims(id, coder, at) VALUES (?, ?, ?)", (response_id, coder, time.time()))
-        self.export()
+        if export:
+            self.export()
         return response_id
 
     # -- what the labels add up to -------------------------------------------------------------------------
@@ -394,12 +404,13 @@ class CodingStore:
         coded, disagreements = [], []
         query = """
             SELECT p.id, p.text, p.item_id, p.item_text, p.reference, r.label AS resolved,
-                   COUNT(DISTINCT c.label) AS distinct_labels, MIN(c.label) AS label,
-                   GROUP_CONCAT(c.coder || '=' || c.label, ';') AS coders,
-                   GROUP_CONCAT(CASE WHEN c.note != '' THEN c.coder || ': ' || c.note END, '; ') AS note
-            FROM pool p JOIN (SELECT * FROM codes ORDER BY at, coder) c ON c.id = p.id
-            LEFT JOIN resolutions r ON r.id = p.id
-            GROUP BY p.pos ORDER BY p.pos"""
+                   c.distinct_labels, c.label, c.coders, c.note
+            FROM (SELECT id, COUNT(DISTINCT label) AS distinct_labels, MIN(label) AS label,
+                         GROUP_CONCAT(coder || '=' || label, ';') AS coders,
+                         GROUP_CONCAT(CASE WHEN note != '' THEN coder || ': ' || note END, '; ') AS note
+                  FROM (SELECT * FROM codes ORDER BY id, at, coder) GROUP BY id) c
+            JOIN pool p ON p.id = c.id LEFT JOIN resolutions r ON r.id = c.id
+            ORDER BY p.pos"""
         for row in db.execute(query):
             entry = {key: row[key] for key in ("id", "text", "item_id", "item_text", "reference", "coders")}
             entry["note"] = row["note"] or ""
@@ -532,3 +543,52 @@ class CodingStore:
             "per_coder": per_coder,
             "disagreements": len(disagreements),
         }
+
+
+class BackgroundExport:
+    """Rewrites the project's files in a thread after each change, so a page action does not wait for it.
+
+    Changes that arrive while a rewrite runs are folded into the next one, which always starts after them:
+    the files lag the database by one rewrite at most (tens of milliseconds), and the database, where a
+    label is committed before the page hears back, stays the record. ``stop`` writes the files a last time.
+    """
+
+    def __init__(self, store: CodingStore) -> None:
+        import threading
+
+        self.store = store
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="coding-export", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def changed(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Block until every change so far is in the files (for tests and shutdown)."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        import traceback
+
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self.store.export()
+            except Exception:  # the next change (or the next start) writes them; the labels are safe in sqlite
+                traceback.print_exc()
+            if not self._wake.is_set():
+                self._idle.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+        self.store.export()

@@ -99,7 +99,7 @@ async function refreshPanel() {
   const m = panel.model;
   setText("model-state", "Model: " + m.state + (m.selector ? "; next responses by " + m.selector : "") + (m.error ? " — " + m.error : ""));
   const f = panel.macro_f1;
-  setText("f1", f ? "Cross-validated macro-F1 " + fmt(f.macro_f1, 2) + " (95% CI " + fmt(f.ci_low, 2) + "–" + fmt(f.ci_high, 2) + ") at " + f.n + " coded rows" : "");
+  setText("f1", f ? "Cross-validated macro-F1 of a quick tfidf scorer " + fmt(f.macro_f1, 2) + " (95% CI " + fmt(f.ci_low, 2) + "–" + fmt(f.ci_high, 2) + ") at " + f.n + " coded rows" : "");
   setText("sentence", panel.sentence || "");
   if (m.trained_on !== lastTrained) { lastTrained = m.trained_on; byId("curve").src = "/curve.svg?n=" + encodeURIComponent(String(m.trained_on)); }
   const a = panel.agreement;
