@@ -43,7 +43,10 @@ def write_pool(path: Path, n: int = 30, xss: bool = False) -> Path:
 class Server:
     """``synthgrade code`` as a subprocess on a free port; ``kill()`` is SIGKILL, nothing graceful."""
 
-    def __init__(self, pool: Path, project: Path, *args: str, coder: str = "ann", token: str | None = None) -> None:
+    def __init__(
+        self, pool: Path, project: Path, *args: str, coder: str = "ann", token: str | None = None, labels: list[str] = LABELS
+    ) -> None:
+        self.labels = labels
         self.pool, self.project, self.args, self.coder, self.token = pool, project, args, coder, token
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -54,7 +57,7 @@ class Server:
 
     def start(self) -> Server:
         command = [sys.executable, "-m", "synthgrade.cli", "code", str(self.pool), "--out", str(self.project)]
-        command += ["--labels", ",".join(LABELS), "--coder", self.coder, "--port", str(self.port), *self.args]
+        command += ["--labels", ",".join(self.labels), "--coder", self.coder, "--port", str(self.port), *self.args]
         env = (
             dict(os.environ, SYNTHGRADE_TOKEN=self.token)
             if self.token
@@ -395,3 +398,35 @@ def test_coding_page_model_suggests_and_chooses_after_the_first_labels(servers, 
         suggested = {row[0] for row in db.execute("SELECT id FROM suggestions")}
         trained_on = db.execute("SELECT MAX(n) FROM curve").fetchone()[0]
     assert queued > 0 and len(suggested) == 40 - trained_on  # a suggestion for every row uncoded at that retraining
+
+
+def test_coding_page_finish_builds_a_scorer_and_links_its_report(servers, browser, tmp_path: Path):
+    """From uncoded responses to a trained model through the page: code, press Finish, open the report."""
+    import pandas as pd
+
+    example = pd.read_csv(Path(__file__).parents[1] / "src" / "synthgrade" / "examples" / "tutor-errors" / "responses.csv")
+    pool = tmp_path / "pool.csv"
+    example.drop(columns=["label"]).to_csv(pool, index=False)
+    already = tmp_path / "already.csv"
+    example.sample(36, random_state=0).to_csv(already, index=False)  # coded earlier, imported once
+    truth = dict(zip(example["id"], example["label"], strict=True))
+    project = tmp_path / "project"
+    args = ["--coded", str(already), "--min-labels", "1000", "--build-args", "--model tfidf --student none --time-budget 0.01"]
+    server = servers(pool, project, *args, coder="ann", labels=["effective", "ineffective"]).start()
+    page = browser.new_page()
+    page.goto(server.url + "/?coder=ann")
+    current = shown_id(page)
+    for _ in range(4):
+        page.keyboard.press("1" if truth[current] == "effective" else "2")
+        current = shown_id(page, current)
+    page.click("#finish")
+    page.wait_for_function(
+        "() => /Build: (finished|failed)/.test(document.getElementById('build-state').textContent)", timeout=300_000, polling=1000
+    )
+    assert page.text_content("#build-state").startswith("Build: finished"), page.text_content("#build-log")
+    assert (project / "build" / "model").is_dir()
+    assert len(pd.read_csv(project / "coded.csv")) == 40
+    report = page.get_attribute("#report", "href")
+    answer = page.goto(server.url + report)
+    assert answer.status == 200 and "unsafe-inline" in answer.headers["content-security-policy"]
+    assert "human-only" in page.content()

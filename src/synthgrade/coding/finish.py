@@ -42,7 +42,10 @@ def build_command(project: Path, extra: list[str], unlabeled: Path | None) -> li
 
 
 class BuildRun:
-    """At most one build at a time per server; its output goes to ``PROJECT/build.log``."""
+    """At most one build at a time per server; its output goes to ``PROJECT/build.log``.
+
+    The build runs in its own session: stopping the page leaves it running to the end (its report appears in
+    ``PROJECT/build/``), and a build killed half-way resumes the next time Finish is pressed."""
 
     def __init__(self, store: CodingStore, build_args: str = "") -> None:
         self.store = store
@@ -97,7 +100,3 @@ class BuildRun:
             "report": f"/{BUILD_FOLDER}/report/index.html" if self.report_path.exists() and returncode == 0 else None,
             "unlabeled": build_takes_unlabeled(),
         }
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
