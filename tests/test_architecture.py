@@ -29,8 +29,9 @@ STAGES = {
     "predict": 12,
     "export": 12,
     "serve": 13,
-    "commands": 14,
-    "cli": 15,
+    "coding": 14,
+    "commands": 15,
+    "cli": 16,
 }
 
 

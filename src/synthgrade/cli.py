@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from synthgrade.commands import build as build_commands
+from synthgrade.commands import code as code_commands
 from synthgrade.commands import data as data_commands
 from synthgrade.commands import experiment as experiment_commands
 from synthgrade.commands import generate as generate_commands
@@ -30,7 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands, build_commands):
+for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands, build_commands, code_commands):
     module.register(app)
 select_commands.register(app)
 
