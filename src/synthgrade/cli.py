@@ -31,9 +31,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands, build_commands, code_commands):
+COMMAND_MODULES = (
+    data_commands,
+    generate_commands,
+    train_commands,
+    select_commands,
+    serve_commands,
+    experiment_commands,
+    build_commands,
+    code_commands,
+)
+for module in COMMAND_MODULES:
     module.register(app)
-select_commands.register(app)
 
 
 def flag_for(param: str, argv: list[str]) -> str:
