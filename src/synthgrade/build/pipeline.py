@@ -145,6 +145,7 @@ def _load_test(test: str | Path, data: pd.DataFrame, labels: list[str], columns:
     from synthgrade.data import check_disjoint
 
     frame = load_responses(test, columns, labels)
+    check_human_test(frame, Path(test).stem)
     check_disjoint(data, frame, names=("input", "--test"))
     return frame
 
@@ -347,7 +348,9 @@ class Build:
                 unfinished = _unfinished_generation(result.summary)
                 if unfinished:  # not recorded as done: a rerun calls again (answers so far come from the cache)
                     console.print(f"[yellow]not used[/yellow] {name}: {unfinished}", highlight=False)
-                    records.append({"name": name, "strategy": strategy, "temperature": temperature, "skipped": unfinished})
+                    records.append(
+                        {"name": name, "strategy": strategy, "temperature": temperature, "rows": 0, "why_empty": unfinished}
+                    )
                     continue
                 write_synthetic(result, raw_path)
             generated.append(({"name": name, "strategy": strategy, "temperature": temperature}, raw_path))
