@@ -280,7 +280,9 @@ def test_build_report_opens_in_a_browser_with_the_verdict_on_top(data_file: Path
 
 def test_load_build_data_refuses_a_test_file_with_synthetic_rows(data_file: Path, tmp_path: Path):
     test_file = tmp_path / "held-out.csv"
-    dataset(8).assign(id=lambda f: "t" + f["id"].astype(str), synthetic=[False] * 7 + [True]).to_csv(test_file, index=False)
+    # other texts than DATA's: the leakage guard compares texts
+    held_out = dataset(8).assign(id=lambda f: "t" + f["id"].astype(str), text=lambda f: f["text"] + " held out")
+    held_out.assign(synthetic=[False] * 7 + [True]).to_csv(test_file, index=False)
     with pytest.raises(SynthgradeError, match="held-out data contains 1 synthetic rows"):
         load_build_data(data_file, BuildConfig(val=0.25), test=test_file)
     test_file.write_text(test_file.read_text().replace("True", "False"))

@@ -69,7 +69,7 @@ def test_a_generator_fault_mid_build_is_a_clear_error_and_a_rerun_generates(faul
     assert recovered.answered > 0  # the rerun called the server again; the first answers came from the cache
     summary = json.loads((out / "build.json").read_text(encoding="utf-8"))
     (paraphrase,) = summary["synthetic_sets"]
-    assert paraphrase.get("rows", 0) > 0 and "skipped" not in paraphrase, paraphrase
+    assert paraphrase.get("rows", 0) > 0 and "why_empty" not in paraphrase, paraphrase
     assert any("val_macro_f1" in cell for cell in summary["grid"])
 
 
@@ -81,7 +81,7 @@ def test_empty_answers_leave_the_set_unused_and_never_claim_it_helped(tmp_path: 
     assert server.answered > 0
     summary = json.loads((tmp_path / "build" / "build.json").read_text(encoding="utf-8"))
     (paraphrase,) = summary["synthetic_sets"]
-    assert "no usable rows" in paraphrase["skipped"]
+    assert paraphrase["rows"] == 0 and "no usable rows" in paraphrase["why_empty"]
     assert not summary["grid"] and not summary["decision"]["ship_synthetic"]
     assert "synthetic data helped" not in result.stdout
     assert not list((tmp_path / "build" / "work").rglob("paraphrase-t0.3.jsonl"))

@@ -67,8 +67,8 @@ def test_openai_batch_gives_the_rows_live_calls_give(civics: pd.DataFrame, tmp_p
     [job] = calls["batch"]["jobs"]
     assert job["status"] == "completed" and job["answered"] == job["requests"] == live_calls
     assert (tmp_path / "batch" / "batches").is_dir()  # the request JSONL that was uploaded is kept for audits
-    # A rerun is answered by the cache: no new batch.
-    with FakeChatServer() as server:
+    # A rerun is answered by the cache: no new batch (the server at the same URL: it is part of the call keys).
+    with FakeChatServer(port=server.port) as server:
         again = generate_synthetic(civics, batch_config(server), cache_dir=tmp_path / "batch", show_progress=False)
         assert not server.batches
     assert list(again.frame["text"]) == list(batched.frame["text"])

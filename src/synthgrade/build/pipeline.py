@@ -158,6 +158,7 @@ def _load_test(test: str | Path, data: pd.DataFrame, labels: list[str], columns:
     from synthgrade.data import check_disjoint
 
     frame = load_responses(test, columns, labels)
+    check_human_test(frame, Path(test).stem)
     check_disjoint(data, frame, names=("input", "--test"))
     return frame
 
@@ -377,7 +378,7 @@ class Build:
                 result = generate_synthetic(bd.train, GenerationConfig(**settings), exclude=[bd.val, *bd.tests.values()])
                 unfinished = _unfinished_generation(result.summary)
                 if unfinished:  # not recorded as done: a rerun calls again (answers so far come from the cache)
-                    skipped |= {name: {"skipped": unfinished} for name in names}
+                    skipped |= {name: {"rows": 0, "why_empty": unfinished} for name in names}
                     continue
                 for strategy, name in zip(strategies, names, strict=True):
                     write_synthetic(one_strategy(result, strategy), self.layout.raw_synthetic(name))
@@ -386,10 +387,12 @@ class Build:
         for strategy, temperature in combos:
             name = f"{strategy}-t{temperature:g}"
             entry = {"name": name, "strategy": strategy, "temperature": temperature}
-            if name in skipped:
+            if name in skipped and "why_empty" in skipped[name]:
+                console.print(f"[yellow]not used[/yellow] {name}: {skipped[name]['why_empty']}", highlight=False)
+                records.append(entry | skipped[name])
+            elif name in skipped:
                 reason = skipped[name]["skipped"]
-                why = SKIP_REASONS.get(reason, reason)
-                console.print(f"[yellow]skipped[/yellow] {name}: {why}", highlight=False)
+                console.print(f"[yellow]skipped[/yellow] {name}: {SKIP_REASONS[reason]}", highlight=False)
                 records.append(entry | skipped[name])
             else:
                 generated.append((entry, self.layout.raw_synthetic(name)))

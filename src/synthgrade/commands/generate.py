@@ -143,7 +143,9 @@ def generate(
     """Write synthetic responses per label (and item) with provenance, cached and resumable."""
     from synthgrade.generate import GenerationConfig, generate_synthetic, summary_path, write_synthetic
     from synthgrade.generate.config import RetryPolicy
+    from synthgrade.generate.core import failed_generation
     from synthgrade.generate.strategies import DEFAULT_STRATEGY, check_strategy_names
+    from synthgrade.io import redact_url
     from synthgrade.registry import DEFAULT_GENERATOR
 
     check_outputs([out, summary_path(out)], [train, *(exclude or []), prompt], overwrite)  # first: inputs are never touched
@@ -189,6 +191,9 @@ def generate(
     train_frame = load_responses(train, columns, declared)
     excluded = [load_responses(p, columns, None, require_label=False) for p in exclude or []]
     result = generate_synthetic(train_frame, config, excluded, cache, show_progress=not no_progress)
+    failed = failed_generation(result.summary)
+    if failed:  # an empty file and exit 0 would look like success
+        raise SynthgradeError(f"{redact_url(base_url) if base_url else config.backend}: {failed}")
     write_synthetic(result, out)
     print_generation_summary(result.summary)
     stdout.print(f"wrote {out} and {summary_path(out)}", highlight=False)

@@ -390,11 +390,6 @@ def generate_synthetic(
         rounds_run = _call_rounds(plan, runner, clean, show_progress)
     finally:
         cache.close()
-    stats = runner.stats
-    if stats.failed and not stats.completed and not stats.cache_hits:
-        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(stats.failures.items()))
-        where = getattr(backend, "server", backend.name)
-        raise SynthgradeError(f"{where}: every one of the {stats.failed} calls failed ({kinds}); nothing was generated")
     candidates = pd.DataFrame(plan.candidates(), columns=list(CANDIDATE_COLUMNS))
     if show_progress and embed is not None and len(candidates):
         console.print(f"cleaning {len(candidates):,} candidates (embedding with {config.embedder}) ...", highlight=False)
@@ -514,6 +509,15 @@ def _finish(kept: pd.DataFrame, config: GenerationConfig, templates: dict[str, P
     return frame.reset_index(drop=True)
 
 
+def failed_generation(summary: dict[str, Any]) -> str | None:
+    """Why a run produced nothing because every call failed (the output would be an empty file), or None."""
+    calls = summary["calls"]
+    if not calls["failed"] or calls["completed"] or summary["cache_hits"]:
+        return None
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(calls["failures"].items()))
+    return f"every one of the {calls['failed']} calls failed ({kinds}); nothing was generated"
+
+
 def write_synthetic(result: GenerationResult, path: str | Path) -> Path:
     """Write the rows (.jsonl / .parquet / .csv by extension) and ``<name>.summary.json`` beside them."""
     from synthgrade.data import write_table
@@ -532,4 +536,4 @@ def summary_path(path: str | Path) -> Path:
     return path.with_name(path.stem + ".summary.json")
 
 
-__all__ = ["GenerationResult", "generate_synthetic", "summary_path", "write_synthetic"]
+__all__ = ["GenerationResult", "failed_generation", "generate_synthetic", "summary_path", "write_synthetic"]
