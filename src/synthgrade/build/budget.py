@@ -43,6 +43,8 @@ class GenerationPlan:
     generator_failed: dict[str, int] = field(default_factory=dict)
     #: completion tokens per second of the measured calls (the generator's speed)
     tokens_per_s: float | None = None
+    #: seconds the generator took to load (the first run also assembles and converts a packaged GGUF once)
+    load_s: float = 0.0
 
     @property
     def fits(self) -> bool:
@@ -56,6 +58,8 @@ class GenerationPlan:
         if self.seconds_per_call:
             speed = f", {self.tokens_per_s:.0f} tokens/s" if self.tokens_per_s else ""
             per_call = f"{self.seconds_per_call:.1f} s per call{speed}, measured"
+        if self.load_s >= 1:
+            per_call += f"; the generator loaded in {self.load_s:.0f} s"
         head = f"time plan: generation {self.generation_s / 60:.1f} min ({per_call}), grid {self.grid_s / 60:.1f} min reserved; "
         if self.sets == 0:
             return head + "no synthetic set fits: augmentation cannot be tested in this budget"

@@ -481,6 +481,7 @@ class Build:
             config.max_rounds,
         )
         plan.tokens_per_s = calls.get("completion_tokens_per_s")
+        plan.load_s = float(calls.get("model_load_s") or 0.0)
         done = f" ({total - len(pending)} set(s) generated before)" if len(pending) < total else ""
         self.clock.note(plan.describe() + done)
         return plan
