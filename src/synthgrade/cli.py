@@ -28,8 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands, build_commands, code_commands):
+for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands, build_commands):
     module.register(app)
+code_commands.register(app)
 
 
 def flag_for(param: str, argv: list[str]) -> str:
