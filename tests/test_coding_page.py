@@ -398,6 +398,15 @@ def test_coding_page_model_suggests_and_chooses_after_the_first_labels(servers, 
         suggested = {row[0] for row in db.execute("SELECT id FROM suggestions")}
         trained_on = db.execute("SELECT MAX(n) FROM curve").fetchone()[0]
     assert queued > 0 and len(suggested) == 40 - trained_on  # a suggestion for every row uncoded at that retraining
+    # kill -9 of the server alone (no cleanup runs): its model worker must not live on.
+    import psutil
+
+    workers = psutil.Process(server.process.pid).children(recursive=True)
+    assert workers
+    server.process.kill()
+    server.process.wait(timeout=30)
+    _, alive = psutil.wait_procs(workers, timeout=20)
+    assert not alive
 
 
 def test_coding_page_finish_builds_a_scorer_and_links_its_report(servers, browser, tmp_path: Path):
