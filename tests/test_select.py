@@ -132,6 +132,8 @@ def test_cold_start_never_proposes_coded_or_repeated_rows(tiny_encoder: Path):
     assert (out["guess"] == "").all() and out["guess_confidence"].isna().all()
     assert out.attrs["select"]["set_aside"] == {"coded": 2, "duplicate": 1, "empty": 0}
     assert out["item_id"].iloc[:2].tolist() in (["q1", "q2"], ["q2", "q1"])  # items take turns
+    first = select_rows(pool, None, 4, encoder=str(tiny_encoder), strategy="cluster")  # nothing coded yet
+    assert len(first) == 4 and first["reason"].str.contains("no coded row covers").all()
 
 
 def test_with_enough_coded_rows_a_model_guesses(tiny_encoder: Path):
@@ -194,3 +196,65 @@ def test_audit_ranks_flipped_labels_first(tiny_encoder: Path):
 def test_audit_needs_two_labels_with_rows():
     with pytest.raises(SynthgradeError, match="at least two labels"):
         find_suspects(responses("c", 6).assign(label="correct"))
+
+
+# -- the commands -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    pool, coded = responses("p", 30, start=100, items=("q1", "q2")), responses("c", 12, items=("q1", "q2"))
+    paths = {"pool": tmp_path / "pool.csv", "coded": tmp_path / "coded.csv", "val": tmp_path / "val.csv"}
+    pool.drop(columns=["label"]).to_csv(paths["pool"], index=False)
+    coded.to_csv(paths["coded"], index=False)
+    pool.iloc[:3].assign(id=["v1", "v2", "v3"]).to_csv(paths["val"], index=False)
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("empty pool", "no data rows"),
+        ("pool is coded", "no pool row is left to propose: 12 are already coded"),
+        ("n too large", "--n is 31, more than the 30 pool rows left to propose"),
+        ("unknown strategy", "--strategy must be one of random, margin"),
+        ("label outside --labels", "label 'incorrect' is not one of"),
+        ("pool overlaps --exclude", "3 pool rows are also in the excluded validation/test data"),
+    ],
+)
+def test_select_refuses_bad_input_in_one_line(cli, files: dict[str, Path], tmp_path: Path, case: str, message: str):
+    out = tmp_path / "next.csv"
+    args = [files["pool"], "--coded", files["coded"], "--n", "5", "--out", out]
+    if case == "empty pool":
+        (tmp_path / "empty.csv").write_text("id,text,item_id\n")
+        args[0] = tmp_path / "empty.csv"
+    elif case == "pool is coded":
+        args[0] = files["coded"]
+    elif case == "n too large":
+        args[4] = "31"
+    elif case == "unknown strategy":
+        args += ["--strategy", "psychic"]
+    elif case == "label outside --labels":
+        args += ["--labels", "correct,partial"]
+    else:
+        args += ["--exclude", files["val"]]
+    result = cli("select", *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert message in errors[0] and all(line.startswith("error:") for line in errors), errors
+    assert len(errors) == 1 or case == "label outside --labels"  # the validator names every bad row, one line each
+    assert not out.exists() and not list(tmp_path.glob(".next.csv*"))
+
+
+def test_select_and_audit_commands_write_their_tables(cli, files: dict[str, Path], tmp_path: Path, tiny_encoder: Path):
+    out = tmp_path / "next.csv"
+    result = cli("select", files["pool"], "--coded", files["coded"], "--n", "6", "--out", out, "--encoder", tiny_encoder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    chosen = pd.read_csv(out)
+    assert chosen["rank"].tolist() == list(range(1, 7)) and chosen["guess"].notna().all()
+    assert not set(chosen["id"]) & set(pd.read_csv(files["coded"])["id"])
+    suspects = tmp_path / "suspects.csv"
+    result = cli("audit", files["coded"], "--out", suspects, "--model", f"hybrid:{tiny_encoder}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = pd.read_csv(suspects)
+    assert len(table) == 12 and {"suspect_rank", "model_label", "model_confidence", "given_label_confidence"} <= set(table)

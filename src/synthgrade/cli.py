@@ -15,6 +15,7 @@ from synthgrade.commands import code as code_commands
 from synthgrade.commands import data as data_commands
 from synthgrade.commands import experiment as experiment_commands
 from synthgrade.commands import generate as generate_commands
+from synthgrade.commands import select as select_commands
 from synthgrade.commands import serve as serve_commands
 from synthgrade.commands import train as train_commands
 from synthgrade.console import console
@@ -30,6 +31,7 @@ app = typer.Typer(
 
 for module in (data_commands, generate_commands, train_commands, serve_commands, experiment_commands, build_commands):
     module.register(app)
+select_commands.register(app)
 code_commands.register(app)
 
 

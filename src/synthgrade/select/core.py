@@ -73,7 +73,7 @@ def select_rows(
     state = SelectionPool(
         vectors=vectors[: len(texts)],
         items=candidates.items,
-        coded_vectors=vectors[len(texts) :].reshape(len(coded_texts), -1),
+        coded_vectors=vectors[len(texts) :],
         coded_items=np.asarray(item_keys(coded), dtype=object),
         coded_labels=label_indices(coded, labels, allow_missing=True) if has_labels else np.full(len(coded), -1),
         labels=labels,

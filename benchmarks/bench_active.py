@@ -1,0 +1,384 @@
+"""Benchmark: code fewer responses. A simulated coder on SciEntsBank 2-way (or Beetle) codes what ``select`` proposes.
+
+Curves: for each strategy and seed, start with nothing coded; at every step (20, 50, 100, 120, 150, 200, 300, 400
+coded rows) ``select_rows`` proposes the next rows from the pool (its labels are revealed only once a row is
+chosen), the cheap scorer (``hybrid:minilm-l6``, the cheapest candidate ``auto`` trains at these sizes) is refitted
+on all coded rows, scores the validation rows and the official tests, and proposes the next batch.
+
+Validation (the default strategy is chosen on it, never on the tests): rows carved from the official training
+split with a fixed seed, before any draw: every row of a fifth of the items ("validation-questions", as for
+unseen questions) and 10 % of the rows of the other items ("validation-answers"). The pool is the rest of the
+training split. The default is the strategy with the largest mean validation area under the curve among those
+never more than 0.01 below random at any step on either validation part (mean over seeds).
+
+Audit: 400 rows drawn from the training split, 5 % or 10 % of their labels flipped; precision at k (k = the number
+of flips) of ``find_suspects`` (cleanlab on 5-fold out-of-fold hybrid probabilities).
+
+Rows go to ``benchmarks/results/active.jsonl`` as they finish (a rerun skips finished ones); ``--summarise-only``
+writes ``active.json`` (one row per measurement, ``default: true`` on the shipped strategy's curve rows) and
+``active.md`` (mean macro-F1 with 95 % t-intervals over seeds, area under the curve, rows needed to reach
+random's mean at 200).
+
+    nice .venv/bin/python benchmarks/bench_active.py --seeds 0 --strategies random,stratified     # the shape
+    nice .venv/bin/python benchmarks/bench_active.py                                           # every strategy, 3 seeds
+    nice .venv/bin/python benchmarks/bench_active.py --phase audit
+    nice .venv/bin/python benchmarks/bench_active.py --phase timing      # select on 5,000 pool rows, warm cache
+    .venv/bin/python benchmarks/bench_active.py --summarise-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+DATASETS = {
+    "scientsbank": ROOT.parent / "shared" / "data" / "semeval2013-scientsbank" / "2way",
+    "beetle": ROOT.parent / "shared" / "data" / "semeval2013-beetle" / "2way",
+}
+RESULTS = ROOT / "benchmarks" / "results"
+STEPS = "20,50,100,120,150,200,300,400"
+SCORER = "hybrid:minilm-l6"
+ENCODER = "minilm-l6"
+VALIDATION = ("validation-answers", "validation-questions")
+#: A strategy may not fall further than this below random at any step (mean of seeds) to become the default.
+MAX_SHORTFALL = 0.01
+REFERENCE_STEP = 200
+
+
+def parse() -> argparse.Namespace:
+    from synthgrade.select import STRATEGIES
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="scientsbank", choices=sorted(DATASETS))
+    parser.add_argument("--phase", default="curves", choices=("curves", "audit", "timing"))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--steps", default=STEPS)
+    parser.add_argument("--embedding-cache", type=Path, default=ROOT / ".cache" / "embeddings")
+    parser.add_argument("--out", type=Path, default=RESULTS / "active.json")
+    parser.add_argument("--summarise-only", action="store_true")
+    parser.add_argument(
+        "--log", type=Path, default=None, help="Rows log (default: active.jsonl beside --out); the summary reads active*.jsonl."
+    )
+    return parser.parse_args()
+
+
+def record(new: list[dict], log: Path) -> None:
+    """Append finished rows at once, so a killed run loses no finished measurement."""
+    with log.open("a") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in new)
+    for row in new:
+        print(json.dumps(row), flush=True)
+
+
+def load(dataset: str, cache: Path) -> tuple[Any, dict[str, Any], list[str]]:
+    """(training split, {test name: frame}, labels), the embeddings cache preloaded."""
+    from bench_scorers import load_cache
+
+    from synthgrade.data import load_responses
+
+    root = DATASETS[dataset]
+    full = load_responses(root / "train")
+    tests = {path.name: load_responses(path) for path in sorted((root / "test").iterdir())}
+    load_cache(cache)
+    return full, tests, sorted(full["label"].unique())
+
+
+def carve_validation(full: Any) -> tuple[Any, dict[str, Any]]:
+    """(pool, {validation part: rows}): a fifth of the items whole, and 10 % of the other items' rows (fixed seed)."""
+    import numpy as np
+
+    rng = np.random.default_rng(2013)
+    items = sorted(full["item_id"].unique())
+    held_items = set(rng.choice(items, size=max(1, len(items) // 5), replace=False).tolist())
+    questions = full[full["item_id"].isin(held_items)]
+    rest = full[~full["item_id"].isin(held_items)]
+    answers = rest.sample(frac=0.1, random_state=2013)
+    pool = rest.drop(index=answers.index).reset_index(drop=True)
+    return pool, {"validation-answers": answers.reset_index(drop=True), "validation-questions": questions.reset_index(drop=True)}
+
+
+def macro_f1(scorer: Any, frame: Any) -> float:
+    from sklearn.metrics import f1_score
+
+    predicted = [scorer.labels[i] for i in scorer.predict_proba(frame).argmax(axis=1)]
+    return float(f1_score(frame["label"].astype(str), predicted, average="macro"))
+
+
+def run_curve(dataset: str, strategy: str, seed: int, steps: list[int], pool: Any, evaluation: dict[str, Any],
+              labels: list[str], log: Path) -> None:  # fmt: skip
+    import pandas as pd
+
+    from synthgrade.select import select_rows
+    from synthgrade.select.model import can_fit, fit_guess_model
+
+    hidden = pool.drop(columns=["label"])
+    answers = dict(zip(pool["id"].astype(str), pool["label"].astype(str), strict=True))
+    coded = pool.iloc[:0]
+    scorer = None
+    for step in steps:
+        tick = time.perf_counter()
+        chosen = select_rows(
+            hidden, coded if len(coded) else None, step - len(coded), labels=labels, strategy=strategy,
+            encoder=ENCODER, seed=seed * 1000 + step, model=scorer, disk_cache=False,
+        )  # fmt: skip
+        select_seconds = time.perf_counter() - tick
+        new = chosen[list(hidden.columns)].assign(label=[answers[str(i)] for i in chosen["id"]])
+        coded = pd.concat([coded, new], ignore_index=True)
+        if not can_fit(coded, labels):
+            scorer = None
+            continue
+        tick = time.perf_counter()
+        scorer = fit_guess_model(coded, labels, SCORER, seed)
+        fit_seconds = time.perf_counter() - tick
+        rows = []
+        for name, frame in evaluation.items():
+            rows.append(
+                {
+                    "dataset": dataset, "labels": "2way", "strategy": strategy, "seed": seed, "coded": int(len(coded)),
+                    "test": name, "split": "validation" if name in VALIDATION else "test",
+                    "macro_f1": round(macro_f1(scorer, frame), 4), "select_seconds": round(select_seconds, 2),
+                    "fit_seconds": round(fit_seconds, 2), "pool_rows": len(pool),
+                }
+            )  # fmt: skip
+        record(rows, log)
+
+
+def run_audit(dataset: str, seeds: list[int], full: Any, labels: list[str], log: Path, done: set) -> None:
+    import numpy as np
+
+    from synthgrade.select.audit import find_suspects, precision_at_k
+
+    for noise in (0.05, 0.10):
+        for seed in seeds:
+            if (dataset, "audit", noise, seed) in done:
+                continue
+            rng = np.random.default_rng(500 + seed)
+            coded = full.iloc[rng.choice(len(full), size=400, replace=False)].reset_index(drop=True)
+            flips = rng.choice(len(coded), size=round(noise * len(coded)), replace=False)
+            wrong = coded["id"].iloc[flips].astype(str).tolist()
+            other = {a: b for a, b in zip(labels, labels[::-1], strict=True)}  # 2-way: the other label
+            coded.loc[flips, "label"] = coded.loc[flips, "label"].map(other)
+            tick = time.perf_counter()
+            suspects = find_suspects(coded, labels, model=SCORER, seed=seed)
+            record(
+                [
+                    {
+                        "dataset": dataset, "noise": noise, "seed": seed, "k": len(wrong),
+                        "precision_at_k": round(precision_at_k(suspects["id"].astype(str), wrong), 4),
+                        "flagged": int(suspects["flagged"].sum()),
+                        "flips_flagged": int(suspects.loc[suspects["flagged"], "id"].isin(wrong).sum()),
+                        "coded_rows": len(coded), "seconds": round(time.perf_counter() - tick, 1), "kind": "audit",
+                    }
+                ],
+                log,
+            )  # fmt: skip
+
+
+def run_timing(dataset: str, full: Any, tests: dict[str, Any], labels: list[str], log: Path) -> None:
+    """select_rows on a 5,000-row pool with 100 coded rows: once to warm the disk cache, then timed (fresh models)."""
+    import os
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+
+    from synthgrade.select import DEFAULT_STRATEGY, select_rows
+
+    os.environ["SYNTHGRADE_CACHE"] = tempfile.mkdtemp(prefix="bench-active-")
+    extra = pd.concat(tests.values(), ignore_index=True)
+    pool = pd.concat([full, extra.iloc[: max(0, 5000 - len(full))]], ignore_index=True).drop(columns=["label"])
+    rng = np.random.default_rng(0)
+    coded = full.iloc[rng.choice(len(full), size=100, replace=False)]
+    select_rows(pool, coded, 50, labels=labels, encoder=ENCODER)  # warms the on-disk embedding cache
+    from synthgrade import embed
+
+    embed._VECTORS.clear()  # as in a new process: only the disk cache is warm
+    tick = time.perf_counter()
+    select_rows(pool, coded, 50, labels=labels, encoder=ENCODER)
+    seconds = time.perf_counter() - tick
+    record([{"dataset": dataset, "kind": "timing", "pool_rows": len(pool), "coded_rows": len(coded), "n": 50,
+             "strategy": DEFAULT_STRATEGY, "seconds": round(seconds, 1), "cpus": os.cpu_count(),
+             "load_average": round(os.getloadavg()[0], 1)}], log)  # fmt: skip
+
+
+def read_logs(out: Path) -> list[dict]:
+    """Every row of ``active.jsonl`` and ``active-*.jsonl`` (parallel runs write their own log)."""
+    rows = []
+    for path in sorted(out.parent.glob(out.stem + "*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows
+
+
+def t_interval(values: list[float]) -> tuple[float, float, float]:
+    import numpy as np
+    from scipy import stats
+
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
+def area(steps: list[int], values: list[float]) -> float:
+    """Trapezoid area under the curve over the steps, divided by their span (a mean macro-F1)."""
+    import numpy as np
+
+    return float(np.trapezoid(values, steps) / (steps[-1] - steps[0])) if len(steps) > 1 else float(values[0])
+
+
+def rows_to_reach(steps: list[int], values: list[float], target: float) -> int | None:
+    """The first step whose mean reaches ``target`` (None: never within the curve)."""
+    return next((s for s, v in zip(steps, values, strict=True) if v >= target - 1e-9), None)
+
+
+def choose_default(data: Any) -> tuple[str, dict[str, Any]]:
+    """The strategy with the largest mean validation AUC among those never > MAX_SHORTFALL below random, each strategy
+    compared with random on the seeds both have (means over those seeds)."""
+    validation = data[data["split"] == "validation"]
+    random = validation[validation["strategy"] == "random"]
+    board = {}
+    for strategy, group in validation.groupby("strategy"):
+        seeds = sorted(set(group["seed"]) & set(random["seed"]))
+        if not seeds:
+            continue
+        mine = group[group["seed"].isin(seeds)].groupby(["test", "coded"])["macro_f1"].mean()
+        base = random[random["seed"].isin(seeds)].groupby(["test", "coded"])["macro_f1"].mean()
+        shared = mine.index.intersection(base.index)
+        shortfall = float((base[shared] - mine[shared]).max())
+        aucs = [curve_area(part) for _, part in mine[shared].groupby(level="test")]
+        base_aucs = [curve_area(part) for _, part in base[shared].groupby(level="test")]
+        board[strategy] = {
+            "seeds": [int(x) for x in seeds],
+            "validation_auc": round(sum(aucs) / len(aucs), 4),
+            "random_auc_same_seeds": round(sum(base_aucs) / len(base_aucs), 4),
+            "max_shortfall_to_random": round(shortfall, 4),
+        }
+    eligible = [s for s, b in board.items() if s == "random" or b["max_shortfall_to_random"] <= MAX_SHORTFALL]
+    chosen = max(eligible, key=lambda s: board[s]["validation_auc"] - board[s]["random_auc_same_seeds"])
+    return chosen, board
+
+
+def curve_area(means: Any) -> float:
+    """:func:`area` of a mean curve indexed by (test, coded)."""
+    return area(list(means.index.get_level_values("coded")), means.tolist())
+
+
+def complete_curves(curves: Any) -> Any:
+    """Only curves that reached their last step (a curve still running or killed is left out)."""
+    last = curves["coded"].max()
+    finished = curves.groupby(["dataset", "strategy", "seed"])["coded"].transform("max") == last
+    return curves[finished]
+
+
+def summarise(rows: list[dict], out: Path) -> None:
+    import pandas as pd
+
+    curves = pd.DataFrame([r for r in rows if "strategy" in r and "kind" not in r])
+    if len(curves):
+        curves = complete_curves(curves.drop_duplicates(["dataset", "strategy", "seed", "coded", "test"], keep="last"))
+    audits = [r for r in rows if r.get("kind") == "audit"]
+    timing = [r for r in rows if r.get("kind") == "timing"]
+    lines = ["# Choosing what to code: active-learning curves (macro-F1, mean over seeds [95% t-interval])", "",
+             "Written by `benchmarks/bench_active.py`; one row per measurement in `active.json`.", ""]  # fmt: skip
+    output: list[dict] = []
+    for dataset, data in curves.groupby("dataset") if len(curves) else []:
+        default, board = choose_default(data)
+        seeds = [int(x) for x in sorted(data["seed"].unique())]
+        lines += [f"## {dataset} 2-way: pool {int(data['pool_rows'].iloc[0])} rows, seeds {seeds}", "",
+                  f"Default chosen on validation rows: **{default}** (largest validation AUC gain over random, on the "
+                  f"same seeds, among the strategies never more than {MAX_SHORTFALL} below random at any step).", "",
+                  "| strategy | seeds | validation AUC | random's, same seeds | worst gap to random (validation) |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {s} | {b['seeds']} | {b['validation_auc']:.3f} | {b['random_auc_same_seeds']:.3f} | "
+                  f"{b['max_shortfall_to_random']:+.3f} |"
+                  for s, b in sorted(board.items(), key=lambda kv: kv[1]["random_auc_same_seeds"] - kv[1]["validation_auc"])]
+        for row in data.to_dict("records"):
+            output.append({k: row[k] for k in ("dataset", "labels", "strategy", "seed", "coded", "test", "split", "macro_f1")}
+                          | {"default": row["strategy"] == default})  # fmt: skip
+        steps = sorted(data["coded"].unique())
+        for test, part in data.groupby("test"):
+            lines += ["", f"### {test}", "", "| strategy | " + " | ".join(str(s) for s in steps)
+                      + " | AUC | rows to reach random@200 | worst gap to random |",
+                      "|---|" + "---|" * (len(steps) + 3)]  # fmt: skip
+            random_means = part[part["strategy"] == "random"].groupby("coded")["macro_f1"].mean()
+            target = random_means.get(REFERENCE_STEP)
+            for strategy, group in sorted(part.groupby("strategy"), key=lambda kv: (kv[0] != default, kv[0])):
+                cells, mean_curve = [], []
+                for step in steps:
+                    values = group[group["coded"] == step]["macro_f1"].tolist()
+                    if not values:
+                        cells.append("")
+                        continue
+                    mean, low, high = t_interval(values)
+                    mean_curve.append((step, mean))
+                    cells.append(f"{mean:.3f} [{low:.3f}, {high:.3f}]" if len(values) > 1 else f"{mean:.3f}")
+                xs, ys = [s for s, _ in mean_curve], [m for _, m in mean_curve]
+                reach = rows_to_reach(xs, ys, target) if target is not None else None
+                gaps = [random_means[s] - m for s, m in mean_curve if s in random_means.index]
+                name = f"**{strategy}** (default)" if strategy == default else strategy
+                reached = reach if reach else f"> {xs[-1]}"
+                lines.append(f"| {name} | " + " | ".join(cells) + f" | {area(xs, ys):.3f} | {reached} | {max(gaps):+.3f} |")
+    if audits:
+        lines += ["", "## Audit: precision at k on injected label flips (k = flips, 400 coded rows)", "",
+                  "| dataset | noise | seeds | precision@k mean [95% CI] | flagged (mean) |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        frame = pd.DataFrame(audits)
+        for (dataset, noise), group in frame.groupby(["dataset", "noise"]):
+            mean, low, high = t_interval(group["precision_at_k"].tolist())
+            interval = f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+            lines.append(f"| {dataset} | {noise:.0%} | {len(group)} | {interval} | {group['flagged'].mean():.1f} |")
+            output += [{k: r[k] for k in ("dataset", "noise", "seed", "k", "precision_at_k")} for r in group.to_dict("records")]
+    if timing:
+        last = timing[-1]
+        lines += ["", f"## select timing: {last['pool_rows']} pool rows, {last['coded_rows']} coded, n={last['n']}, "
+                  f"strategy {last['strategy']}, on-disk embedding cache warm: **{last['seconds']} s** "
+                  f"({last['cpus']} CPUs shared, load average {last.get('load_average')})"]  # fmt: skip
+        output += [{k: v for k, v in last.items() if k != "kind"} | {"kind": "timing"}]
+    out.write_text(json.dumps(output, indent=1) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main() -> int:
+    args = parse()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    log = args.log or args.out.with_suffix(".jsonl")
+    rows = read_logs(args.out)
+    if args.summarise_only:
+        summarise(rows, args.out)
+        return 0
+    full, tests, labels = load(args.dataset, args.embedding_cache)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.phase == "audit":
+        done = {(r["dataset"], "audit", r["noise"], r["seed"]) for r in rows if r.get("kind") == "audit"}
+        run_audit(args.dataset, seeds, full, labels, log, done)
+    elif args.phase == "timing":
+        run_timing(args.dataset, full, tests, labels, log)
+    else:
+        pool, validation = carve_validation(full)
+        evaluation = validation | tests
+        steps = [int(s) for s in args.steps.split(",")]
+        done = {(r["dataset"], r["strategy"], r["seed"]) for r in rows if r.get("coded") == steps[-1] and "kind" not in r}
+        for seed in seeds:
+            for strategy in args.strategies.split(","):
+                if (args.dataset, strategy, seed) in done:
+                    continue
+                # A curve killed half-way is rerun whole; the summary keeps the last row of each measurement.
+                run_curve(args.dataset, strategy, seed, steps, pool, evaluation, labels, log)
+    summarise(read_logs(args.out), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
