@@ -261,7 +261,7 @@ def test_coding_page_two_coders_blind_double_coding_and_agreement(servers, brows
 
     pool, project = write_pool(tmp_path / "pool.csv", n=12), tmp_path / "project"
     ann = servers(pool, project, "--double", "1.0", "--min-labels", "1000", coder="ann").start()
-    bob = servers(pool, project, "--double", "1.0", "--min-labels", "1000", coder="bob").start()  # a second process, same project
+    bob = servers(pool, project, "--min-labels", "1000", coder="bob").start()  # a second process; --double is the project's
     ann_labels = {f"r{i:03d}": LABELS[i % 3] for i in range(12)}
     bob_labels = {
         rid: (label if int(rid[1:]) % 4 else LABELS[(LABELS.index(label) + 1) % 3]) for rid, label in ann_labels.items()
