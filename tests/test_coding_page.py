@@ -261,7 +261,7 @@ def test_coding_page_two_coders_blind_double_coding_and_agreement(servers, brows
 
     pool, project = write_pool(tmp_path / "pool.csv", n=12), tmp_path / "project"
     ann = servers(pool, project, "--double", "1.0", "--min-labels", "1000", coder="ann").start()
-    bob = servers(pool, project, "--double", "1.0", "--min-labels", "1000", coder="bob").start()  # a second process, same project
+    bob = servers(pool, project, "--min-labels", "1000", coder="bob").start()  # a second process; --double is the project's
     ann_labels = {f"r{i:03d}": LABELS[i % 3] for i in range(12)}
     bob_labels = {
         rid: (label if int(rid[1:]) % 4 else LABELS[(LABELS.index(label) + 1) % 3]) for rid, label in ann_labels.items()
@@ -398,6 +398,15 @@ def test_coding_page_model_suggests_and_chooses_after_the_first_labels(servers, 
         suggested = {row[0] for row in db.execute("SELECT id FROM suggestions")}
         trained_on = db.execute("SELECT MAX(n) FROM curve").fetchone()[0]
     assert queued > 0 and len(suggested) == 40 - trained_on  # a suggestion for every row uncoded at that retraining
+    # kill -9 of the server alone (no cleanup runs): its model worker must not live on.
+    import psutil
+
+    workers = psutil.Process(server.process.pid).children(recursive=True)
+    assert workers
+    server.process.kill()
+    server.process.wait(timeout=30)
+    _, alive = psutil.wait_procs(workers, timeout=20)
+    assert not alive
 
 
 def test_coding_page_finish_builds_a_scorer_and_links_its_report(servers, browser, tmp_path: Path):

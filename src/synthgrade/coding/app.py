@@ -106,7 +106,8 @@ class AccessMiddleware:
             if not hmac.compare_digest(query.pop("token").encode(), self.token):
                 await _plain(send, 401, "wrong token")
                 return
-            location = scope.get("path", "/") + ("?" + urlencode(query) if query else "")
+            # Always a path on this server ("//host" would be read as another site).
+            location = "/" + str(scope.get("path", "/")).lstrip("/") + ("?" + urlencode(query) if query else "")
             cookie = f"{COOKIE}={self.token.decode()}; HttpOnly; SameSite=Strict; Path=/".encode()
             await _plain(send, 303, "see " + location, [(b"location", location.encode()), (b"set-cookie", cookie)])
             return

@@ -24,19 +24,22 @@ def open_project(
     *,
     labels: str | list[str] | None = None,
     coded: str | Path | None = None,
-    double: float = 0.0,
+    double: float | None = None,
     seed: int = 0,
     columns: ColumnMap | None = None,
 ) -> tuple[CodingStore, dict[str, int]]:
     """Create the project from POOL (and CODED), or reopen it; returns the store and what was added.
 
-    The labels come from ``labels``, else from the coded file, else from a project made before.
+    The labels come from ``labels``, else from the coded file, else from a project made before; the
+    double-coding share from ``double``, else from the project, else 0.
     """
+    store = CodingStore(project)
+    if double is None:
+        double = store.settings().double if store.path.exists() else 0.0
     if not 0.0 <= double <= 1.0:
         raise ParameterError("double", f"must be a share between 0 and 1, got {double:g}")
     declared = parse_label_list(labels)
     coded_frame = load_responses(coded, columns, declared) if coded is not None else None
-    store = CodingStore(project)
     if declared is None and coded_frame is not None:
         declared = list(coded_frame.attrs["labels"])
     if declared is None and store.path.exists():

@@ -35,8 +35,9 @@ class LoopSettings:
 
 
 def _prepare_worker() -> None:
-    """Lower the worker's CPU priority (the page comes first), and give its own pools Linux's usual fork:
-    a spawned process inherits "spawn", and cleanlab's label-issue pool relies on fork (it shares globals)."""
+    """Lower the worker's CPU priority (the page comes first); exit when the server is gone, even after a
+    ``kill -9`` that runs no cleanup; give its own pools Linux's usual fork (a spawned process inherits
+    "spawn", and cleanlab's label-issue pool relies on fork: it shares globals)."""
     import multiprocessing
 
     try:
@@ -45,6 +46,14 @@ def _prepare_worker() -> None:
         pass
     if "fork" in multiprocessing.get_all_start_methods():
         multiprocessing.set_start_method("fork", force=True)
+    server = os.getppid()
+
+    def exit_with_the_server() -> None:
+        while os.getppid() == server:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_the_server, name="exit-with-server", daemon=True).start()
 
 
 class BackgroundTrainer:

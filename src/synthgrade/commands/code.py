@@ -34,8 +34,9 @@ def code(
         ),
     ] = None,
     double: Annotated[
-        float, typer.Option("--double", help="Share of responses shown to a second coder, blind, for agreement.")
-    ] = 0.0,
+        float | None,
+        typer.Option("--double", help="Share of responses shown to a second coder, blind (set when the project is made)."),
+    ] = None,
     min_labels: Annotated[int, typer.Option(help="Coded rows before the model first trains.")] = 10,
     retrain_every: Annotated[int, typer.Option(help="New labels between retrainings.")] = 5,
     strategy: Annotated[

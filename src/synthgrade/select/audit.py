@@ -1,6 +1,6 @@
 """``find_suspects``: coded rows ranked by how likely their label is a coding error. Nothing is relabelled.
 
-Each row is scored by a cheap scorer fitted without it (k-fold, the folds stratified by label), and cleanlab's
+Each row is scored by the hybrid scorer's head fitted without it (k-fold, stratified by label), and cleanlab's
 ``find_label_issues`` flags the rows whose given label the out-of-fold probabilities contradict (confident
 learning: per-label thresholds, so a scorer that is unsure everywhere flags little). The flagged rows come
 first, in cleanlab's order (lowest probability of the given label first); the others follow in the same order.
@@ -23,8 +23,18 @@ FOLDS = 5
 
 
 def out_of_fold_proba(coded: pd.DataFrame, labels: list[str], model: str, seed: int = 0, folds: int = FOLDS) -> np.ndarray:
-    """Probabilities for every coded row from ``model`` fitted on the other folds."""
-    from sklearn.model_selection import StratifiedKFold
+    """Probabilities for every coded row from the hybrid's head fitted without the row's fold.
+
+    The hybrid is fitted once on all rows; its training features are already out-of-fold (the stacked lexical
+    models) or leave-one-out (the neighbour similarities), so only the final logistic regression (at the C its
+    own cross-validation chose) is refitted per fold, with scikit-learn's ``cross_val_predict``: one fit
+    instead of ``folds`` fits of the whole scorer.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from synthgrade.scorers import TrainingArguments
+    from synthgrade.scorers.fitting import prepare_inputs
 
     y = label_indices(coded, labels)
     counts = np.bincount(y, minlength=len(labels))
@@ -35,11 +45,14 @@ def out_of_fold_proba(coded: pd.DataFrame, labels: list[str], model: str, seed: 
             "the audit needs at least two labels with 2 or more coded rows each"
             + (f"; too few rows of {', '.join(thin)}" if thin else "")
         )
+    scorer = fit_guess_model(coded, labels, model, seed)
+    args = TrainingArguments(model=model, seed=seed, labels=labels, show_progress=False)
+    _, inputs, _, _ = prepare_inputs(coded, coded.iloc[:0], args, labels, "hybrid", model)
+    seen, _ = scorer.features.matrices(scorer.features.blocks(*inputs["train"], training=True))
     splitter = StratifiedKFold(int(min(folds, present.min())), shuffle=True, random_state=seed)
+    proba = cross_val_predict(clone(scorer.heads["seen"]), seen, y, cv=splitter, method="predict_proba")
     out = np.zeros((len(coded), len(labels)))
-    for train_index, test_index in splitter.split(np.zeros(len(y)), y):
-        scorer = fit_guess_model(coded.iloc[train_index], labels, model, seed)
-        out[test_index] = scorer.predict_proba(coded.iloc[test_index])
+    out[:, np.unique(y)] = proba  # labels never coded get probability 0
     return out
 
 
