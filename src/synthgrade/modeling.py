@@ -277,7 +277,7 @@ def padded_arrays(
 
 
 #: kind in synthgrade.json -> "module:Class" of its Scorer; imported lazily to keep stages independent.
-#: The kinds ``train`` can fit are also in synthgrade.scorers.registry.KINDS (tests/test_scorers.py keeps the two in step).
+#: The kinds ``train`` can fit are also in synthgrade.scorers.kinds.KINDS (tests/test_scorers.py keeps the two in step).
 SCORER_KINDS: dict[str, str] = {
     "transformer": "synthgrade.scorers.transformer.modeling:TransformerScorer",
     "static": "synthgrade.distill.students:StaticScorer",

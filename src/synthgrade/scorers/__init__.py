@@ -7,7 +7,7 @@
   ``transformer`` (``transformer/``: the fine-tuned encoder with its trainer, one concept per module);
 * :class:`TrainingArguments`: the knobs every kind reads.
 
-A new kind is a module with a :class:`TrainableScorer` subclass, one line in ``registry.KINDS`` and one in
+A new kind is a module with a :class:`TrainableScorer` subclass, one line in ``kinds.KINDS`` and one in
 ``synthgrade.modeling.SCORER_KINDS`` (so ``load_scorer`` opens its saved directories).
 """
 

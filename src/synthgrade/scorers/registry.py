@@ -1,4 +1,4 @@
-"""The scorer kinds that ``train`` can fit, by name: a new kind is one module and one line in :data:`KINDS`."""
+"""The scorer kinds that ``train`` can fit, by name: a new kind is one module and one line in ``kinds.KINDS``."""
 
 from __future__ import annotations
 
@@ -6,16 +6,7 @@ import importlib
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.scorers.base import TrainableScorer
-
-#: kind -> "module:Class" of its :class:`TrainableScorer`, imported only when asked for. The specs of
-#: ``train --model`` go to the first kind that accepts them, the default kind takes all the others.
-KINDS: dict[str, str] = {
-    "tfidf": "synthgrade.scorers.tfidf:TfidfScorer",
-    "hybrid": "synthgrade.scorers.hybrid:HybridScorer",
-    "transformer": "synthgrade.scorers.transformer.modeling:TransformerScorer",
-}
-#: Any spec no other kind accepts is an encoder (registry name, folder or hub id) to fine-tune.
-DEFAULT_KIND = "transformer"
+from synthgrade.scorers.kinds import DEFAULT_KIND, KINDS
 
 
 def register(kind: str, target: str) -> None:
