@@ -281,6 +281,7 @@ SCORER_KINDS: dict[str, str] = {
     "transformer": "synthgrade.scorers.transformer.modeling:TransformerScorer",
     "static": "synthgrade.distill.students:StaticScorer",
     "tfidf": "synthgrade.scorers.tfidf:TfidfScorer",
+    "lexical": "synthgrade.scorers.lexical:LexicalScorer",
     "hybrid": "synthgrade.scorers.hybrid:HybridScorer",
     "onnx": "synthgrade.export:OnnxScorer",
     "llm": "synthgrade.filter.llm:LLMGraderScorer",

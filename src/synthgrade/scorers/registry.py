@@ -11,6 +11,7 @@ from synthgrade.scorers.base import TrainableScorer
 #: ``train --model`` go to the first kind that accepts them, the default kind takes all the others.
 KINDS: dict[str, str] = {
     "tfidf": "synthgrade.scorers.tfidf:TfidfScorer",
+    "lexical": "synthgrade.scorers.lexical:LexicalScorer",
     "hybrid": "synthgrade.scorers.hybrid:HybridScorer",
     "transformer": "synthgrade.scorers.transformer.modeling:TransformerScorer",
 }
