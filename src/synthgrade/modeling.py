@@ -282,6 +282,7 @@ SCORER_KINDS: dict[str, str] = {
     "static": "synthgrade.distill.students:StaticScorer",
     "tfidf": "synthgrade.scorers.tfidf:TfidfScorer",
     "lexical": "synthgrade.scorers.lexical:LexicalScorer",
+    "ensemble": "synthgrade.scorers.ensemble:EnsembleScorer",
     "hybrid": "synthgrade.scorers.hybrid:HybridScorer",
     "onnx": "synthgrade.export:OnnxScorer",
     "llm": "synthgrade.filter.llm:LLMGraderScorer",

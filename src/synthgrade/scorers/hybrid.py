@@ -515,6 +515,13 @@ def _out_of_fold_log_proba(
     return out
 
 
+def _widen(proba: np.ndarray | None, num_labels: int) -> np.ndarray | None:
+    """Probabilities padded with zero columns for labels above the largest one present in training."""
+    if proba is None or proba.shape[1] == num_labels:
+        return proba
+    return np.hstack([proba, np.zeros((len(proba), num_labels - proba.shape[1]))])
+
+
 def _probabilities(classifier: Any, matrix: Any, num_labels: int) -> np.ndarray:
     out = np.zeros((matrix.shape[0], num_labels))
     if matrix.shape[0]:
@@ -535,6 +542,7 @@ class HybridScorer(TrainableScorer):
         self.features = features
         self.heads = heads
         self.info = info
+        self.oof_proba: np.ndarray | None = None  # set by fit, never saved
 
     def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
         seen_matrix, unseen_matrix = self.features.matrices(self.features.blocks(first, second))
@@ -611,6 +619,8 @@ class HybridScorer(TrainableScorer):
                 matrix, y_train, args.seed, class_weight, groups=groups, rows=rows, oof=oof if name == "seen" else None
             )
         scorer = cls(features, heads, info)
+        # The seen head's out-of-fold probabilities of the training rows (in memory only): auto weighs ensembles on them.
+        scorer.oof_proba = _widen(oof.get("proba"), len(labels))
         proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
         info.parameters = int(sum(h.coef_.size + h.intercept_.size for h in heads.values()))
         item_curve = features.item_chars.curve if features.item_chars is not None else []
@@ -653,14 +663,17 @@ def _cross_validated_fit(
     if splits and len(grid) > 1:  # a single C needs no search
         for c in grid:
             predicted = np.zeros(len(y), dtype=np.int64)
+            proba = np.zeros((len(y), int(y.max()) + 1)) if oof is not None else None
             for train_index, test_index in splits:
                 model = _fit(LogisticRegression(C=c, max_iter=3000, class_weight=class_weight), matrix, y, train_index, rows)
                 predicted[test_index] = model.predict(matrix[test_index])
+                if proba is not None:
+                    proba[np.ix_(test_index, model.classes_)] = model.predict_proba(matrix[test_index])
             score = float(f1_score(y[scored], predicted[scored], average="macro"))
             curve.append({"C": c, "cv_macro_f1": round(score, 4)})
             if not score <= best_score:  # first C, or a strictly better one (ties keep the stronger regularisation)
                 best_c, best_score = c, score
                 if oof is not None:
-                    oof["pred"] = predicted.copy()
+                    oof["pred"], oof["proba"] = predicted.copy(), proba
     model = _fit(LogisticRegression(C=best_c, max_iter=3000, class_weight=class_weight), matrix, y, rows=rows)
     return model, curve, best_score

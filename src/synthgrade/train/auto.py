@@ -32,6 +32,8 @@ from synthgrade.train.inputs import training_provenance
 #: Cheapest first. Fine-tuning comes last: on CPU and small budgets it rarely wins and costs the most.
 DEFAULT_CANDIDATES = ("tfidf", "hybrid:minilm-l6", "hybrid:mpnet-base", "minilm-l6")
 DEFAULT_TIME_BUDGET = 20 * 60.0
+#: After training, add the ensemble of the best hybrid and ``lexical`` (when both ran) as one more candidate.
+ENSEMBLE = True
 #: Rough CPU seconds per training row (2 cores): embedding for hybrids, 1 epoch of fine-tuning for encoders.
 SECONDS_PER_ROW = {"tfidf": 0.001, "hybrid:minilm-l6": 0.02, "hybrid:mpnet-base": 0.08, "minilm-l6": 0.07, "mpnet-base": 0.45}
 
@@ -52,6 +54,45 @@ def estimate_seconds(spec: str, rows: int, epochs: int) -> float:
     if spec.startswith(("tfidf", "hybrid")):
         return 5.0 + per_row * rows
     return 20.0 + per_row * rows * epochs
+
+
+def ensemble_candidate(
+    candidates: list[Candidate], train_df: pd.DataFrame, y_val: np.ndarray, labels: list[str]
+) -> Candidate | None:
+    """The average of the best hybrid (by cross-validation) and the ``lexical`` model, weighted by the training
+    rows' out-of-fold probabilities; None unless both were trained and the best weight mixes them."""
+    from synthgrade.data import is_synthetic
+    from synthgrade.metrics import point_metrics
+    from synthgrade.mix import training_rows
+    from synthgrade.scorers.ensemble import EnsembleScorer, ensemble_weight
+    from synthgrade.scorers.fitting import out_of_fold_record
+
+    def usable(c: Candidate) -> bool:
+        return c.scorer is not None and c.val_proba is not None and getattr(c.scorer, "oof_proba", None) is not None
+
+    hybrids = [c for c in candidates if c.spec.startswith("hybrid") and usable(c)]
+    lexical = next((c for c in candidates if c.spec == "lexical" and usable(c)), None)
+    if not hybrids or lexical is None:
+        return None
+    hybrid = max(hybrids, key=lambda c: c.cv_macro_f1 if c.cv_macro_f1 is not None else -1.0)
+    human = ~is_synthetic(train_df).to_numpy()
+    first, second = hybrid.scorer.oof_proba, lexical.scorer.oof_proba  # type: ignore[union-attr]
+    weight, score, curve = ensemble_weight(first[human], second[human], label_indices(train_df, labels)[human])
+    if weight in (0.0, 1.0):
+        return None  # one member alone is at least as good out of fold: nothing to combine
+    names = [hybrid.spec, lexical.spec]
+    scorer = EnsembleScorer.of([hybrid.scorer, lexical.scorer], [weight, 1 - weight], names)  # type: ignore[list-item]
+    oof = (weight * first + (1 - weight) * second).argmax(axis=1)
+    val_proba = weight * hybrid.val_proba + (1 - weight) * lexical.val_proba  # type: ignore[operator]
+    scorer.info.training |= {
+        "arguments": dict(hybrid.scorer.info.training.get("arguments") or {}),  # type: ignore[union-attr]
+        "cv_macro_f1": score,
+        "curve": curve,
+        "oof": out_of_fold_record(train_df, oof, training_rows(train_df)),
+        "validation": point_metrics(y_val, val_proba, labels),
+    }
+    spec = f"ensemble:{'+'.join(names)}"
+    return Candidate(spec, scorer, val_proba, score, hybrid.seconds + lexical.seconds, extra={"weight": weight})
 
 
 def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], train_rows: int, seed: int = 0) -> tuple[int, dict]:
@@ -153,6 +194,9 @@ def train_auto(train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: 
         if args.show_progress:
             f1 = scorer.info.training.get("validation", {}).get("macro_f1")
             console.print(f"auto: {spec} validation macro-F1 {f1:.4f} in {candidate.seconds:.0f} s", highlight=False)
+    combined = ensemble_candidate(candidates, train_df, y_val, labels) if ENSEMBLE else None
+    if combined is not None:
+        candidates.append(combined)
     winner, record = choose(candidates, y_val, labels, len(train_df), args.seed)
     record["time_budget_s"] = budget
     record["elapsed_s"] = round(time.perf_counter() - started, 1)
