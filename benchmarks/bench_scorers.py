@@ -7,8 +7,9 @@ unseen answers, questions). ``auto`` is the real selection rule (:func:`synthgra
 with the ensemble candidate of :func:`~synthgrade.train.auto.ensemble_candidate` when ``auto.ENSEMBLE``)
 applied to the candidates trained in the same cell, so it costs nothing extra here and is exactly what
 ``synthgrade train`` would ship from them. ``lexical`` is recorded as ``strong-lexical`` (the textbook
-recipe a user would write instead). Two more rows per cell show the rule with fewer candidates:
-``auto[no ensemble]`` and ``auto[no lexical]`` (neither the lexical model nor the ensemble: the earlier rule).
+recipe a user would write instead). Each variant of the rule is recorded (:data:`VARIANTS`: decision rule
+``tie`` or ``pooled``; all candidates, no ensemble, or neither lexical nor ensemble); the summary's ``auto``
+rows are those of the variant the library runs now (:func:`library_variant`).
 
 With ``--probe-rows N`` (default 1000) every candidate and every variant of the rule is also scored on up to
 N rows of the official training split outside the draw (never a test row), written to
@@ -44,8 +45,19 @@ TESTS = ("test-unseen-answers", "test-unseen-questions", "test-unseen-domains")
 DEFAULT_MODELS = "tfidf,lexical,hybrid:minilm-l6,hybrid:mpnet-base,minilm-l6"
 #: How a spec's rows are named: the lexical kind is the strong baseline every other model is measured against.
 ROW_NAMES = {"lexical": "strong-lexical"}
-#: The rule with fewer candidates, on the same cell: name -> specs (prefixes) left out.
-VARIANTS = {"auto[no ensemble]": ("ensemble",), "auto[no lexical]": ("ensemble", "lexical")}
+#: Candidate sets of the selection rule, on the same cell: name -> specs (prefixes) left out.
+POOLS = {"": (), ", no ensemble": ("ensemble",), ", no lexical": ("ensemble", "lexical")}
+#: Every (decision rule, candidate set) of auto, by row name: ``auto[tie]``, ``auto[pooled, no lexical]``, ...
+VARIANTS = {f"auto[{rule}{pool}]": (rule, left_out) for rule in ("tie", "pooled") for pool, left_out in POOLS.items()}
+
+
+def library_variant() -> str:
+    """The variant that ``synthgrade train --model auto`` runs now (its rule, ensemble and default candidates):
+    its rows are also the ``auto`` rows of the summary."""
+    from synthgrade.train import auto
+
+    pool = ", no lexical" if "lexical" not in auto.DEFAULT_CANDIDATES else "" if auto.ENSEMBLE else ", no ensemble"
+    return f"auto[{auto.RULE}{pool}]"
 
 
 def parse() -> argparse.Namespace:
@@ -130,6 +142,10 @@ def summarise(rows: list[dict], out: Path) -> None:
     from synthgrade.metrics import t_interval
 
     rows = normalised(rows)
+    # ``auto`` = what the library runs now; cells run before the variants were recorded keep their auto rows.
+    variant = library_variant()
+    derived = [r | {"model": "auto", "variant": variant} for r in rows if r["model"] == variant]
+    rows = normalised(rows + derived)
     frame = pd.DataFrame(rows)
     summary = []
     for (dataset, labels, budget, test, model), group in frame.groupby(
@@ -316,14 +332,14 @@ def row_name(spec: str) -> str:
 
 
 def variant_choices(candidates: list, y_val: Any, labels: list[str], train_rows: int, seed: int) -> dict[str, tuple[Any, dict]]:
-    """auto and each :data:`VARIANTS` rule: (the chosen candidate, the record of the choice)."""
+    """Each :data:`VARIANTS` rule: (the chosen candidate, the record of the choice)."""
     from synthgrade.train.auto import choose
 
     out = {}
-    for name, left_out in {"auto": (), **VARIANTS}.items():
-        pool = [c for c in candidates if not c.spec.startswith(left_out)] if left_out else candidates
+    for name, (rule, left_out) in VARIANTS.items():
+        pool = [c for c in candidates if not (left_out and c.spec.startswith(left_out))]
         if pool:
-            winner, record = choose(pool, y_val, labels, train_rows, seed)
+            winner, record = choose(pool, y_val, labels, train_rows, seed, rule=rule)
             out[name] = (pool[winner], record)
     return out
 
@@ -392,7 +408,7 @@ def main() -> int:
         rows += run_students(args, rows, full, tests, labels, log)
         summarise(rows, args.out)
         return 0
-    rules = ["auto", *VARIANTS]
+    rules = list(VARIANTS)
     for budget in args.budgets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             wanted = [*(row_name(m) for m in models), *rules]
@@ -417,7 +433,7 @@ def main() -> int:
                     Candidate(model, scorer, scorer.predict_proba(val), scorer.info.training.get("cv_macro_f1"), seconds)
                 )
                 candidates[-1].extra["warm"] = warm
-            combined = auto_rule.ensemble_candidate(candidates, train, y_val, labels) if auto_rule.ENSEMBLE else None
+            combined = auto_rule.ensemble_candidate(candidates, train, y_val, labels)  # the variants say if it helps
             if combined is not None:
                 candidates.append(combined)
             new = []
@@ -440,7 +456,8 @@ def main() -> int:
             for r in new:
                 by_spec.setdefault(r["spec"], []).append(r)
             for name, (chosen, record_) in choices.items():
-                pool = [c for c in candidates if not (name in VARIANTS and c.spec.startswith(VARIANTS[name]))]
+                left_out = VARIANTS[name][1]
+                pool = [c for c in candidates if not (left_out and c.spec.startswith(left_out))]
                 seconds = sum(c.seconds for c in pool if not c.spec.startswith("ensemble"))  # members trained once
                 new += [
                     r | {"model": name, "chosen": chosen.spec, "reason": record_["reason"],

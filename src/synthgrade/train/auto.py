@@ -32,6 +32,8 @@ from synthgrade.train.inputs import training_provenance
 #: Cheapest first. Fine-tuning comes last: on CPU and small budgets it rarely wins and costs the most.
 DEFAULT_CANDIDATES = ("tfidf", "hybrid:minilm-l6", "hybrid:mpnet-base", "minilm-l6")
 DEFAULT_TIME_BUDGET = 20 * 60.0
+#: How ``choose`` decides: ``tie`` (validation first, cross-validation within its noise) or ``pooled``.
+RULE = "tie"
 #: After training, add the ensemble of the best hybrid and ``lexical`` (when both ran) as one more candidate.
 ENSEMBLE = True
 #: Rough CPU seconds per training row (2 cores): embedding for hybrids, 1 epoch of fine-tuning for encoders.
@@ -95,8 +97,15 @@ def ensemble_candidate(
     return Candidate(spec, scorer, val_proba, score, hybrid.seconds + lexical.seconds, extra={"weight": weight})
 
 
-def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], train_rows: int, seed: int = 0) -> tuple[int, dict]:
-    """Index of the winner among trained ``candidates`` and the record of why (leaderboard, tie, rule)."""
+def choose(
+    candidates: list[Candidate], y_val: np.ndarray, labels: list[str], train_rows: int, seed: int = 0, rule: str | None = None
+) -> tuple[int, dict]:
+    """Index of the winner among trained ``candidates`` and the record of why (leaderboard, tie, rule).
+
+    ``rule`` (default :data:`RULE`): ``tie`` pools cross-validation with validation only among the candidates
+    that validation cannot separate from the best; ``pooled`` compares every candidate on the pooled score.
+    """
+    rule = rule or RULE
     from synthgrade.metrics import evaluate_predictions, point_metrics
 
     trained = [i for i, c in enumerate(candidates) if c.scorer is not None and c.val_proba is not None]
@@ -113,7 +122,7 @@ def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], tr
             y_val, candidates[best].val_proba, labels, bootstrap=1000, seed=seed, compare_proba=candidates[i].val_proba
         )["diff"]["macro_f1"]
         intervals[i] = [diff["value"], diff["ci_low"], diff["ci_high"]]
-        if diff["ci_low"] is None or diff["ci_low"] <= 0:
+        if rule == "pooled" or diff["ci_low"] is None or diff["ci_low"] <= 0:
             tied.append(i)
     n_val = len(y_val)
 
@@ -128,6 +137,11 @@ def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], tr
     winner = max(contenders, key=lambda i: (pooled(i), -i)) if len(tied) > 1 else best
     if winner == best and len(tied) == 1:
         reason = f"{candidates[best].spec} has the best validation macro-F1 ({val_f1[best]:.3f}), clearly ahead of the others"
+    elif rule == "pooled":
+        reason = (
+            f"{candidates[winner].spec} leads on cross-validated macro-F1 over the training rows pooled with validation "
+            f"({pooled(winner):.3f}; validation alone {val_f1[winner]:.3f} on {n_val} rows)"
+        )
     elif winner == best:
         reason = (
             f"{candidates[best].spec} has the best validation macro-F1 ({val_f1[best]:.3f}); "
@@ -153,7 +167,8 @@ def choose(candidates: list[Candidate], y_val: np.ndarray, labels: list[str], tr
                 "diff_to_best_val": [round(v, 4) for v in intervals[i]] if i in intervals else None,
             }
         leaderboard.append(row)
-    return winner, {"chosen": candidates[winner].spec, "reason": reason, "leaderboard": leaderboard, "val_rows": n_val}
+    record = {"chosen": candidates[winner].spec, "reason": reason, "leaderboard": leaderboard, "val_rows": n_val, "rule": rule}
+    return winner, record
 
 
 def train_auto(train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any]) -> Scorer:
