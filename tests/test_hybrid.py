@@ -96,6 +96,16 @@ def test_choose_prefers_clear_validation_winner():
     assert record["leaderboard"][0]["tied_with_best"] is False
 
 
+def test_pooled_rule_weighs_cross_validation_against_a_small_validation_set():
+    y = np.array([0, 1] * 5)
+    right, wrong = np.eye(2)[y], np.eye(2)[1 - y]
+    candidates = [Candidate("tfidf", object(), wrong, cv_macro_f1=0.9), Candidate("hybrid", object(), right, cv_macro_f1=0.5)]
+    assert choose(candidates, y, ["a", "b"], train_rows=400)[0] == 1  # tie rule: 10 validation rows separate them
+    winner, record = choose(candidates, y, ["a", "b"], train_rows=400, rule="pooled")
+    assert winner == 0 and record["rule"] == "pooled"  # (0.9 * 400 + 0 * 10) / 410 > (0.5 * 400 + 1 * 10) / 410
+    assert "pooled with validation (0.878" in record["reason"]
+
+
 def test_choose_breaks_validation_ties_by_cross_validation():
     y = np.array([0, 1, 0, 1, 0])
     proba = np.eye(2)[y]

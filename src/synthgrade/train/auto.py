@@ -9,6 +9,10 @@ listed with the reason). The choice uses human-coded rows only:
 3. within a tie, the candidates with a cross-validated macro-F1 on the training rows (tfidf, hybrids)
    are compared on it, pooled with their validation score by row count; candidates without one
    (fine-tuned encoders) win a tie only when none of the tied has one. Equal scores go to the cheaper.
+   (``RULE = "pooled"`` skips step 2: every candidate is compared on the pooled score.)
+
+When the best hybrid and ``lexical`` both ran, their weighted average (:func:`ensemble_candidate`, the weight
+chosen on the training rows' out-of-fold probabilities) competes as one more candidate (``ENSEMBLE``).
 
 The leaderboard and the reason are recorded in ``synthgrade.json`` (``training.auto``) and the model card.
 """
