@@ -11,8 +11,8 @@ recipe a user would write instead). Each variant of the rule is recorded (:data:
 ``tie`` or ``pooled``; all candidates, no ensemble, or neither lexical nor ensemble); the summary's ``auto``
 rows are those of the variant the library runs now (:func:`library_variant`).
 
-With ``--probe-rows N`` (default 1000) every candidate and every variant of the rule is also scored on up to
-N rows of the official training split outside the draw (never a test row), written to
+With ``--probe-rows N`` (default 800) every candidate and every variant of the rule is also scored on the rows of
+one fixed sample of N rows of the official training split that lie outside the draw (never a test row), written to
 ``results/probes/auto-candidates.jsonl``: the figures that decide which candidates ``auto`` keeps.
 
 Rows go to ``benchmarks/results/scorers.jsonl`` as they finish (a rerun skips finished cells); the summary
@@ -65,7 +65,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--dataset", default="scientsbank", choices=["scientsbank", "beetle"])
     parser.add_argument("--labels", default="2way", choices=["2way", "3way"])
     parser.add_argument("--data", type=Path, default=None, help="Overrides the folder that --dataset/--labels name.")
-    parser.add_argument("--probe-rows", type=int, default=1000, help="Training-split rows outside the draw (0 = none).")
+    parser.add_argument("--probe-rows", type=int, default=800, help="Training-split rows outside the draw (0 = none).")
     parser.add_argument("--budgets", default="50,100,400,all")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--models", default=DEFAULT_MODELS, help="Trained per cell; auto chooses among them.")
@@ -409,6 +409,9 @@ def main() -> int:
         summarise(rows, args.out)
         return 0
     rules = list(VARIANTS)
+    speeds: dict[str, float] = {}
+    # One sample for every cell, so its rows are embedded once; each cell scores those outside its draw.
+    probe_pool = full.sample(n=min(args.probe_rows, len(full)), random_state=1000) if args.probe_rows else full.iloc[:0]
     for budget in args.budgets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             wanted = [*(row_name(m) for m in models), *rules]
@@ -437,9 +440,9 @@ def main() -> int:
             if combined is not None:
                 candidates.append(combined)
             new = []
-            speeds: dict[str, float] = {}
             for candidate in candidates:
-                speeds[candidate.spec] = throughput(candidate.scorer, tests[TESTS[0]].iloc[:256])
+                if candidate.spec not in speeds:  # once per model and process: timing costs as much as a cell on 2 cores
+                    speeds[candidate.spec] = throughput(candidate.scorer, tests[TESTS[0]].iloc[:256])
                 for name, frame in tests.items():
                     f1, _ = macro_f1(candidate.scorer, frame)
                     new.append(
@@ -465,8 +468,9 @@ def main() -> int:
                     for r in by_spec[chosen.spec]
                 ]  # fmt: skip
             rows += record(new, log)
+            save_cache(args.embedding_cache)
             if args.probe_rows and len(rest):
-                held_out = rest.sample(n=min(args.probe_rows, len(rest)), random_state=1000 + seed)
+                held_out = probe_pool[probe_pool.index.isin(rest.index)]
                 probe_log.parent.mkdir(parents=True, exist_ok=True)
                 with probe_log.open("a") as handle:
                     handle.write(json.dumps(probe(candidates, choices, held_out, cell, y_val, labels)) + "\n")
