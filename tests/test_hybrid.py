@@ -245,3 +245,19 @@ def test_auto_ensemble_of_hybrid_and_lexical_scores_saves_and_loads(hybrid: Hybr
     (tmp_path / "ensemble" / "ensemble.json").unlink()
     with pytest.raises(SynthgradeError, match="damaged ensemble model files"):
         load_scorer(tmp_path / "ensemble")
+
+
+def test_hybrid_with_the_lexical_recipe_stacked_round_trips(tiny_encoder: Path, tmp_path: Path, monkeypatch):
+    from synthgrade.scorers import hybrid as hybrid_module
+
+    monkeypatch.setattr(hybrid_module, "RECIPE_STACK", True)
+    train, val = rows("t", 40), rows("v", 12, start=500)
+    scorer = Trainer(args(f"hybrid:{tiny_encoder}")).train(train, val)
+    assert scorer.features.recipe is not None and "recipe_stack" in scorer.features.scale
+    seen_matrix, _ = scorer.features.matrices(scorer.features.blocks(*scorer.check_scorable(val)))
+    assert seen_matrix.shape[1] == scorer.heads["seen"].coef_.shape[1]  # the recipe's columns reach the seen head
+    again = load_scorer(scorer.save_pretrained(tmp_path / "m"))
+    np.testing.assert_allclose(again.predict_proba(val), scorer.predict_proba(val), rtol=1e-5, atol=1e-6)
+    monkeypatch.setattr(hybrid_module, "RECIPE_STACK", False)
+    plain = Trainer(args(f"hybrid:{tiny_encoder}")).train(train, val)
+    assert plain.features.recipe is None and plain.heads["seen"].coef_.shape[1] == seen_matrix.shape[1] - 2

@@ -41,7 +41,9 @@ RULE = "tie"
 #: After training, add the ensemble of the best hybrid and ``lexical`` (when both ran) as one more candidate.
 ENSEMBLE = True
 #: Rough CPU seconds per training row (2 cores): embedding for hybrids, 1 epoch of fine-tuning for encoders.
-SECONDS_PER_ROW = {"tfidf": 0.001, "hybrid:minilm-l6": 0.02, "hybrid:mpnet-base": 0.08, "minilm-l6": 0.07, "mpnet-base": 0.45}
+SECONDS_PER_ROW = {
+    "tfidf": 0.001, "lexical": 0.01, "hybrid:minilm-l6": 0.02, "hybrid:mpnet-base": 0.08, "minilm-l6": 0.07, "mpnet-base": 0.45,
+}  # fmt: skip
 
 
 @dataclass
@@ -57,7 +59,7 @@ class Candidate:
 
 def estimate_seconds(spec: str, rows: int, epochs: int) -> float:
     per_row = SECONDS_PER_ROW.get(spec, SECONDS_PER_ROW["mpnet-base"])
-    if spec.startswith(("tfidf", "hybrid")):
+    if spec.startswith(("tfidf", "lexical", "hybrid")):
         return 5.0 + per_row * rows
     return 20.0 + per_row * rows * epochs
 
