@@ -24,7 +24,7 @@ def main() -> int:
     cells = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     latest = {(c["dataset"], c["labels"], c["budget"], c["seed"]): c for c in cells}  # a rerun replaces a cell
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    for (dataset, labels, budget, _), cell in sorted(latest.items()):
+    for (dataset, labels, budget, _), cell in sorted(latest.items(), key=lambda kv: (kv[0][:2], int(kv[0][2]), kv[0][3])):
         groups[(dataset, labels, budget)].append(cell)
     lines = [
         "# auto's candidates and decision rule on held-out training-split rows (macro-F1, mean over seeds)",
@@ -36,19 +36,19 @@ def main() -> int:
     ]
     overall: dict[tuple[str, str], list[float]] = defaultdict(list)
     for (dataset, labels, budget), part in groups.items():
-        specs = list(part[0]["candidates"])
-        rules = list(part[0]["rules"])
+        specs = list(dict.fromkeys(spec for c in part for spec in c["candidates"]))
+        rules = list(dict.fromkeys(rule for c in part for rule in c["rules"]))
         lines += ["", f"## {dataset} {labels}, budget {budget} ({len(part)} seeds, {part[0]['heldout_rows']} held-out rows)", ""]
         lines += ["| candidate or rule | held-out macro-F1 | chosen (per seed) |", "|---|---|---|"]
         for spec in specs:
             values = [c["candidates"].get(spec, {}).get("heldout_macro_f1") for c in part]
             values = [v for v in values if v is not None]
             weights = [c["candidates"][spec].get("weight") for c in part if spec in c["candidates"]]
-            note = f"weights {weights}" if any(w is not None for w in weights) else ""
-            lines.append(f"| {spec} | {np.mean(values):.3f} | {note} |")
+            note = f"{len(values)} of {len(part)} seeds (built where the out-of-fold weight mixed both); weights {weights}"
+            lines.append(f"| {spec} | {np.mean(values):.3f} | {note if spec.startswith('ensemble') else ''} |")
         for rule in rules:
             values = [c["rules"][rule]["heldout_macro_f1"] for c in part if rule in c["rules"]]
-            overall[(dataset, rule)].append(float(np.mean(values)))
+            overall[(f"{dataset} {labels}", rule)].append(float(np.mean(values)))
             chosen = ", ".join(c["rules"][rule]["chosen"] for c in part if rule in c["rules"])
             lines.append(f"| **{rule}** | {np.mean(values):.3f} | {chosen} |")
     lines += ["", "## Mean over budgets", "", "| data | rule | held-out macro-F1 |", "|---|---|---|"]

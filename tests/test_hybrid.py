@@ -91,7 +91,7 @@ def test_choose_prefers_clear_validation_winner():
     right = np.eye(2)[y]
     wrong = np.eye(2)[1 - y]
     candidates = [Candidate("tfidf", object(), wrong, cv_macro_f1=0.9), Candidate("hybrid", object(), right, cv_macro_f1=0.5)]
-    winner, record = choose(candidates, y, ["a", "b"], train_rows=400)
+    winner, record = choose(candidates, y, ["a", "b"], train_rows=400, rule="tie")
     assert winner == 1 and record["chosen"] == "hybrid" and "clearly ahead" in record["reason"]
     assert record["leaderboard"][0]["tied_with_best"] is False
 
@@ -100,7 +100,7 @@ def test_pooled_rule_weighs_cross_validation_against_a_small_validation_set():
     y = np.array([0, 1] * 5)
     right, wrong = np.eye(2)[y], np.eye(2)[1 - y]
     candidates = [Candidate("tfidf", object(), wrong, cv_macro_f1=0.9), Candidate("hybrid", object(), right, cv_macro_f1=0.5)]
-    assert choose(candidates, y, ["a", "b"], train_rows=400)[0] == 1  # tie rule: 10 validation rows separate them
+    assert choose(candidates, y, ["a", "b"], train_rows=400, rule="tie")[0] == 1  # 10 validation rows separate them
     winner, record = choose(candidates, y, ["a", "b"], train_rows=400, rule="pooled")
     assert winner == 0 and record["rule"] == "pooled"  # (0.9 * 400 + 0 * 10) / 410 > (0.5 * 400 + 1 * 10) / 410
     assert "pooled with validation (0.878" in record["reason"]
@@ -112,7 +112,7 @@ def test_choose_breaks_validation_ties_by_cross_validation():
     tie = proba.copy()
     tie[0] = [0.4, 0.6]  # one of five validation rows differs: no bootstrap can separate them
     candidates = [Candidate("tfidf", object(), proba, cv_macro_f1=0.55), Candidate("hybrid", object(), tie, cv_macro_f1=0.8)]
-    winner, record = choose(candidates, y, ["a", "b"], train_rows=40)
+    winner, record = choose(candidates, y, ["a", "b"], train_rows=40, rule="tie")
     assert winner == 1 and "cannot separate" in record["reason"]
 
 

@@ -4,12 +4,12 @@ Candidates run cheapest first; one whose estimated cost would overrun ``time_bud
 listed with the reason). The choice uses human-coded rows only:
 
 1. every candidate's validation macro-F1;
-2. the candidates that a paired bootstrap over the validation rows cannot tell from the best (the 95 %
-   interval of the difference includes 0) are a tie: small validation sets tie often;
-3. within a tie, the candidates with a cross-validated macro-F1 on the training rows (tfidf, hybrids)
-   are compared on it, pooled with their validation score by row count; candidates without one
-   (fine-tuned encoders) win a tie only when none of the tied has one. Equal scores go to the cheaper.
-   (``RULE = "pooled"`` skips step 2: every candidate is compared on the pooled score.)
+2. (rule ``tie`` only) the candidates that a paired bootstrap over the validation rows cannot tell from the
+   best (the 95 % interval of the difference includes 0) are a tie: small validation sets tie often; the
+   default rule ``pooled`` skips this step, so every candidate goes on to step 3;
+3. the candidates with a cross-validated macro-F1 on the training rows (tfidf, lexical, hybrids, the
+   ensemble) are compared on it, pooled with their validation score by row count; candidates without one
+   (fine-tuned encoders) win only when none of the others has one. Equal scores go to the cheaper.
 
 When the best hybrid and ``lexical`` both ran, their weighted average (:func:`ensemble_candidate`, the weight
 chosen on the training rows' out-of-fold probabilities) competes as one more candidate (``ENSEMBLE``).
@@ -34,11 +34,15 @@ from synthgrade.scorers import kind_for
 from synthgrade.train.inputs import training_provenance
 
 #: Cheapest first. Fine-tuning comes last: on CPU and small budgets it rarely wins and costs the most.
-DEFAULT_CANDIDATES = ("tfidf", "hybrid:minilm-l6", "hybrid:mpnet-base", "minilm-l6")
+#: ``lexical`` (the strong lexical recipe) joined on held-out training-split rows of SciEntsBank and Beetle
+#: (benchmarks/results/probes/auto-candidates.md: +0.016 on Beetle, -0.001 on SciEntsBank, mean of 50/100/400 labels).
+DEFAULT_CANDIDATES = ("tfidf", "lexical", "hybrid:minilm-l6", "hybrid:mpnet-base", "minilm-l6")
 DEFAULT_TIME_BUDGET = 20 * 60.0
-#: How ``choose`` decides: ``tie`` (validation first, cross-validation within its noise) or ``pooled``.
-RULE = "tie"
-#: After training, add the ensemble of the best hybrid and ``lexical`` (when both ran) as one more candidate.
+#: How ``choose`` decides: ``tie`` (validation first, cross-validation within its noise) or ``pooled``. Pooled
+#: matched tie on SciEntsBank and beat it on Beetle (+0.007) on held-out training-split rows (probe above).
+RULE = "pooled"
+#: After training, add the ensemble of the best hybrid and ``lexical`` (when both ran) as one more candidate
+#: (held-out rows: +0.004 on SciEntsBank, +0.001 on Beetle over the same rule without it).
 ENSEMBLE = True
 #: Rough CPU seconds per training row (2 cores): embedding for hybrids, 1 epoch of fine-tuning for encoders.
 SECONDS_PER_ROW = {
