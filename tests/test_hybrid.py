@@ -242,6 +242,11 @@ def test_auto_ensemble_of_hybrid_and_lexical_scores_saves_and_loads(hybrid: Hybr
     again = load_scorer(combined.scorer.save_pretrained(tmp_path / "ensemble"))
     assert isinstance(again, EnsembleScorer) and again.weights == [weight, 1 - weight]
     np.testing.assert_allclose(again.predict_proba(val), expected, rtol=1e-5)
+    retrained = Trainer(args(f"ensemble:hybrid:{tiny_encoder}+lexical")).train(train, val)  # the spec auto records
+    assert isinstance(retrained, EnsembleScorer) and retrained.weights == [weight, 1 - weight]
+    np.testing.assert_allclose(retrained.predict_proba(val), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(SynthgradeError, match="out-of-fold probabilities"):
+        Trainer(args(f"ensemble:hybrid:{tiny_encoder}+tfidf")).train(train, val)  # tfidf records predictions only
     (tmp_path / "ensemble" / "ensemble.json").unlink()
     with pytest.raises(SynthgradeError, match="damaged ensemble model files"):
         load_scorer(tmp_path / "ensemble")

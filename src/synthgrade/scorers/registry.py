@@ -13,6 +13,7 @@ KINDS: dict[str, str] = {
     "tfidf": "synthgrade.scorers.tfidf:TfidfScorer",
     "lexical": "synthgrade.scorers.lexical:LexicalScorer",
     "hybrid": "synthgrade.scorers.hybrid:HybridScorer",
+    "ensemble": "synthgrade.scorers.ensemble:EnsembleScorer",
     "transformer": "synthgrade.scorers.transformer.modeling:TransformerScorer",
 }
 #: Any spec no other kind accepts is an encoder (registry name, folder or hub id) to fine-tune.

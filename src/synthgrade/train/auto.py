@@ -73,11 +73,7 @@ def ensemble_candidate(
 ) -> Candidate | None:
     """The average of the best hybrid (by cross-validation) and the ``lexical`` model, weighted by the training
     rows' out-of-fold probabilities; None unless both were trained and the best weight mixes them."""
-    from synthgrade.data import is_synthetic
-    from synthgrade.metrics import point_metrics
-    from synthgrade.mix import training_rows
-    from synthgrade.scorers.ensemble import EnsembleScorer, ensemble_weight
-    from synthgrade.scorers.fitting import out_of_fold_record
+    from synthgrade.scorers.ensemble import weighted
 
     def usable(c: Candidate) -> bool:
         return c.scorer is not None and c.val_proba is not None and getattr(c.scorer, "oof_proba", None) is not None
@@ -87,22 +83,13 @@ def ensemble_candidate(
     if not hybrids or lexical is None:
         return None
     hybrid = max(hybrids, key=lambda c: c.cv_macro_f1 if c.cv_macro_f1 is not None else -1.0)
-    human = ~is_synthetic(train_df).to_numpy()
-    first, second = hybrid.scorer.oof_proba, lexical.scorer.oof_proba  # type: ignore[union-attr]
-    weight, score, curve = ensemble_weight(first[human], second[human], label_indices(train_df, labels)[human])
+    names = [hybrid.spec, lexical.spec]
+    members, val_probas = [hybrid.scorer, lexical.scorer], [hybrid.val_proba, lexical.val_proba]
+    scorer, val_proba = weighted(members, names, train_df, val_probas, y_val, labels)  # type: ignore[arg-type]
+    weight = scorer.weights[0]
     if weight in (0.0, 1.0):
         return None  # one member alone is at least as good out of fold: nothing to combine
-    names = [hybrid.spec, lexical.spec]
-    scorer = EnsembleScorer.of([hybrid.scorer, lexical.scorer], [weight, 1 - weight], names)  # type: ignore[list-item]
-    oof = (weight * first + (1 - weight) * second).argmax(axis=1)
-    val_proba = weight * hybrid.val_proba + (1 - weight) * lexical.val_proba  # type: ignore[operator]
-    scorer.info.training |= {
-        "arguments": dict(hybrid.scorer.info.training.get("arguments") or {}),  # type: ignore[union-attr]
-        "cv_macro_f1": score,
-        "curve": curve,
-        "oof": out_of_fold_record(train_df, oof, training_rows(train_df)),
-        "validation": point_metrics(y_val, val_proba, labels),
-    }
+    score = scorer.info.training["cv_macro_f1"]
     spec = f"ensemble:{'+'.join(names)}"
     return Candidate(spec, scorer, val_proba, score, hybrid.seconds + lexical.seconds, extra={"weight": weight})
 
