@@ -91,9 +91,19 @@ def test_choose_prefers_clear_validation_winner():
     right = np.eye(2)[y]
     wrong = np.eye(2)[1 - y]
     candidates = [Candidate("tfidf", object(), wrong, cv_macro_f1=0.9), Candidate("hybrid", object(), right, cv_macro_f1=0.5)]
-    winner, record = choose(candidates, y, ["a", "b"], train_rows=400)
+    winner, record = choose(candidates, y, ["a", "b"], train_rows=400, rule="tie")
     assert winner == 1 and record["chosen"] == "hybrid" and "clearly ahead" in record["reason"]
     assert record["leaderboard"][0]["tied_with_best"] is False
+
+
+def test_pooled_rule_weighs_cross_validation_against_a_small_validation_set():
+    y = np.array([0, 1] * 5)
+    right, wrong = np.eye(2)[y], np.eye(2)[1 - y]
+    candidates = [Candidate("tfidf", object(), wrong, cv_macro_f1=0.9), Candidate("hybrid", object(), right, cv_macro_f1=0.5)]
+    assert choose(candidates, y, ["a", "b"], train_rows=400, rule="tie")[0] == 1  # 10 validation rows separate them
+    winner, record = choose(candidates, y, ["a", "b"], train_rows=400, rule="pooled")
+    assert winner == 0 and record["rule"] == "pooled"  # (0.9 * 400 + 0 * 10) / 410 > (0.5 * 400 + 1 * 10) / 410
+    assert "pooled with validation (0.878" in record["reason"]
 
 
 def test_choose_breaks_validation_ties_by_cross_validation():
@@ -102,7 +112,7 @@ def test_choose_breaks_validation_ties_by_cross_validation():
     tie = proba.copy()
     tie[0] = [0.4, 0.6]  # one of five validation rows differs: no bootstrap can separate them
     candidates = [Candidate("tfidf", object(), proba, cv_macro_f1=0.55), Candidate("hybrid", object(), tie, cv_macro_f1=0.8)]
-    winner, record = choose(candidates, y, ["a", "b"], train_rows=40)
+    winner, record = choose(candidates, y, ["a", "b"], train_rows=40, rule="tie")
     assert winner == 1 and "cannot separate" in record["reason"]
 
 
@@ -193,3 +203,66 @@ def test_hybrid_stacks_the_item_char_model_on_the_seen_head_only(hybrid: HybridS
     assert features.item_chars is not None and "item_stack" in features.scale
     seen, unseen = features.matrices(features.blocks(*hybrid.check_scorable(rows("x", 4, start=900))))
     assert seen.shape[1] == unseen.shape[1] + 3 * 2 + 2 + 2  # neighbours (3 per label), lexical and item stacks
+
+
+def test_ensemble_weight_mixes_models_that_err_on_different_rows():
+    from synthgrade.scorers.ensemble import ensemble_weight
+
+    y = np.array([0, 1] * 10)
+    right, near_miss = np.eye(2)[y] * 0.9 + 0.05, np.eye(2)[1 - y] * 0.1 + 0.45  # confident right / slightly wrong
+    first = np.where(np.arange(20)[:, None] < 10, right, near_miss)  # right on the first half only
+    second = np.where(np.arange(20)[:, None] < 10, near_miss, right)  # right on the second half only
+    weight, score, curve = ensemble_weight(first, second, y)
+    assert 0.0 < weight < 1.0 and score == 1.0
+    assert {row["weight"]: row["cv_macro_f1"] for row in curve}[1.0] < 1.0  # either alone misses half the rows
+    dominated, _, _ = ensemble_weight(np.eye(2)[y], np.eye(2)[1 - y], y)  # the second is always confidently wrong
+    assert dominated > 0.5
+
+
+def test_auto_ensemble_of_hybrid_and_lexical_scores_saves_and_loads(hybrid: HybridScorer, tiny_encoder: Path, tmp_path: Path):
+    from synthgrade.data import label_indices
+    from synthgrade.scorers.ensemble import EnsembleScorer
+    from synthgrade.train.auto import ensemble_candidate
+
+    train, val = rows("t", 60), rows("v", 20, start=500)
+    assert hybrid.oof_proba is not None and hybrid.oof_proba.shape == (60, 2)
+    assert hybrid.oof_proba.argmax(axis=1).tolist() == hybrid.info.training["oof"]["pred"]  # the seen head's folds
+    lexical = Trainer(args("lexical")).train(train, val)
+    candidates = [Candidate(f"hybrid:{tiny_encoder}", hybrid, hybrid.predict_proba(val), hybrid.info.training["cv_macro_f1"])]
+    assert ensemble_candidate(candidates, train, label_indices(val, hybrid.labels), hybrid.labels) is None  # no lexical
+    candidates.append(Candidate("lexical", lexical, lexical.predict_proba(val), lexical.info.training["cv_macro_f1"]))
+    combined = ensemble_candidate(candidates, train, label_indices(val, hybrid.labels), hybrid.labels)
+    assert combined is not None and combined.spec == f"ensemble:hybrid:{tiny_encoder}+lexical"
+    weight = combined.extra["weight"]
+    assert 0.0 < weight < 1.0 and isinstance(combined.scorer, EnsembleScorer)
+    expected = weight * hybrid.predict_proba(val) + (1 - weight) * lexical.predict_proba(val)
+    np.testing.assert_allclose(combined.val_proba, expected)
+    np.testing.assert_allclose(combined.scorer.predict_proba(val), expected)
+    assert combined.scorer.info.training["oof"]["ids"] == train["id"].tolist()
+    again = load_scorer(combined.scorer.save_pretrained(tmp_path / "ensemble"))
+    assert isinstance(again, EnsembleScorer) and again.weights == [weight, 1 - weight]
+    np.testing.assert_allclose(again.predict_proba(val), expected, rtol=1e-5)
+    retrained = Trainer(args(f"ensemble:hybrid:{tiny_encoder}+lexical")).train(train, val)  # the spec auto records
+    assert isinstance(retrained, EnsembleScorer) and retrained.weights == [weight, 1 - weight]
+    np.testing.assert_allclose(retrained.predict_proba(val), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(SynthgradeError, match="out-of-fold probabilities"):
+        Trainer(args(f"ensemble:hybrid:{tiny_encoder}+tfidf")).train(train, val)  # tfidf records predictions only
+    (tmp_path / "ensemble" / "ensemble.json").unlink()
+    with pytest.raises(SynthgradeError, match="damaged ensemble model files"):
+        load_scorer(tmp_path / "ensemble")
+
+
+def test_hybrid_with_the_lexical_recipe_stacked_round_trips(tiny_encoder: Path, tmp_path: Path, monkeypatch):
+    from synthgrade.scorers import hybrid as hybrid_module
+
+    monkeypatch.setattr(hybrid_module, "RECIPE_STACK", True)
+    train, val = rows("t", 40), rows("v", 12, start=500)
+    scorer = Trainer(args(f"hybrid:{tiny_encoder}")).train(train, val)
+    assert scorer.features.recipe is not None and "recipe_stack" in scorer.features.scale
+    seen_matrix, _ = scorer.features.matrices(scorer.features.blocks(*scorer.check_scorable(val)))
+    assert seen_matrix.shape[1] == scorer.heads["seen"].coef_.shape[1]  # the recipe's columns reach the seen head
+    again = load_scorer(scorer.save_pretrained(tmp_path / "m"))
+    np.testing.assert_allclose(again.predict_proba(val), scorer.predict_proba(val), rtol=1e-5, atol=1e-6)
+    monkeypatch.setattr(hybrid_module, "RECIPE_STACK", False)
+    plain = Trainer(args(f"hybrid:{tiny_encoder}")).train(train, val)
+    assert plain.features.recipe is None and plain.heads["seen"].coef_.shape[1] == seen_matrix.shape[1] - 2

@@ -170,3 +170,64 @@ def test_a_damaged_model_file_is_one_clear_error_naming_the_directory_and_kind(t
     with pytest.raises(SynthgradeError, match=r"m: damaged tfidf model files \(") as caught:
         load_scorer(directory)
     assert "\n" not in str(caught.value)
+
+
+def reference_items(first_item: int, items: int, per_item: int = 12, seed: int = 0) -> pd.DataFrame:
+    """Items whose correct answers repeat their own reference's words and whose wrong answers use other words.
+
+    Every item has its own words, so on items absent from training only the reference overlap can tell the labels.
+    """
+    rng = np.random.default_rng(seed + first_item)
+    rows = []
+    for item in range(first_item, first_item + items):
+        reference = [f"ref{item}x{k}" for k in range(5)]
+        others = [f"oth{item}x{k}" for k in range(8)]
+        for n in range(per_item):
+            correct = n % 2 == 0
+            words = list(rng.choice(reference, 4, replace=False)) if correct else list(rng.choice(others, 4, replace=False))
+            rows.append(
+                {"id": f"q{item}-{n}", "text": " ".join(words), "label": "correct" if correct else "incorrect",
+                 "item_id": f"q{item}", "item_text": f"Question {item}?", "reference": " ".join(reference)}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_lexical_fits_saves_and_loads_to_the_same_probabilities(tmp_path: Path) -> None:
+    from synthgrade.scorers.lexical import C_GRID, LexicalScorer
+
+    train, val = reference_items(0, 10), reference_items(10, 3)
+    scorer = Trainer(TrainingArguments(model="lexical", show_progress=False)).train(train, val)
+    assert isinstance(scorer, LexicalScorer) and kind_for("lexical") is LexicalScorer
+    record = scorer.info.training
+    assert [row["C"] for row in record["curve"]] == list(C_GRID) and record["best"]["C"] in C_GRID
+    assert record["oof"]["ids"] == train["id"].tolist() and len(record["oof"]["pred"]) == len(train)
+    assert record["cv_macro_f1"] is not None and scorer.oof_proba is not None and scorer.oof_proba.shape == (len(train), 2)
+    again = load_scorer(scorer.save_pretrained(tmp_path / "lexical"))
+    assert isinstance(again, LexicalScorer)
+    np.testing.assert_allclose(again.predict_proba(val), scorer.predict_proba(val))
+    assert read_json(tmp_path / "lexical" / "synthgrade.json")["kind"] == "lexical"
+
+
+def test_lexical_chooses_c_on_the_training_rows_never_on_validation() -> None:
+    """Flipping every validation label must change nothing: C and the weights come from training folds."""
+    train, val = reference_items(0, 10), reference_items(10, 3)
+    flipped = val.assign(label=val["label"].map({"correct": "incorrect", "incorrect": "correct"}))
+    args = TrainingArguments(model="lexical", show_progress=False, labels=["correct", "incorrect"])
+    a, b = (Trainer(args).train(train, v) for v in (val, flipped))
+    assert a.info.training["best"] == b.info.training["best"]
+    np.testing.assert_allclose(a.classifier.coef_, b.classifier.coef_)
+    scores = [row["cv_macro_f1"] for row in a.info.training["curve"]]
+    assert a.info.training["best"]["C"] == a.info.training["curve"][int(np.argmax(scores))]["C"]
+
+
+def test_lexical_scores_new_items_by_their_reference_overlap() -> None:
+    """Items never seen in training share no words with the training rows: only recall/precision can label them."""
+    from synthgrade.scorers.lexical import overlap_features
+
+    assert overlap_features(["a b c d"], ["a b x y z"]).tolist() == [[0.4, 0.5]]  # recall 2/5, precision 2/4
+    train, val, new = reference_items(0, 20), reference_items(20, 3), reference_items(30, 10)
+    scorer = Trainer(TrainingArguments(model="lexical", show_progress=False)).train(train, val)
+    accuracy = float((scorer.predict(new) == new["label"]).mean())
+    assert accuracy >= 0.95
+    blank = new.assign(reference="unrelated words only")  # without its reference an answer looks like any other
+    assert float((scorer.predict(blank) == "correct").mean()) <= 0.5

@@ -282,6 +282,8 @@ SCORER_KINDS: dict[str, str] = {
     "transformer": "synthgrade.scorers.transformer.modeling:TransformerScorer",
     "static": "synthgrade.distill.students:StaticScorer",
     "tfidf": "synthgrade.scorers.tfidf:TfidfScorer",
+    "lexical": "synthgrade.scorers.lexical:LexicalScorer",
+    "ensemble": "synthgrade.scorers.ensemble:EnsembleScorer",
     "hybrid": "synthgrade.scorers.hybrid:HybridScorer",
     "onnx": "synthgrade.export:OnnxScorer",
     "llm": "synthgrade.filter.llm:LLMGraderScorer",

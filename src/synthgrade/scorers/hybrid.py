@@ -210,6 +210,10 @@ class HybridFeatures:
         #: teacher's embedding space, see distill/hybrid_student.py); rows are re-normalised after it.
         self.projection: np.ndarray | None = None
         self._training_item_stack: np.ndarray | None = None
+        #: The strong lexical recipe (``lexical`` kind: n-grams, item-tagged words, reference recall/precision,
+        #: length, balanced classes) stacked like the tfidf model; None in models saved before it existed.
+        self.recipe: tuple[Any, Any] | None = None
+        self._training_recipe_stack: np.ndarray | None = None
         # Out-of-fold stacks of the training rows, used only while fitting the heads (never saved).
         self._training_stack: np.ndarray | None = None
         self._training_words_stack: np.ndarray | None = None
@@ -266,12 +270,31 @@ class HybridFeatures:
         self.bank_items = items if items is not None else [""] * len(responses)
         # Training-time only (not saved): a training row must not find itself, nor rows rewritten from it.
         self._bank_sources = np.asarray(rows.source, dtype=object) if rows is not None else None
+        if RECIPE_STACK and contexts is not None:
+            self._fit_recipe(first, second, np.asarray(y), seed, rows)
         per_item = np.unique(np.asarray(self.bank_items), return_counts=True)[1]
         if not ITEM_CHARS or float(np.median(per_item)) < ITEM_CHARS_MIN_ROWS:
             return self  # too few labelled rows per item for per-item n-grams: the model is left out
         self.item_chars = ItemCharModel()
         self._training_item_stack = self.item_chars.fit(responses, self.bank_items, np.asarray(y), seed, self.num_labels, rows)
         return self
+
+    def _fit_recipe(self, first: Sequence[str], second: Sequence[str] | None, y: np.ndarray, seed: int, rows: Any) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        from synthgrade.scorers.fitting import cross_validated_choice
+        from synthgrade.scorers.lexical import C_GRID as RECIPE_C_GRID
+        from synthgrade.scorers.lexical import LexicalFeatures
+
+        features = LexicalFeatures(True).fit(first, second)
+        matrix = features.transform(first, second)
+        estimator = LogisticRegression(max_iter=3000, class_weight="balanced")
+        choice = cross_validated_choice(estimator, {"C": RECIPE_C_GRID}, matrix, y, seed, rows, self.num_labels)
+        self.recipe = (features, choice.model)
+        in_sample = choice.oof_proba is None
+        self._training_recipe_stack = _log_proba(choice.model, matrix, self.num_labels) if in_sample else (
+            np.log(np.clip(choice.oof_proba, 1e-4, 1.0))
+        )  # fmt: skip
 
     def _key(self, context: str | None) -> str:
         return item_key(context) if self.pair and context else ""
@@ -341,6 +364,11 @@ class HybridFeatures:
             stack = _log_proba(self.lexical_model, lexical, self.num_labels)
             words_stack = _log_proba(self.words_model, self.lexical.words.transform(responses), self.num_labels)
         out = {"agnostic": scalars, "vectors": vectors, "neighbours": neighbours, "stack": stack, "words_stack": words_stack}
+        if self.recipe is not None:
+            if training and self._training_recipe_stack is not None:
+                out["recipe_stack"] = self._training_recipe_stack
+            else:
+                out["recipe_stack"] = _log_proba(self.recipe[1], self.recipe[0].transform(first, second), self.num_labels)
         if self.item_chars is not None:  # absent in models saved before it existed
             if training and self._training_item_stack is not None:
                 out["item_stack"] = self._training_item_stack
@@ -364,7 +392,9 @@ class HybridFeatures:
         vectors = standard("vectors") * (self.weight / np.sqrt(max(1, blocks["vectors"].shape[1]) / 100))
         agnostic = [csr_matrix(standard("agnostic")), csr_matrix(vectors), csr_matrix(standard("words_stack"))]
         unseen = hstack(agnostic).tocsr()
-        specific = [csr_matrix(standard(name)) for name in ("neighbours", "stack", "item_stack") if name in self.scale]
+        specific = [
+            csr_matrix(standard(name)) for name in ("neighbours", "stack", "item_stack", "recipe_stack") if name in self.scale
+        ]
         seen = hstack(agnostic + specific).tocsr()
         return seen, unseen
 
@@ -379,6 +409,7 @@ class HybridFeatures:
             "lexical": self.lexical.state(),
             "bank_items": self.bank_items,
             "item_chars": self.item_chars.state() if self.item_chars is not None else None,
+            "recipe": self.recipe[0].state() if self.recipe is not None else None,
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -386,6 +417,8 @@ class HybridFeatures:
         out |= _head_arrays("lexical", self.lexical_model) | _head_arrays("words", self.words_model)
         if self.item_chars is not None:
             out |= self.item_chars.arrays()
+        if self.recipe is not None:
+            out |= _head_arrays("recipe", self.recipe[1])
         if self.projection is not None:
             out["projection"] = self.projection.astype(np.float32)
         for name, (mean, std) in self.scale.items():
@@ -403,8 +436,12 @@ class HybridFeatures:
             features.projection = np.asarray(arrays["projection"], dtype=np.float32)
         if state.get("item_chars"):
             features.item_chars = ItemCharModel.from_state(state["item_chars"], arrays)
+        if state.get("recipe"):
+            from synthgrade.scorers.lexical import LexicalFeatures
+
+            features.recipe = (LexicalFeatures.from_state(state["recipe"]), _head_from_arrays("recipe", arrays))
         for name in SCALED_BLOCKS:
-            if name == "item_stack" and features.item_chars is None:
+            if (name == "item_stack" and features.item_chars is None) or (name == "recipe_stack" and not state.get("recipe")):
                 continue
             features.scale[name] = (np.asarray(arrays[f"{name}_mean"]), np.asarray(arrays[f"{name}_std"]))
         features.lexical_model = _head_from_arrays("lexical", arrays)
@@ -412,7 +449,10 @@ class HybridFeatures:
         return features
 
 
-SCALED_BLOCKS = ("agnostic", "vectors", "neighbours", "stack", "words_stack", "item_stack")
+SCALED_BLOCKS = ("agnostic", "vectors", "neighbours", "stack", "words_stack", "item_stack", "recipe_stack")
+#: Stack the ``lexical`` recipe's out-of-fold log-probabilities on the seen head (pair inputs only); decided on
+#: held-out training-split rows by benchmarks/probe_hybrid_recipe.py.
+RECIPE_STACK = False
 LEXICAL_C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 #: Fit the per-item character model (off only to measure what it adds: benchmarks/probe_hybrid_seen.py).
 ITEM_CHARS = True
@@ -515,6 +555,13 @@ def _out_of_fold_log_proba(
     return out
 
 
+def _widen(proba: np.ndarray | None, num_labels: int) -> np.ndarray | None:
+    """Probabilities padded with zero columns for labels above the largest one present in training."""
+    if proba is None or proba.shape[1] == num_labels:
+        return proba
+    return np.hstack([proba, np.zeros((len(proba), num_labels - proba.shape[1]))])
+
+
 def _probabilities(classifier: Any, matrix: Any, num_labels: int) -> np.ndarray:
     out = np.zeros((matrix.shape[0], num_labels))
     if matrix.shape[0]:
@@ -535,6 +582,7 @@ class HybridScorer(TrainableScorer):
         self.features = features
         self.heads = heads
         self.info = info
+        self.oof_proba: np.ndarray | None = None  # set by fit, never saved
 
     def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
         seen_matrix, unseen_matrix = self.features.matrices(self.features.blocks(first, second))
@@ -611,6 +659,8 @@ class HybridScorer(TrainableScorer):
                 matrix, y_train, args.seed, class_weight, groups=groups, rows=rows, oof=oof if name == "seen" else None
             )
         scorer = cls(features, heads, info)
+        # The seen head's out-of-fold probabilities of the training rows (in memory only): auto weighs ensembles on them.
+        scorer.oof_proba = _widen(oof.get("proba"), len(labels))
         proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
         info.parameters = int(sum(h.coef_.size + h.intercept_.size for h in heads.values()))
         item_curve = features.item_chars.curve if features.item_chars is not None else []
@@ -653,14 +703,17 @@ def _cross_validated_fit(
     if splits and len(grid) > 1:  # a single C needs no search
         for c in grid:
             predicted = np.zeros(len(y), dtype=np.int64)
+            proba = np.zeros((len(y), int(y.max()) + 1)) if oof is not None else None
             for train_index, test_index in splits:
                 model = _fit(LogisticRegression(C=c, max_iter=3000, class_weight=class_weight), matrix, y, train_index, rows)
                 predicted[test_index] = model.predict(matrix[test_index])
+                if proba is not None:
+                    proba[np.ix_(test_index, model.classes_)] = model.predict_proba(matrix[test_index])
             score = float(f1_score(y[scored], predicted[scored], average="macro"))
             curve.append({"C": c, "cv_macro_f1": round(score, 4)})
             if not score <= best_score:  # first C, or a strictly better one (ties keep the stronger regularisation)
                 best_c, best_score = c, score
                 if oof is not None:
-                    oof["pred"] = predicted.copy()
+                    oof["pred"], oof["proba"] = predicted.copy(), proba
     model = _fit(LogisticRegression(C=best_c, max_iter=3000, class_weight=class_weight), matrix, y, rows=rows)
     return model, curve, best_score
