@@ -15,19 +15,21 @@ def test_a_gguf_generator_is_converted_once_then_loaded_from_the_copy(tmp_path, 
 
     monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "cache"))
     loads: list[dict] = []
-    real = local_model._from_pretrained
+    real = local_model._model
 
     def recording(path: str, **kwargs):
         loads.append({"path": path, **kwargs})
         return real(path, **kwargs)
 
-    monkeypatch.setattr(local_model, "_from_pretrained", recording)
+    monkeypatch.setattr(local_model, "_model", recording)
     tokenizer, model = local_model.load_causal_lm("smollm2-135m")
     assert loads[-1].get("gguf_file")  # the first load reads the GGUF file
     copies = list((tmp_path / "cache" / "models" / "converted").iterdir())
     assert len(copies) == 1 and (copies[0] / local_model.STAMP).is_file()
     again_tokenizer, again = local_model.load_causal_lm("smollm2-135m")
-    assert loads[-1] == {"path": str(copies[0])}  # the second one the converted copy, no GGUF de-quantizing
+    assert loads[-1] == {"path": str(copies[0])}  # the weights come from the converted copy, no GGUF de-quantizing
+    if (copies[0] / "tokenizer").is_dir():  # kept only when it reloads to the same token ids
+        assert local_model._same_tokenizer(tokenizer, again_tokenizer)
 
     batch = tokenizer(["The water evaporates and"], return_tensors="pt")
     with torch.inference_mode():

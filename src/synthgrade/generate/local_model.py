@@ -1,10 +1,11 @@
 """Load a causal LM for the ``local`` (transformers) backend, converting a GGUF generator once, not on every start.
 
 transformers reads a GGUF file by de-quantizing every tensor to float32 (291 tensors and the tokenizer's
-merges for Qwen2.5-Coder-0.5B: 20-40 s on 2 cores, and a progress bar on every load). The converted model
-and tokenizer are saved once as safetensors under the model cache (``$SYNTHGRADE_CACHE/models/converted``),
-keyed by the GGUF file and the transformers version, and later loads memory-map that copy. The weights are
-the same float32 values either way, so generation is unchanged.
+merges for Qwen2.5-Coder-0.5B: about a minute on 2 idle cores, and a progress bar on every load). The converted
+weights are saved once as safetensors under the model cache (``$SYNTHGRADE_CACHE/models/converted``), keyed by
+the GGUF file and the transformers version, with the tokenizer when it reloads to the same token ids; later
+loads memory-map that copy (7 s for the 0.5B on a busy machine, against 6 min to convert it there). The
+weights are the same float32 values either way, so generation is unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import importlib
 import math
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ def converted_dir(resolved: ResolvedModel) -> Path:
 
     gguf = Path(resolved.gguf_path or "")
     stat = gguf.stat()
-    key = stable_hash([str(gguf.resolve()), stat.st_size, stat.st_mtime_ns, transformers.__version__], length=12)
+    key = stable_hash([str(gguf.resolve()), stat.st_size, stat.st_mtime_ns, transformers.__version__, "tokenizer/"], length=12)
     return model_cache_dir() / "converted" / f"{gguf.stem}-{key}"
 
 
@@ -58,26 +60,54 @@ def quiet_loading() -> Iterator[None]:
 
 
 def _from_pretrained(path: str, **kwargs: Any) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    return _tokenizer(path, **kwargs), _model(path, **kwargs)
 
-    return AutoTokenizer.from_pretrained(path, **kwargs), AutoModelForCausalLM.from_pretrained(path, **kwargs)
+
+def _tokenizer(path: str, **kwargs: Any) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, **kwargs)
+
+
+def _model(path: str, **kwargs: Any) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+
+
+#: Text whose token ids the saved tokenizer must reproduce before it replaces the GGUF's (spaces, digits, accents).
+ROUND_TRIP = "The water evaporates, and 3/4 + 1/2 = 5/4!\n1. Ça va? Can you walk me through it?"
+
+
+def _same_tokenizer(a: Any, b: Any) -> bool:
+    return a(ROUND_TRIP)["input_ids"] == b(ROUND_TRIP)["input_ids"] and getattr(a, "chat_template", None) == getattr(
+        b, "chat_template", None
+    )
 
 
 def load_causal_lm(name: str) -> tuple[Any, Any]:
-    """(tokenizer, model) of a registry name, folder, GGUF file or hub id; a GGUF model from its converted copy."""
+    """(tokenizer, model) of a registry name, folder, GGUF file or hub id; a GGUF model from its converted copy.
+
+    The tokenizer is kept too when it reloads to the same token ids (converting Qwen's from the GGUF takes
+    longer than its weights); one that does not (SmolLM2's) is read from the GGUF file each time."""
     resolved = resolve_model(name)
     try:
         with quiet_loading():
             if not resolved.gguf_file:
                 return _from_pretrained(resolved.path)
             target = converted_dir(resolved)
+            gguf = {"gguf_file": resolved.gguf_file}
             if (target / STAMP).is_file():
-                return _from_pretrained(str(target))
-            tokenizer, model = _from_pretrained(resolved.path, gguf_file=resolved.gguf_file)
+                saved = target / "tokenizer"
+                tokenizer = _tokenizer(str(saved)) if saved.is_dir() else _tokenizer(resolved.path, **gguf)
+                return tokenizer, _model(str(target))
+            tokenizer, model = _from_pretrained(resolved.path, **gguf)
             with contextlib.suppress(OSError):  # a read-only cache: use the model, convert again next time
                 with atomic_directory(target) as staging:
                     model.save_pretrained(staging)
-                    tokenizer.save_pretrained(staging)
+                    tokenizer.save_pretrained(staging / "tokenizer")
+                    if not _same_tokenizer(tokenizer, _tokenizer(str(staging / "tokenizer"))):
+                        shutil.rmtree(staging / "tokenizer")
                     (staging / STAMP).write_text(f"{resolved.gguf_path}\n")
             return tokenizer, model
     except OSError as exc:
