@@ -140,7 +140,8 @@ def test_auto_skips_candidates_over_the_time_budget(tiny_encoder: Path):
 
 def test_cli_train_defaults_to_auto_and_predict_takes_the_winner(cli, tmp_path: Path, tiny_encoder: Path):
     rows("t", 40).to_csv(tmp_path / "train.csv", index=False)
-    rows("v", 16, start=500).to_csv(tmp_path / "val.csv", index=False)
+    # other texts than the training rows': train's leakage guard compares texts, and the toy texts cycle
+    rows("v", 16, start=500).assign(text=lambda f: f["text"] + " again").to_csv(tmp_path / "val.csv", index=False)
     result = cli(
         "train", "--human", tmp_path / "train.csv", "--val", tmp_path / "val.csv", "--out", tmp_path / "m",
         "--candidates", f"tfidf,hybrid:{tiny_encoder}", "--max-length", "32",

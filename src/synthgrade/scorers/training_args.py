@@ -14,37 +14,6 @@ from typing import Any, Self
 from synthgrade.errors import ParameterError, SynthgradeError
 
 
-def unknown_model_specs(specs: list[str]) -> list[str]:
-    """The specs that name no scorer kind, packaged encoder, folder or hub id (``org/name``), found without the
-    network: a misspelt name is refused at once instead of costing a minute of model-hub retries."""
-    from synthgrade.registry import REGISTRY
-    from synthgrade.scorers.kinds import DEFAULT_KIND, KINDS
-
-    unknown = []
-    for spec in specs:
-        kind, colon, encoder = spec.partition(":")
-        if kind in KINDS and kind != DEFAULT_KIND:
-            if not colon:
-                continue
-            spec_name = encoder
-        else:
-            spec_name = spec
-        if spec_name in REGISTRY or "/" in spec_name or Path(spec_name).expanduser().exists():
-            continue
-        unknown.append(spec)
-    return unknown
-
-
-def known_model_specs() -> str:
-    """The names ``unknown_model_specs`` accepts, for its error message."""
-    from synthgrade.registry import REGISTRY
-    from synthgrade.scorers.kinds import DEFAULT_KIND, KINDS
-
-    encoders = [name for name, entry in REGISTRY.items() if entry.kind == "encoder"]
-    kinds = [kind for kind in KINDS if kind != DEFAULT_KIND]
-    return ", ".join([*kinds, *(f"hybrid:{e}" for e in encoders), *encoders]) + ", a model folder or a hub id (org/name)"
-
-
 @dataclass
 class TrainingArguments:
     """How to fit a scorer. Every field has a sensible CPU default; a bad value raises a ParameterError naming it.
@@ -96,13 +65,7 @@ class TrainingArguments:
 
     def _checks(self) -> list[tuple[str, bool, str]]:
         """(parameter, is it bad, what is wrong) for every rule on the fields; the first bad one is raised."""
-        unknown = unknown_model_specs(list(self.candidates or []))
         return [
-            (
-                "candidates",
-                bool(unknown),
-                f"names unknown models {', '.join(unknown)}; known: {known_model_specs() if unknown else ''}",
-            ),
             ("input", self.input not in {"auto", "response", "pair"}, f"must be auto, response or pair, got {self.input!r}"),
             ("max_length", self.max_length is not None and self.max_length < 8, f"must be at least 8, got {self.max_length}"),
             ("epochs", self.epochs < 1, f"must be at least 1, got {self.epochs}"),

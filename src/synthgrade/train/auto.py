@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from synthgrade.data import label_indices
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.modeling import Scorer
 from synthgrade.scorers import kind_for
+from synthgrade.scorers.registry import DEFAULT_KIND, KINDS
 from synthgrade.train.inputs import training_provenance
 
 #: Cheapest first. Fine-tuning comes last: on CPU and small budgets it rarely wins and costs the most.
@@ -59,6 +61,35 @@ class Candidate:
     seconds: float = 0.0
     skipped: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def unknown_model_specs(specs: list[str]) -> list[str]:
+    """The specs that name no scorer kind, packaged encoder, folder or hub id (``org/name``), found without the
+    network: a misspelt name is refused at once instead of costing a minute of model-hub retries."""
+    from synthgrade.registry import REGISTRY
+
+    unknown = []
+    for spec in specs:
+        kind, colon, encoder = spec.partition(":")
+        if kind in KINDS and kind != DEFAULT_KIND:
+            if not colon:
+                continue
+            spec_name = encoder
+        else:
+            spec_name = spec
+        if spec_name in REGISTRY or "/" in spec_name or Path(spec_name).expanduser().exists():
+            continue
+        unknown.append(spec)
+    return unknown
+
+
+def known_model_specs() -> str:
+    """The names ``unknown_model_specs`` accepts, for its error message."""
+    from synthgrade.registry import REGISTRY
+
+    encoders = [name for name, entry in REGISTRY.items() if entry.kind == "encoder"]
+    kinds = [kind for kind in KINDS if kind != DEFAULT_KIND]
+    return ", ".join([*kinds, *(f"hybrid:{e}" for e in encoders), *encoders]) + ", a model folder or a hub id (org/name)"
 
 
 def estimate_seconds(spec: str, rows: int, epochs: int) -> float:
@@ -175,6 +206,9 @@ def train_auto(train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: 
     budget = float(args.time_budget or DEFAULT_TIME_BUDGET)
     rows_provenance = training_provenance(train_df, val_df, provenance)
     specs = list(args.candidates or DEFAULT_CANDIDATES)
+    unknown = unknown_model_specs(specs)
+    if unknown:  # before anything trains: a misspelt name would cost minutes of model-hub retries, then be skipped
+        raise ParameterError("candidates", f"names unknown models {', '.join(unknown)}; known: {known_model_specs()}")
     y_val = label_indices(val_df, labels)
     candidates: list[Candidate] = []
     started = time.perf_counter()
