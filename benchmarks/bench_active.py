@@ -8,8 +8,8 @@ on all coded rows, scores the validation rows and the official tests, and propos
 Validation (the default strategy is chosen on it, never on the tests): rows carved from the official training
 split with a fixed seed, before any draw: every row of a fifth of the items ("validation-questions", as for
 unseen questions) and 10 % of the rows of the other items ("validation-answers"). The pool is the rest of the
-training split. The default is the strategy with the largest mean validation area under the curve among those
-never more than 0.01 below random at any step on either validation part (mean over seeds).
+training split. The default is the strategy with the largest gain in mean validation area under the curve over
+random (on the seeds both ran) among those whose area on neither validation part is more than 0.01 below random's.
 
 Audit: 400 rows drawn from the training split, 5 % or 10 % of their labels flipped; precision at k (k = the number
 of flips) of ``find_suspects`` (cleanlab on 5-fold out-of-fold hybrid probabilities).
@@ -61,6 +61,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--steps", default=STEPS)
+    parser.add_argument("--noise", default="0.05,0.1", help="Audit: shares of flipped labels.")
     parser.add_argument("--embedding-cache", type=Path, default=ROOT / ".cache" / "embeddings")
     parser.add_argument("--out", type=Path, default=RESULTS / "active.json")
     parser.add_argument("--summarise-only", action="store_true")
@@ -151,12 +152,13 @@ def run_curve(dataset: str, strategy: str, seed: int, steps: list[int], pool: An
         record(rows, log)
 
 
-def run_audit(dataset: str, seeds: list[int], full: Any, labels: list[str], log: Path, done: set) -> None:
+def run_audit(dataset: str, seeds: list[int], full: Any, labels: list[str], log: Path, done: set,
+              noises: tuple[float, ...] = (0.05, 0.10)) -> None:  # fmt: skip
     import numpy as np
 
     from synthgrade.select.audit import find_suspects, precision_at_k
 
-    for noise in (0.05, 0.10):
+    for noise in noises:
         for seed in seeds:
             if (dataset, "audit", noise, seed) in done:
                 continue
@@ -241,8 +243,8 @@ def rows_to_reach(steps: list[int], values: list[float], target: float) -> int |
 
 
 def choose_default(data: Any) -> tuple[str, dict[str, Any]]:
-    """The strategy with the largest mean validation AUC among those never > MAX_SHORTFALL below random, each strategy
-    compared with random on the seeds both have (means over those seeds)."""
+    """The strategy with the largest mean validation AUC gain over random among those whose AUC on neither validation
+    part is more than MAX_SHORTFALL below random's, each compared with random on the seeds both have."""
     validation = data[data["split"] == "validation"]
     random = validation[validation["strategy"] == "random"]
     board = {}
@@ -258,11 +260,13 @@ def choose_default(data: Any) -> tuple[str, dict[str, Any]]:
         base_aucs = [curve_area(part) for _, part in base[shared].groupby(level="test")]
         board[strategy] = {
             "seeds": [int(x) for x in seeds],
+            "worst_part_auc_gap": round(max(b - a for a, b in zip(aucs, base_aucs, strict=True)), 4),
             "validation_auc": round(sum(aucs) / len(aucs), 4),
             "random_auc_same_seeds": round(sum(base_aucs) / len(base_aucs), 4),
             "max_shortfall_to_random": round(shortfall, 4),
         }
-    eligible = [s for s, b in board.items() if s == "random" or b["max_shortfall_to_random"] <= MAX_SHORTFALL]
+    # Per step, one seed's curve swings by more than 0.05, so the guard is on each validation part's area instead.
+    eligible = [s for s, b in board.items() if s == "random" or b["worst_part_auc_gap"] <= MAX_SHORTFALL]
     chosen = max(eligible, key=lambda s: board[s]["validation_auc"] - board[s]["random_auc_same_seeds"])
     return chosen, board
 
@@ -295,11 +299,12 @@ def summarise(rows: list[dict], out: Path) -> None:
         seeds = [int(x) for x in sorted(data["seed"].unique())]
         lines += [f"## {dataset} 2-way: pool {int(data['pool_rows'].iloc[0])} rows, seeds {seeds}", "",
                   f"Default chosen on validation rows: **{default}** (largest validation AUC gain over random, on the "
-                  f"same seeds, among the strategies never more than {MAX_SHORTFALL} below random at any step).", "",
-                  "| strategy | seeds | validation AUC | random's, same seeds | worst gap to random (validation) |",
-                  "|---|---|---|---|---|"]  # fmt: skip
+                  f"same seeds, among the strategies whose AUC on neither validation part is more than {MAX_SHORTFALL} "
+                  "below random's).", "",
+                  "| strategy | seeds | validation AUC | random's, same seeds | worst part: AUC gap to random | "
+                  "worst step: gap to random |", "|---|---|---|---|---|---|"]  # fmt: skip
         lines += [f"| {s} | {b['seeds']} | {b['validation_auc']:.3f} | {b['random_auc_same_seeds']:.3f} | "
-                  f"{b['max_shortfall_to_random']:+.3f} |"
+                  f"{b['worst_part_auc_gap']:+.3f} | {b['max_shortfall_to_random']:+.3f} |"
                   for s, b in sorted(board.items(), key=lambda kv: kv[1]["random_auc_same_seeds"] - kv[1]["validation_auc"])]
         for row in data.to_dict("records"):
             output.append({k: row[k] for k in ("dataset", "labels", "strategy", "seed", "coded", "test", "split", "macro_f1")}
@@ -362,7 +367,7 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.phase == "audit":
         done = {(r["dataset"], "audit", r["noise"], r["seed"]) for r in rows if r.get("kind") == "audit"}
-        run_audit(args.dataset, seeds, full, labels, log, done)
+        run_audit(args.dataset, seeds, full, labels, log, done, tuple(float(x) for x in args.noise.split(",")))
     elif args.phase == "timing":
         run_timing(args.dataset, full, tests, labels, log)
     else:
