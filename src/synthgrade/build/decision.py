@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgrade.metrics import confusion_matrices, confusion_metrics
+from synthgrade.metrics import confusion_matrices, confusion_metrics, present_labels
 
 
 def macro_f1_samples(y: np.ndarray, predicted: np.ndarray, k: int, index: np.ndarray | None, present: np.ndarray) -> np.ndarray:
@@ -51,9 +51,7 @@ def pooled_evidence(
 
 
 def macro_f1(y: np.ndarray, predicted: np.ndarray, k: int) -> float:
-    present = np.zeros(k, dtype=bool)
-    present[np.unique(np.concatenate([y, predicted]))] = True
-    return float(macro_f1_samples(y, predicted, k, None, present)[0])
+    return float(macro_f1_samples(y, predicted, k, None, present_labels(y, predicted, k))[0])
 
 
 @dataclass
@@ -92,8 +90,7 @@ def decide(
     """Compare the best cell's held-out predictions with human-only's, paired over the same resamples."""
     if best_pred is None or cells == 0:
         return Decision(False, 0.0, 0.0, confidence, 0, "no augmented model was trained", len(y_val))
-    present = np.zeros(k, dtype=bool)
-    present[np.unique(np.concatenate([y_val, human_pred, best_pred]))] = True
+    present = present_labels(y_val, human_pred, k, best_pred)
     gain = float(
         macro_f1_samples(y_val, best_pred, k, None, present)[0] - macro_f1_samples(y_val, human_pred, k, None, present)[0]
     )

@@ -43,7 +43,7 @@ import pandas as pd
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
 from synthgrade.mix import TrainingRows, training_rows
-from synthgrade.modeling import ModelInfo, reading_model_files
+from synthgrade.modeling import REFERENCE_MARK, ModelInfo, reading_model_files
 from synthgrade.registry import DEFAULT_ENCODER, REGISTRY, resolve_model
 from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.fitting import out_of_fold_record, prepare_inputs
@@ -52,7 +52,6 @@ from synthgrade.scorers.training_args import TrainingArguments
 
 KIND = "hybrid"
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-REFERENCE_MARK = " Reference: "  # how modeling.item_context joins item wording and reference answer
 #: Scale of the interaction vectors relative to the standardised scalar features (chosen on validation rows
 #: carved from the SciEntsBank training split, see benchmarks/bench_scorers.py).
 EMBEDDING_WEIGHT = 0.3
