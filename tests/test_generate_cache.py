@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+from tenacity import RetryCallState
 
 from synthgrade.generate import GenerationConfig, default_cache_dir
-from synthgrade.generate.backends import completion, parse_retry_after, price_for
+from synthgrade.generate.backends import RetryableError, completion, parse_retry_after, price_for
 from synthgrade.generate.cache import CACHE_FILE, CallCache, call_key
 from synthgrade.generate.config import RetryPolicy
-from synthgrade.generate.runner import Budget, backoff_delay
+from synthgrade.generate.runner import BackoffWait, Budget
 
 
 def test_cache_round_trip_wal_and_key_sensitivity(tmp_path: Path) -> None:
@@ -44,6 +45,14 @@ def test_completion_flags_refusals() -> None:
     assert completion("I'm sorry, but I can't help with that.", "stop", 1, 1)["refusal"]
     assert completion("", "content_filter", 1, 0)["refusal"] == "content_filter"
     assert completion("1. Sorry seems to be the hardest word", "stop", 1, 1)["refusal"] is None
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy, retry_after: float | None) -> float:
+    """The wait the runner's policy gives before retry ``attempt`` (0 = the first) after an error carrying ``retry_after``."""
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+    state.attempt_number = attempt + 1
+    state.set_exception((RetryableError, RetryableError("backoff", retry_after), None))
+    return BackoffWait(policy)(state)
 
 
 def test_retry_after_and_backoff() -> None:
