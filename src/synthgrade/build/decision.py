@@ -5,11 +5,13 @@ out-of-fold predictions of the human training rows where the scorer kind cross-v
 hybrids do; a rewritten row shares its source's fold, so no model is scored on a row it saw in any
 form). With 50 labels, validation alone holds 10 rows and could never support a gain.
 
-The best grid cell is picked on the same validation rows it is then compared on, so its raw gain is
+The best grid cell is picked on the same held-out rows it is then compared on, so its raw gain is
 optimistic. The rule asks more of it the more cells were tried (Bonferroni): synthetic data ships only
-when the one-sided lower bound of its paired validation gain over human-only, at level
-``1 - (1 - confidence) / cells``, exceeds ``margin``. Small validation sets therefore ship human-only
-unless the gain is large, which is the point: a user must never get a model that augmentation made worse.
+when the one-sided lower bound of its paired bootstrap gain in macro-F1 over human-only on those rows, at
+level ``1 - (1 - confidence) / cells``, exceeds ``margin``. The labels counted in macro-F1 are fixed on
+the full evidence before resampling (:func:`synthgrade.metrics.present_labels`). Little evidence
+therefore ships human-only unless the gain is large, which is the point: a user must never get a model
+that augmentation made worse.
 """
 
 from __future__ import annotations
