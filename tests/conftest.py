@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.cli import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "semeval2013-scientsbank"
@@ -26,19 +25,6 @@ def scientsbank() -> Path:
             pytest.fail(f"shared data set not found at {SHARED_DATA}")
         pytest.skip(f"shared data set not found at {SHARED_DATA}")
     return SHARED_DATA
-
-
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real console entry point in a subprocess, so exit codes and stderr are what users see."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "synthgrade.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=full_env,
-        timeout=900,
-    )
 
 
 @pytest.fixture

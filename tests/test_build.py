@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from llm_server import FakeChatServer
+from helpers.llm_server import FakeChatServer
 
 from synthgrade.build import BuildConfig, decide, load_build_data, run_build
 from synthgrade.build.grid import feasible_share

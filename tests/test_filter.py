@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.llm_server import FakeChatServer
 
 from synthgrade.data import load_responses, write_table
 from synthgrade.errors import ParameterError, SynthgradeError
@@ -16,9 +16,6 @@ from synthgrade.filter import FilterConfig, agreement_report, filter_synthetic
 from synthgrade.filter.llm import majority, parse_grade
 from synthgrade.filter.neighbours import neighbour_decisions
 from synthgrade.modeling import load_scorer
-
-sys.path.insert(0, str(Path(__file__).parent))
-from llm_server import FakeChatServer  # noqa: E402
 
 LABELS = ["correct", "incorrect"]
 SYNTHETIC = pd.DataFrame(

@@ -84,10 +84,8 @@ def test_budget_and_prices_and_config(tmp_path: Path, monkeypatch) -> None:
 def test_runs_inside_a_running_event_loop(fixtures: Path, tmp_path: Path) -> None:
     """Notebooks already run an event loop; generation must still work there."""
     import asyncio
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from llm_server import FakeChatServer
+    from helpers.llm_server import FakeChatServer
 
     from synthgrade.data import load_responses
     from synthgrade.generate import generate_synthetic
