@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers.llm_server import FakeChatServer
-from test_predict import build_tiny_scorer
+from helpers.tiny_scorer import build_tiny_scorer
 
 
 def fails_cleanly(result: subprocess.CompletedProcess, *needles: str) -> None:
