@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import run_cli
+from helpers.tiny_encoder import make_tiny_encoder
+
+#: Fixtures shared by several test modules (data_file/server for build, ray_cluster for the executors).
+pytest_plugins = ["helpers.build", "helpers.ray_cluster"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "semeval2013-scientsbank"
@@ -30,31 +34,6 @@ def scientsbank() -> Path:
 @pytest.fixture
 def cli():
     return run_cli
-
-
-def make_tiny_encoder(directory: Path, hidden: int = 32, layers: int = 2) -> Path:
-    """A randomly initialised BERT with the MiniLM tokenizer, saved as a transformers folder.
-
-    Tests train this instead of real weights so they run in seconds and still exercise real code.
-    """
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from synthgrade.registry import resolve_model
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6").path)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        intermediate_size=hidden * 2,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="session")

@@ -173,7 +173,7 @@ def test_openai_batch_killed_while_waiting_resumes_without_paying_twice(fixtures
 
 
 def test_openai_batch_llm_filter(tmp_path: Path, fixtures: Path) -> None:
-    from test_filter import SYNTHETIC, fast
+    from helpers.filtering import SYNTHETIC, fast
 
     from synthgrade.filter import filter_synthetic
 
