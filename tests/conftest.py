@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.cli import run_cli
+from helpers.tiny_encoder import make_tiny_encoder
+
+#: Fixtures shared by several test modules (data_file/server for build, ray_cluster for the executors).
+pytest_plugins = ["helpers.build", "helpers.ray_cluster"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "semeval2013-scientsbank"
@@ -28,47 +31,9 @@ def scientsbank() -> Path:
     return SHARED_DATA
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real console entry point in a subprocess, so exit codes and stderr are what users see."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "synthgrade.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=full_env,
-        timeout=900,
-    )
-
-
 @pytest.fixture
 def cli():
     return run_cli
-
-
-def make_tiny_encoder(directory: Path, hidden: int = 32, layers: int = 2) -> Path:
-    """A randomly initialised BERT with the MiniLM tokenizer, saved as a transformers folder.
-
-    Tests train this instead of real weights so they run in seconds and still exercise real code.
-    """
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from synthgrade.registry import resolve_model
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6").path)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        intermediate_size=hidden * 2,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="session")

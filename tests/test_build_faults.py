@@ -2,7 +2,7 @@
 
 The build must end with one clear error (exit 2) or go on without the synthetic set (never claiming it
 helped), must not record a failed generation as done, and a rerun once the server is back generates and
-uses the set. The server is the fake OpenAI-compatible one in ``llm_server.py``; a restarted server takes
+uses the set. The server is the fake OpenAI-compatible one in ``helpers/llm_server.py``; a restarted server takes
 the same port, so the rerun is the same command.
 """
 
@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_cli  # noqa: E402
-from llm_server import FakeChatServer  # noqa: E402
+from helpers.cli import run_cli
+from helpers.llm_server import FakeChatServer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "synthgrade" / "examples" / "tutor-errors" / "responses.csv"
 #: A few calls go through before the fault, so the fault comes mid-run and the cache holds some answers.

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import ray  # noqa: F401  (`make setup` installs it: a missing Ray fails these tests instead of skipping them)
-from test_build import config, data_file, server  # noqa: F401  (fixtures)
-from test_experiment_ray import ray_cluster  # noqa: F401  (fixture)
+from helpers.build import config
 
 from synthgrade.build import run_build
 from synthgrade.experiment.ray_executor import RayExecutor

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from llm_server import FakeChatServer
+from helpers.llm_server import FakeChatServer
 
 from synthgrade.build import BuildConfig, run_build
 from synthgrade.build.budget import grid_seconds_per_set, plan_generation

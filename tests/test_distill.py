@@ -37,7 +37,7 @@ def toy(prefix: str, n: int, start: int = 0, items: bool = True) -> pd.DataFrame
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory, tiny_encoder: Path) -> TransformerScorer:
-    from conftest import make_tiny_encoder
+    from helpers.tiny_encoder import make_tiny_encoder
 
     encoder = make_tiny_encoder(tmp_path_factory.mktemp("enc4"), layers=4)
     args = TrainingArguments(model=str(encoder), epochs=6, lr=3e-3, batch_size=8, patience=0, show_progress=False, max_length=32)

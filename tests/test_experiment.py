@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.sweep import CALLS_ENV, config_dict, fake_synthetic, fake_trial
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.experiment import (
     LocalExecutor,
     ProcessExecutor,
     ResultsStore,
-    SyntheticSpec,
     TrialSpec,
     load_sweep_config,
     plan_sweep,
@@ -27,60 +27,13 @@ from synthgrade.experiment import (
     sweep_config_from_dict,
     synthetic_path,
 )
-from synthgrade.experiment.data import human_rows, read_split
-
-CALLS_ENV = "SYNTHGRADE_TEST_CALLS"
-
-
-def _log(kind: str, key: str) -> None:
-    path = os.environ.get(CALLS_ENV)
-    if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(f"{kind} {key}\n")
-
-
-def fake_synthetic(spec: SyntheticSpec) -> dict:
-    """Writes a small synthetic table for the set (the real one calls the generator and the filter)."""
-    _log("synthetic", spec.key)
-    path = synthetic_path(spec.run_dir, spec.key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [{"id": f"{spec.key}-{i}", "text": f"made up {i}", "label": "correct", "synthetic": True} for i in range(3)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return {"rows": 3}
-
-
-def fake_trial(spec: TrialSpec) -> dict:
-    """A pure function of the effective config: reads the split and the shared set, returns a row."""
-    _log("trial", spec.key)
-    delay = float(os.environ.get("SYNTHGRADE_TEST_DELAY", "0"))
-    if delay:
-        time.sleep(delay)
-    train = read_split(spec.run_dir, "train")
-    p = spec.params
-    synthetic_rows = 0
-    if spec.synthetic_key:
-        synthetic_rows = len(synthetic_path(spec.run_dir, spec.synthetic_key).read_text().splitlines())
-    score = 0.5 + 0.3 * p["ratio"] - 0.1 * (p["temperature"] or 0) + 0.01 * p["seed"]
-    return {"teacher": {"metrics": {"macro_f1": {"value": score}}}, "counts": {"human": len(train), "synthetic": synthetic_rows}}
+from synthgrade.experiment.data import human_rows
 
 
 def failing_trial(spec: TrialSpec) -> dict:
     if spec.params["ratio"] == 0.5:
         raise SynthgradeError("ratio 0.5 cannot be mixed")
     return fake_trial(spec)
-
-
-def config_dict(fixtures: Path, **overrides) -> dict:
-    data = {
-        "name": "unit",
-        "data": {"path": str(fixtures / "civics.csv"), "labels": ["correct", "incorrect"]},
-        "generation": {"temperatures": [0.3, 0.9]},
-        "filter": {"modes": ["off", "on"]},
-        "mix": {"ratios": [0.0, 0.5, 0.8]},
-        "seeds": [0, 1],
-    }
-    data.update(overrides)
-    return data
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -305,9 +258,7 @@ def test_killed_sweep_resumes_with_only_the_missing_trials(tmp_path, fixtures):
     script.write_text(
         textwrap.dedent(
             f"""
-            import sys
-            sys.path.insert(0, {str(Path(__file__).parent)!r})
-            from test_experiment import config_dict, fake_synthetic, fake_trial
+            from helpers.sweep import config_dict, fake_synthetic, fake_trial
             from pathlib import Path
             from synthgrade.experiment import run_sweep, sweep_config_from_dict
             config = sweep_config_from_dict(config_dict(Path({str(fixtures)!r}), filter={{"modes": ["off"]}}))
@@ -315,7 +266,9 @@ def test_killed_sweep_resumes_with_only_the_missing_trials(tmp_path, fixtures):
             """
         )
     )
-    env = {**os.environ, CALLS_ENV: str(calls), "SYNTHGRADE_TEST_DELAY": "0.4"}
+    tests_dir = str(Path(__file__).parent)  # the script imports helpers.sweep
+    pythonpath = os.pathsep.join([tests_dir, *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = {**os.environ, CALLS_ENV: str(calls), "SYNTHGRADE_TEST_DELAY": "0.4", "PYTHONPATH": pythonpath}
     process = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     trials_file = run_dir / "trials.jsonl"
     deadline = time.time() + 120

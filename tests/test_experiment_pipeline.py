@@ -1,6 +1,6 @@
 """The real trial pipeline (generate -> filter -> mix -> train -> distil -> evaluate -> report) on tiny models.
 
-Generation and LLM filtering talk to the fake chat server in tests/llm_server.py; the teacher is the
+Generation and LLM filtering talk to the fake chat server in tests/helpers/llm_server.py; the teacher is the
 tiny random encoder; the student is the static one. This checks the wiring, not model quality.
 """
 
@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from llm_server import FakeChatServer
+from helpers.llm_server import FakeChatServer
 
 from synthgrade.experiment import ResultsStore, read_split, run_sweep, sweep_config_from_dict
 

@@ -11,32 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-import ray  # `make setup` installs it (the dev extra): a missing Ray fails these tests instead of skipping them
-from test_experiment import config_dict, fake_synthetic, fake_trial
+import ray  # noqa: F401  (`make setup` installs it (the dev extra): a missing Ray fails these tests instead of skipping them)
+from helpers.sweep import config_dict, fake_synthetic, fake_trial
 
 from synthgrade.experiment import LocalExecutor, ResultsStore, TrialSpec, run_sweep, sweep_config_from_dict
 from synthgrade.experiment.engines import ExecutorOptions, make_executor
 from synthgrade.experiment.ray_executor import RayExecutor
-
-TESTS = Path(__file__).parent
-SRC = TESTS.parent / "src"
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A local two-CPU Ray instance whose workers can import synthgrade and these test modules."""
-    saved = os.environ.get("PYTHONPATH")
-    # Workers inherit the raylet's environment, set here before it starts.
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), str(TESTS), *([saved] if saved else [])])
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 def _rows(run_dir: Path) -> dict[str, dict]:
@@ -93,9 +73,8 @@ def test_killed_ray_driver_resumes_without_redoing_trials(ray_cluster, tmp_path,
         textwrap.dedent(
             f"""
             import sys
-            sys.path.insert(0, {str(TESTS)!r})
             from pathlib import Path
-            from test_experiment import config_dict, fake_synthetic, fake_trial
+            from helpers.sweep import config_dict, fake_synthetic, fake_trial  # tests/ is on PYTHONPATH (ray_cluster)
             from synthgrade.experiment import run_sweep, sweep_config_from_dict
             from synthgrade.experiment.ray_executor import RayExecutor
             config = sweep_config_from_dict(config_dict(Path({str(fixtures)!r}), filter={{"modes": ["off"]}}))

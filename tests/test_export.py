@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_predict import ITEMS, LABELS, build_tiny_scorer
+from helpers.tiny_scorer import ITEMS, LABELS, build_tiny_scorer
 
 from synthgrade.distill import students
 from synthgrade.errors import ParameterError, SynthgradeError

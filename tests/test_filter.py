@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.filtering import SYNTHETIC, fast
+from helpers.llm_server import FakeChatServer
 
 from synthgrade.data import load_responses, write_table
 from synthgrade.errors import ParameterError, SynthgradeError
@@ -17,32 +18,7 @@ from synthgrade.filter.llm import majority, parse_grade
 from synthgrade.filter.neighbours import neighbour_decisions
 from synthgrade.modeling import load_scorer
 
-sys.path.insert(0, str(Path(__file__).parent))
-from llm_server import FakeChatServer  # noqa: E402
-
 LABELS = ["correct", "incorrect"]
-SYNTHETIC = pd.DataFrame(
-    {
-        "id": [f"s{i}" for i in range(6)],
-        "text": [
-            "Supply and demand set the prices.",
-            "Buyers and sellers decide freely.",
-            "This is wrong: the king decides prices.",  # intended correct, graded incorrect
-            "The government plans everything, which is wrong.",
-            "Wrong answer: the state owns all farms.",
-            "Markets let people choose what to buy.",  # intended incorrect, graded correct
-        ],
-        "label": ["correct", "correct", "correct", "incorrect", "incorrect", "incorrect"],
-        "item_id": ["econ1"] * 6,
-        "synthetic": [True] * 6,
-    }
-)
-
-
-def fast(server: FakeChatServer, **kw) -> FilterConfig:
-    return FilterConfig(
-        backend="openai", model="fake-grader", base_url=server.base_url, retry={"base_delay": 0.01, "timeout": 2}, **kw
-    )
 
 
 def test_parse_grade_handles_messy_replies() -> None:

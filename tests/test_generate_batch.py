@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.llm_server import ERROR_TEXT, FakeChatServer
 
 from synthgrade.data import load_responses
 from synthgrade.errors import SynthgradeError
 from synthgrade.generate import GenerationConfig, generate_synthetic
 from synthgrade.generate.batch import OpenAIBatchBackend, parse_output_line
 from synthgrade.generate.runner import CallStats
-
-sys.path.insert(0, str(Path(__file__).parent))
-from llm_server import ERROR_TEXT, FakeChatServer  # noqa: E402
 
 FAST_BATCH = {"poll_interval": 0.02}
 
@@ -175,7 +173,7 @@ def test_openai_batch_killed_while_waiting_resumes_without_paying_twice(fixtures
 
 
 def test_openai_batch_llm_filter(tmp_path: Path, fixtures: Path) -> None:
-    from test_filter import SYNTHETIC, fast
+    from helpers.filtering import SYNTHETIC, fast
 
     from synthgrade.filter import filter_synthetic
 

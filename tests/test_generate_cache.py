@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+from tenacity import RetryCallState
 
 from synthgrade.generate import GenerationConfig, default_cache_dir
-from synthgrade.generate.backends import completion, parse_retry_after, price_for
+from synthgrade.generate.backends import RetryableError, completion, parse_retry_after, price_for
 from synthgrade.generate.cache import CACHE_FILE, CallCache, call_key
 from synthgrade.generate.config import RetryPolicy
-from synthgrade.generate.runner import Budget, backoff_delay
+from synthgrade.generate.runner import BackoffWait, Budget
 
 
 def test_cache_round_trip_wal_and_key_sensitivity(tmp_path: Path) -> None:
@@ -46,6 +47,14 @@ def test_completion_flags_refusals() -> None:
     assert completion("1. Sorry seems to be the hardest word", "stop", 1, 1)["refusal"] is None
 
 
+def backoff_delay(attempt: int, policy: RetryPolicy, retry_after: float | None) -> float:
+    """The wait the runner's policy gives before retry ``attempt`` (0 = the first) after an error carrying ``retry_after``."""
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+    state.attempt_number = attempt + 1
+    state.set_exception((RetryableError, RetryableError("backoff", retry_after), None))
+    return BackoffWait(policy)(state)
+
+
 def test_retry_after_and_backoff() -> None:
     assert parse_retry_after({"retry-after": "2"}) == 2.0
     assert parse_retry_after({"retry-after-ms": "1500"}) == 1.5
@@ -75,10 +84,8 @@ def test_budget_and_prices_and_config(tmp_path: Path, monkeypatch) -> None:
 def test_runs_inside_a_running_event_loop(fixtures: Path, tmp_path: Path) -> None:
     """Notebooks already run an event loop; generation must still work there."""
     import asyncio
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from llm_server import FakeChatServer
+    from helpers.llm_server import FakeChatServer
 
     from synthgrade.data import load_responses
     from synthgrade.generate import generate_synthetic

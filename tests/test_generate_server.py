@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.llm_server import ERROR_TEXT, FakeChatServer
 
 from synthgrade.data import load_responses
 from synthgrade.errors import SynthgradeError
 from synthgrade.generate import GenerationConfig, generate_synthetic, summary_path, write_synthetic
 from synthgrade.generate.cache import CallCache
-
-sys.path.insert(0, str(Path(__file__).parent))
-from llm_server import ERROR_TEXT, FakeChatServer  # noqa: E402
 
 FAST_RETRY = {"base_delay": 0.01, "max_delay": 5.0, "timeout": 1.0}
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.llm_server import FakeChatServer, fake_responses
 
 from synthgrade.data import load_responses
 from synthgrade.errors import SynthgradeError
@@ -19,9 +19,6 @@ from synthgrade.generate.cleaning import normalise
 from synthgrade.generate.prompting import SINGLE_ITEM_TASK, load_template, question_block, task_block
 from synthgrade.io import stable_hash
 from synthgrade.mix import synthetic_sources
-
-sys.path.insert(0, str(Path(__file__).parent))
-from llm_server import FakeChatServer, fake_responses  # noqa: E402
 
 FAST_RETRY = {"base_delay": 0.01, "max_delay": 5.0, "timeout": 5.0}
 

@@ -8,36 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.training_rows import args, rows
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.modeling import load_scorer
 from synthgrade.scorers.hybrid import HybridFeatures, HybridScorer, ItemCharModel, parse_spec
-from synthgrade.train import Trainer, TrainingArguments
+from synthgrade.train import Trainer
 from synthgrade.train.auto import Candidate, choose
-
-GOOD = ["the water evaporates and leaves the salt", "heat it so the water evaporates", "evaporate the water, salt stays"]
-BAD = ["stir it with a spoon", "pour it through a filter", "i do not know"]
-
-
-def rows(prefix: str, n: int, start: int = 0, item: str = "q1") -> pd.DataFrame:
-    out = []
-    for i in range(start, start + n):
-        good = i % 2 == 0
-        out.append(
-            {
-                "id": f"{prefix}{i}",
-                "text": (GOOD if good else BAD)[i % 3] + f" ({i % 7})",
-                "label": "correct" if good else "incorrect",
-                "item_id": item,
-                "item_text": "How do you separate salt from water?",
-                "reference": "The water evaporates, leaving the salt.",
-            }
-        )
-    return pd.DataFrame(out)
-
-
-def args(model: str, **overrides) -> TrainingArguments:
-    return TrainingArguments(**({"model": model, "show_progress": False, "max_length": 32} | overrides))
 
 
 @pytest.fixture(scope="module")

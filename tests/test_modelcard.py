@@ -67,7 +67,7 @@ def test_redact_drops_secret_keys_recursively() -> None:
 
 
 def test_save_pretrained_writes_the_card(tiny_encoder: Path, tmp_path: Path) -> None:
-    from test_predict import build_tiny_scorer
+    from helpers.tiny_scorer import build_tiny_scorer
 
     directory = build_tiny_scorer(tiny_encoder, tmp_path / "m")
     card = (directory / "README.md").read_text(encoding="utf-8")

@@ -17,10 +17,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_predict import build_tiny_scorer
-
-sys.path.insert(0, str(Path(__file__).parent))
-from llm_server import FakeChatServer  # noqa: E402
+from helpers.llm_server import FakeChatServer
+from helpers.tiny_scorer import build_tiny_scorer
 
 
 def fails_cleanly(result: subprocess.CompletedProcess, *needles: str) -> None:

@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import run_cli  # noqa: E402
-from llm_server import FakeChatServer  # noqa: E402
+from helpers.cli import run_cli
+from helpers.llm_server import FakeChatServer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "synthgrade" / "examples" / "tutor-errors" / "responses.csv"
 QUICK_BUILD = ("--model", "tfidf", "--strategies", "")

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from helpers.llm_server import FakeChatServer
 
 from synthgrade.data import load_responses
 from synthgrade.generate import GenerationConfig, generate_synthetic
 from synthgrade.generate.backends import parse_retry_after
-
-sys.path.insert(0, str(Path(__file__).parent))
-from llm_server import FakeChatServer  # noqa: E402
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from test_serve import TOKEN, ServerThread, pair_model  # noqa: F401 (fixture)
+from helpers.serving import TOKEN, ServerThread
+from helpers.tiny_scorer import build_tiny_scorer
 
 from synthgrade.errors import ParameterError
 from synthgrade.modeling import load_scorer
@@ -107,6 +108,11 @@ def test_parallel_calls_default_to_one_per_core_with_single_threaded_calls() -> 
     assert default_parallel_calls(1, workers=2) == max(1, cores // 2)
 
 
+@pytest.fixture(scope="module")
+def pair_model(tiny_encoder: Path, tmp_path_factory) -> Path:
+    return build_tiny_scorer(tiny_encoder, tmp_path_factory.mktemp("batching-model"))
+
+
 def _metric(text: str, name: str, **labels: str) -> float:
     label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
     pattern = rf"^{re.escape(name)}{{{re.escape(label_text)}}} (\S+)$" if labels else rf"^{re.escape(name)} (\S+)$"
@@ -115,7 +121,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return float(match.group(1))
 
 
-def test_metrics_endpoint_counts_requests_latency_and_batches(pair_model: Path) -> None:  # noqa: F811
+def test_metrics_endpoint_counts_requests_latency_and_batches(pair_model: Path) -> None:
     app = create_app(load_scorer(pair_model), token=TOKEN, max_wait_s=0.01)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with ServerThread(app) as url:
@@ -142,7 +148,7 @@ def test_metrics_endpoint_counts_requests_latency_and_batches(pair_model: Path) 
     assert TOKEN not in text
 
 
-def test_serve_workers_share_the_port_and_sum_their_metrics(pair_model: Path, cli) -> None:  # noqa: F811
+def test_serve_workers_share_the_port_and_sum_their_metrics(pair_model: Path, cli) -> None:
     bad = cli("serve", pair_model, "--workers", "0")
     assert bad.returncode == 2 and "--workers must be at least 1, got 0" in bad.stderr and "Traceback" not in bad.stderr
     with pytest.raises(ParameterError, match="^workers must be at least 1, got 0$"):  # a Python caller reads its parameter

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from test_serve import TOKEN, ServerThread
+from helpers.serving import TOKEN, ServerThread
 
 from synthgrade.modeling import ModelInfo, load_scorer
 from synthgrade.serve import create_app

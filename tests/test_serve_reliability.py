@@ -14,12 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
+from helpers.serving import MAX_BATCH, MAX_BODY, TOKEN, ServerThread, start_cli_server, stop_cli_server
+from helpers.tiny_scorer import build_tiny_scorer
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
-from test_predict import build_tiny_scorer
-from test_serve import MAX_BATCH, MAX_BODY, TOKEN, ServerThread, start_cli_server, stop_cli_server
 
 from synthgrade.modeling import load_scorer
 from synthgrade.serve import create_app

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_hybrid import args, rows
+from helpers.training_rows import args, rows
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.mix import training_rows

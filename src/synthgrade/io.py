@@ -220,11 +220,18 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def cache_dir() -> Path:
+    """The tool's cache folder: ``$SYNTHGRADE_CACHE``, else the user cache folder (e.g. ~/.cache/synthgrade)."""
+    env = os.environ.get("SYNTHGRADE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("synthgrade"))
 
 
 def stable_hash(data: Any, length: int = 16) -> str:

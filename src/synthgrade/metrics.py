@@ -58,10 +58,10 @@ def bootstrap_index(n: int, rounds: int, seed: int = 0) -> np.ndarray | None:
     return np.random.default_rng(seed).integers(0, n, size=(rounds, n)) if rounds else None
 
 
-def present_labels(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
-    """Which of ``k`` labels macro averages count: those in the true labels or the predictions."""
+def present_labels(y_true: np.ndarray, y_pred: np.ndarray, k: int, *more_preds: np.ndarray) -> np.ndarray:
+    """Which of ``k`` labels macro averages count: those in the true labels or any of the predictions."""
     present = np.zeros(k, dtype=bool)
-    present[np.unique(np.concatenate([y_true, y_pred]))] = True
+    present[np.unique(np.concatenate([y_true, y_pred, *more_preds]))] = True
     return present
 
 

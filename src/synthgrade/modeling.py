@@ -26,6 +26,8 @@ from synthgrade.io import atomic_directory, read_json, write_json
 from synthgrade.modelcard import write_model_card
 
 METADATA_FILE = "synthgrade.json"
+#: What joins an item's wording and its reference answer into one context (scorers split on it again).
+REFERENCE_MARK = " Reference: "
 InputMode = Literal["response", "pair"]
 
 
@@ -126,7 +128,7 @@ def choose_input_mode(requested: str, frame: pd.DataFrame) -> InputMode:
 
 def item_context(item_text: str | None, reference: str | None) -> str:
     parts = [p.strip() for p in (item_text, reference) if isinstance(p, str) and p.strip()]
-    return " Reference: ".join(parts)
+    return REFERENCE_MARK.join(parts)
 
 
 def build_inputs(frame: pd.DataFrame, info: ModelInfo) -> tuple[list[str], list[str] | None, list[str]]:

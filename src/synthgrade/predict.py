@@ -28,7 +28,7 @@ import pandas as pd
 from synthgrade.console import console, progress
 from synthgrade.data.readers import CSV_LINE_END
 from synthgrade.data.schema import WHERE, ColumnMap
-from synthgrade.data.stream import DEFAULT_CHUNK_SIZE, open_stream
+from synthgrade.data.stream import DEFAULT_CHUNK_SIZE, STREAM_SUFFIXES, open_stream
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import atomic_path, check_outputs
 from synthgrade.modeling import Scorer, build_inputs, load_scorer
@@ -36,7 +36,6 @@ from synthgrade.modeling import Scorer, build_inputs, load_scorer
 PRED_LABEL = "pred_label"
 PRED_PROBLEM = "pred_problem"
 PROB_PREFIX = "prob_"
-OUTPUT_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 #: How many problem lines a summary keeps (the count is always exact).
 MAX_LISTED_PROBLEMS = 1000
 OnUnscorable = Literal["blank", "fail"]
@@ -214,7 +213,7 @@ def predict_file(
     if on_unscorable not in {"blank", "fail"}:
         raise ParameterError("on_unscorable", f"must be blank or fail, got {on_unscorable!r}")
     out = Path(out)
-    out_format = OUTPUT_SUFFIXES.get(out.suffix.lower())
+    out_format = STREAM_SUFFIXES.get(out.suffix.lower())
     if out_format is None:
         raise SynthgradeError(
             f"{out}: cannot write {out.suffix or 'a file without extension'}; use .csv, .tsv, .jsonl or .parquet"

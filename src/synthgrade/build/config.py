@@ -42,7 +42,7 @@ class BuildConfig(BaseModel):
     # grid
     shares: list[float] = Field(default_factory=lambda: [0.5, 0.8], description="synthetic share of the training rows")
     weights: list[float] = Field(default_factory=lambda: [0.5, 1.0], description="sample weight of a synthetic row")
-    # decision: ship synthetic data only when the one-sided lower bound of the validation gain exceeds margin
+    # decision: ship synthetic data only when the one-sided lower bound of the held-out gain (validation + out-of-fold) > margin
     margin: float = Field(0.0, ge=0.0)
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     bootstrap: int = Field(2000, ge=100)

@@ -5,11 +5,13 @@ out-of-fold predictions of the human training rows where the scorer kind cross-v
 hybrids do; a rewritten row shares its source's fold, so no model is scored on a row it saw in any
 form). With 50 labels, validation alone holds 10 rows and could never support a gain.
 
-The best grid cell is picked on the same validation rows it is then compared on, so its raw gain is
+The best grid cell is picked on the same held-out rows it is then compared on, so its raw gain is
 optimistic. The rule asks more of it the more cells were tried (Bonferroni): synthetic data ships only
-when the one-sided lower bound of its paired validation gain over human-only, at level
-``1 - (1 - confidence) / cells``, exceeds ``margin``. Small validation sets therefore ship human-only
-unless the gain is large, which is the point: a user must never get a model that augmentation made worse.
+when the one-sided lower bound of its paired bootstrap gain in macro-F1 over human-only on those rows, at
+level ``1 - (1 - confidence) / cells``, exceeds ``margin``. The labels counted in macro-F1 are fixed on
+the full evidence before resampling (:func:`synthgrade.metrics.present_labels`). Little evidence
+therefore ships human-only unless the gain is large, which is the point: a user must never get a model
+that augmentation made worse.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgrade.metrics import confusion_matrices, confusion_metrics
+from synthgrade.metrics import confusion_matrices, confusion_metrics, present_labels
 
 
 def macro_f1_samples(y: np.ndarray, predicted: np.ndarray, k: int, index: np.ndarray | None, present: np.ndarray) -> np.ndarray:
@@ -51,9 +53,7 @@ def pooled_evidence(
 
 
 def macro_f1(y: np.ndarray, predicted: np.ndarray, k: int) -> float:
-    present = np.zeros(k, dtype=bool)
-    present[np.unique(np.concatenate([y, predicted]))] = True
-    return float(macro_f1_samples(y, predicted, k, None, present)[0])
+    return float(macro_f1_samples(y, predicted, k, None, present_labels(y, predicted, k))[0])
 
 
 @dataclass
@@ -92,8 +92,7 @@ def decide(
     """Compare the best cell's held-out predictions with human-only's, paired over the same resamples."""
     if best_pred is None or cells == 0:
         return Decision(False, 0.0, 0.0, confidence, 0, "no augmented model was trained", len(y_val))
-    present = np.zeros(k, dtype=bool)
-    present[np.unique(np.concatenate([y_val, human_pred, best_pred]))] = True
+    present = present_labels(y_val, human_pred, k, best_pred)
     gain = float(
         macro_f1_samples(y_val, best_pred, k, None, present)[0] - macro_f1_samples(y_val, human_pred, k, None, present)[0]
     )

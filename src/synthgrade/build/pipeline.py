@@ -12,8 +12,10 @@ build resumes where it stopped):
    every dropped row is counted.
 5. **grid**: one scorer of the human-only winner's kind per (synthetic set, share, synthetic weight),
    within ``--time-budget``.
-6. **decide**: the best cell on validation ships only when a paired bootstrap supports its gain over
-   human-only (:mod:`synthgrade.build.decision`); otherwise human-only ships.
+6. **decide**: the best cell on the held-out human rows (validation rows, pooled with the out-of-fold
+   predictions of the training rows where the kind cross-validates) ships only when the lower bound of
+   its paired bootstrap gain over human-only, corrected for the cells tried, exceeds ``--margin``
+   (:mod:`synthgrade.build.decision`); otherwise human-only ships. The shipped model is copied to ``OUT/model``.
 7. **distill**: a cheaper student of the shipped model.
 8. **evaluate** every model once on the untouched test rows; **report** with the verdict at the top.
 """

@@ -12,6 +12,7 @@ from rich.table import Table
 from synthgrade.commands.options import Labels, Overwrite, column_options
 from synthgrade.console import stdout
 from synthgrade.data import ColumnMap, load_responses, parse_label_list
+from synthgrade.data.readers import WRITE_SUFFIXES
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import check_outputs
 
@@ -149,7 +150,7 @@ def generate(
     from synthgrade.registry import DEFAULT_GENERATOR
 
     check_outputs([out, summary_path(out)], [train, *(exclude or []), prompt], overwrite)  # first: inputs are never touched
-    if out.suffix.lower() not in {".jsonl", ".parquet", ".csv", ".tsv"}:
+    if out.suffix.lower() not in WRITE_SUFFIXES:
         raise SynthgradeError(f"{out}: --out must end in .jsonl or .parquet (or .csv/.tsv)")
     strategies = check_strategy_names(strategy or [DEFAULT_STRATEGY])
     if prompt is not None and len(strategies) > 1:

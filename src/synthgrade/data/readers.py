@@ -23,6 +23,8 @@ from synthgrade.errors import SynthgradeError
 from synthgrade.io import atomic_path
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".parquet", ".xml"}
+#: What ``write_table`` can write (by extension).
+WRITE_SUFFIXES = frozenset({".csv", ".tsv", ".jsonl", ".parquet"})
 
 # The csv module refuses fields over 131,072 characters by default, yet pandas writes them (a long essay,
 # a predict output): lift the limit once for every reader (C long, hence not sys.maxsize on every platform).
@@ -277,7 +279,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     frame = public_columns(frame)
     suffix = path.suffix.lower()
-    if suffix not in {".csv", ".tsv", ".jsonl", ".parquet"}:
+    if suffix not in WRITE_SUFFIXES:
         raise SynthgradeError(f"{path}: cannot write {suffix or 'a file without extension'}; use .csv, .tsv, .jsonl or .parquet")
     with atomic_path(path) as tmp:
         if suffix == ".csv":

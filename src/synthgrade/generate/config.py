@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.generate.strategies import DEFAULT_STRATEGY, check_strategy_names
+from synthgrade.io import cache_dir
 from synthgrade.registry import DEFAULT_ENCODER, DEFAULT_GENERATOR
 
 BackendName = Literal["auto", "local", "openai", "openai-batch", "llamacpp"]
@@ -116,9 +116,4 @@ class GenerationConfig(BaseModel):
 
 def default_cache_dir() -> Path:
     """``$SYNTHGRADE_CACHE``, else the user cache folder (e.g. ~/.cache/synthgrade)."""
-    env = os.environ.get("SYNTHGRADE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("synthgrade"))
+    return cache_dir()

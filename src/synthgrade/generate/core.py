@@ -521,10 +521,11 @@ def failed_generation(summary: dict[str, Any]) -> str | None:
 def write_synthetic(result: GenerationResult, path: str | Path) -> Path:
     """Write the rows (.jsonl / .parquet / .csv by extension) and ``<name>.summary.json`` beside them."""
     from synthgrade.data import write_table
+    from synthgrade.data.readers import WRITE_SUFFIXES
     from synthgrade.io import write_json
 
     path = Path(path)
-    if path.suffix.lower() not in {".jsonl", ".parquet", ".csv", ".tsv"}:
+    if path.suffix.lower() not in WRITE_SUFFIXES:
         raise SynthgradeError(f"{path}: write synthetic rows to .jsonl, .parquet, .csv or .tsv")
     write_table(result.frame, path)
     write_json(summary_path(path), result.summary)

@@ -151,14 +151,6 @@ class BackoffWait(wait_base):
         return min(delay, self.policy.max_delay)
 
 
-def backoff_delay(attempt: int, policy: RetryPolicy, retry_after: float | None) -> float:
-    """The wait before retry ``attempt`` (0 = the first retry) after an error carrying ``retry_after``."""
-    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
-    state.attempt_number = attempt + 1
-    state.set_exception((RetryableError, RetryableError("backoff", retry_after), None))
-    return BackoffWait(policy)(state)
-
-
 def _run_interruptible(coroutine: Any) -> Any:
     """``asyncio.run`` where Ctrl-C or a kill cancels the calls (each closes its connection) and then reaches the
     process's own handler, instead of being raised inside whichever task happened to run (a traceback)."""

@@ -21,8 +21,11 @@ L2-normalised sentence embedding):
 
 Two heads are fitted: ``seen`` (all features) scores responses to items present in the training rows,
 ``unseen`` (item-agnostic features only) scores the rest, so a model trained on some questions does not
-lean on features that are blank for new ones. Each head's regularisation is chosen by stratified
-cross-validation on the training rows: validation rows are only used to report (and by ``auto`` to choose).
+lean on features that are blank for new ones. Each head's regularisation is chosen by cross-validation
+on the training rows: stratified folds for the seen head; folds of whole items (``GroupKFold``, when at
+least 5 items have labelled rows and every fold keeps every label) for the unseen head, so its choice
+is scored on items it did not see. With synthetic rows, a human response and its rewrites share a fold
+and only human rows are scored. Validation rows are only used to report (and by ``auto`` to choose).
 
 Saved without pickle: the lexical vocabularies (JSON), the coefficients and the training rows' embeddings
 (``hybrid.npz``); the encoder is referenced by its registry name, or copied into ``encoder/`` when it is a
@@ -43,7 +46,7 @@ import pandas as pd
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
 from synthgrade.mix import TrainingRows, training_rows
-from synthgrade.modeling import ModelInfo, reading_model_files
+from synthgrade.modeling import REFERENCE_MARK, ModelInfo, reading_model_files
 from synthgrade.registry import DEFAULT_ENCODER, REGISTRY, resolve_model
 from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.fitting import out_of_fold_record, prepare_inputs
@@ -52,7 +55,6 @@ from synthgrade.scorers.training_args import TrainingArguments
 
 KIND = "hybrid"
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-REFERENCE_MARK = " Reference: "  # how modeling.item_context joins item wording and reference answer
 #: Scale of the interaction vectors relative to the standardised scalar features (chosen on validation rows
 #: carved from the SciEntsBank training split, see benchmarks/bench_scorers.py).
 EMBEDDING_WEIGHT = 0.3

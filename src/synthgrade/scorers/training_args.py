@@ -7,7 +7,7 @@ config section or a saved record with :meth:`TrainingArguments.from_dict`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Self
 
@@ -56,7 +56,6 @@ class TrainingArguments:
     min_steps: int = 0
     #: Sample weight of each synthetic training row relative to a human row (1 = count them alike).
     synthetic_weight: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problem = next(((name, text) for name, bad, text in self._checks() if bad), None)

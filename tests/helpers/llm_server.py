@@ -354,7 +354,7 @@ class FakeChatServer:
         self.stop()
 
 
-if __name__ == "__main__":  # run standalone: python tests/llm_server.py [delay]
+if __name__ == "__main__":  # run standalone: python tests/helpers/llm_server.py [delay]
     import sys
 
     with FakeChatServer(delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0) as srv:
