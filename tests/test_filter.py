@@ -40,6 +40,7 @@ def test_llm_filter_drops_inconsistent_rows_and_reports_kappa(tmp_path: Path, fi
         result = filter_synthetic(SYNTHETIC, fast(server, votes=3), human, cache_dir=tmp_path / "cache", show_progress=False)
         assert server.answered == 18  # 6 rows x 3 votes
         prompt = server.answered_bodies[0]["messages"][-1]["content"]
+        port = server.port
     assert list(result.frame["id"]) == ["s0", "s1", "s3", "s4"]
     assert list(result.frame["filter_label"]) == ["correct", "correct", "incorrect", "incorrect"]
     assert result.frame["filter_votes"].iloc[0] == "correct,correct,correct"
@@ -49,8 +50,9 @@ def test_llm_filter_drops_inconsistent_rows_and_reports_kappa(tmp_path: Path, fi
     assert step["kappa"] == pytest.approx(1 / 3, abs=1e-3)
     assert step["calls"]["retries"] == 2 and step["calls"]["failed"] == 0
     assert "Examples of scored responses" in prompt and "-> correct" in prompt  # few-shot from human rows of the item
-    # --keep all annotates every row and drops nothing; the rerun is answered by the cache.
-    with FakeChatServer() as server:
+    # --keep all annotates every row and drops nothing; the rerun (same server address: it is in the cache key)
+    # is answered by the cache.
+    with FakeChatServer(port=port) as server:
         annotated = filter_synthetic(
             SYNTHETIC, fast(server, votes=3, keep="all"), human, cache_dir=tmp_path / "cache", show_progress=False
         )

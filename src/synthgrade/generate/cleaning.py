@@ -134,6 +134,7 @@ def _text_rules(
     truncated = frame["_truncated"].fillna(False).astype(bool).tolist() if "_truncated" in frame.columns else [False] * len(frame)
     sources = [normalise(t) if isinstance(t, str) else None for t in frame["_source"]] if "_source" in frame.columns else []
     human_by_norm = _human_labels(human)
+    sets = _synthetic_sets(frame)
     seen: set[tuple] = set()
     for i, (text, norm, label, item, key, shown) in enumerate(
         zip(frame[TEXT], norms, frame[LABEL], items, frame["_key"], frame["_shown"], strict=True)
@@ -158,10 +159,16 @@ def _text_rules(
             _mark(reason, i, "leakage")
         elif (item, norm) in human_by_norm:
             _mark(reason, i, "copy_of_human")
-        elif (item, norm) in seen:
+        elif (sets[i], item, norm) in seen:
             _mark(reason, i, "exact_duplicate")
         else:
-            seen.add((item, norm))
+            seen.add((sets[i], item, norm))
+
+
+def _synthetic_sets(frame: pd.DataFrame) -> list[object]:
+    """The set each row belongs to: its strategy. Strategies generated in one run are separate synthetic sets
+    (each is filtered, mixed and judged on its own), so a row is a duplicate only of rows of its own set."""
+    return frame["strategy"].tolist() if "strategy" in frame.columns else [None] * len(frame)
 
 
 def _embedding_rules(
@@ -191,10 +198,11 @@ def _embedding_rules(
             if reason[i] is None and own and float((shown_vectors[own] @ vectors[j]).max()) >= config.example_copy_threshold:
                 _mark(reason, i, "example_copy")
     items = frame[ITEM_ID].tolist() if ITEM_ID in frame.columns else [None] * len(frame)
+    sets = _synthetic_sets(frame)
     by_item: dict[object, list[int]] = {}
     for j, i in enumerate(alive):
         if reason[i] is None:
-            by_item.setdefault(items[i] if isinstance(items[i], str) else None, []).append(j)
+            by_item.setdefault((sets[i], items[i] if isinstance(items[i], str) else None), []).append(j)
     for positions in by_item.values():
         keep = greedy_unique(vectors[positions], config.near_duplicate)
         for j, kept in zip(positions, keep, strict=True):
