@@ -260,7 +260,7 @@ def test_8_unknown_candidates_are_one_line_listing_the_known_names(split_dir: Pa
         "train", "--human", split_dir / "train.csv", "--val", split_dir / "val.csv", "--out", tmp_path / "m",
         "--model", "auto", "--candidates", "tfidf,minilm",
     )  # fmt: skip
-    fails_cleanly(result, "--candidates names unknown models minilm; known: tfidf, hybrid", "minilm-l6")
+    fails_cleanly(result, "--candidates names unknown models minilm; known: tfidf, ", "hybrid:minilm-l6")
     assert "--time-budget" not in result.stderr
     assert time.perf_counter() - started < 30  # no model-hub retries
 
