@@ -102,20 +102,17 @@ class LexicalFeatures:
         return hstack(blocks).tocsr()
 
     def state(self) -> dict[str, Any]:
-        def vec_state(v: Any) -> dict[str, Any]:
-            return {"vocabulary": {k: int(i) for k, i in v.vocabulary_.items()}, "idf": v.idf_.tolist()}
+        from synthgrade.scorers.tfidf import vectorizer_state
 
-        return {"pair": self.pair, "words": vec_state(self.words), "tagged": vec_state(self.tagged) if self.tagged else None}
+        tagged = vectorizer_state(self.tagged) if self.tagged else None
+        return {"pair": self.pair, "words": vectorizer_state(self.words), "tagged": tagged}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> LexicalFeatures:
+        from synthgrade.scorers.tfidf import restore_vectorizers
+
         features = cls(bool(state["pair"]))
-        for vectorizer, saved in ((features.words, state["words"]), (features.tagged, state.get("tagged"))):
-            if vectorizer is None or saved is None:
-                continue
-            vectorizer.set_params(vocabulary=saved["vocabulary"])
-            vectorizer.fit(["placeholder"])  # validates the fixed vocabulary; idf_ is replaced next
-            vectorizer.idf_ = np.asarray(saved["idf"], dtype=np.float64)
+        restore_vectorizers((features.words, state["words"]), (features.tagged, state.get("tagged")))
         return features
 
 

@@ -42,6 +42,21 @@ def tagged_text(context: str, response: str) -> str:
     return " ".join(f"{key}_{token}" for token in TOKEN.findall(response.lower()))
 
 
+def vectorizer_state(vectorizer: Any) -> dict[str, Any]:
+    """A fitted TfidfVectorizer as JSON: its vocabulary and IDF weights (saved models hold no pickle)."""
+    return {"vocabulary": {k: int(i) for k, i in vectorizer.vocabulary_.items()}, "idf": vectorizer.idf_.tolist()}
+
+
+def restore_vectorizers(*pairs: tuple[Any, dict[str, Any] | None]) -> None:
+    """Give each (vectorizer, saved state) pair its saved vocabulary and IDF weights; None on either side is skipped."""
+    for vectorizer, saved in pairs:
+        if vectorizer is None or saved is None:
+            continue
+        vectorizer.set_params(vocabulary=saved["vocabulary"])
+        vectorizer.fit(["placeholder"])  # validates the fixed vocabulary; idf_ is replaced next
+        vectorizer.idf_ = np.asarray(saved["idf"], dtype=np.float64)
+
+
 class TfidfFeatures:
     """Builds the sparse feature matrix from (context, response) inputs; fit once, then transform."""
 
@@ -81,24 +96,16 @@ class TfidfFeatures:
         return hstack([words, tagged, csr_matrix(similarity), csr_matrix(overlap)]).tocsr()
 
     def state(self) -> dict[str, Any]:
-        def vec_state(v: Any) -> dict[str, Any]:
-            return {"vocabulary": {k: int(i) for k, i in v.vocabulary_.items()}, "idf": v.idf_.tolist()}
-
         return {
             "pair": self.pair,
-            "words": vec_state(self.words),
-            "tagged": vec_state(self.tagged) if self.tagged is not None else None,
+            "words": vectorizer_state(self.words),
+            "tagged": vectorizer_state(self.tagged) if self.tagged is not None else None,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TfidfFeatures:
         features = cls(bool(state["pair"]))
-        for vectorizer, saved in ((features.words, state["words"]), (features.tagged, state.get("tagged"))):
-            if vectorizer is None or saved is None:
-                continue
-            vectorizer.set_params(vocabulary=saved["vocabulary"])
-            vectorizer.fit(["placeholder"])  # validates the fixed vocabulary; idf_ is replaced next
-            vectorizer.idf_ = np.asarray(saved["idf"], dtype=np.float64)
+        restore_vectorizers((features.words, state["words"]), (features.tagged, state.get("tagged")))
         return features
 
 
