@@ -31,7 +31,7 @@ def main() -> int:
 
     from synthgrade.data import label_indices
     from synthgrade.modeling import build_inputs
-    from synthgrade.scorers import TrainingArguments, hybrid
+    from synthgrade.scorers import TrainingArguments, cv, hybrid
 
     full, labels = training_split()
     for budget, encoder, seed in encoder_cells(args):
@@ -57,7 +57,7 @@ def main() -> int:
             seen_matrix, _ = features.matrices(features.blocks(contexts, responses, training=True))
             c = float(scorer.heads["seen"].C)
             oof = np.zeros((len(y_train), len(labels)))
-            for a, b in hybrid._splits(y_train, seed):
+            for a, b in cv.splits(y_train, seed):
                 model = LogisticRegression(C=c, max_iter=3000).fit(seen_matrix[a], y_train[a])
                 oof[b] = model.predict_log_proba(seen_matrix[b])
             margin = oof[:, 1] - oof[:, 0]

@@ -126,7 +126,8 @@ def stack_variant(features, inputs, y_train, seed, name):
     from scipy.sparse import hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from synthgrade.scorers.hybrid import _cross_validated_fit, _log_proba, _out_of_fold_log_proba
+    from synthgrade.scorers import cv as folds
+    from synthgrade.scorers.hybrid import log_proba, logistic
 
     (ct, rt), (cv, rv) = inputs["train"], inputs["val"]
     items_t = [features._key(c) for c in ct]
@@ -171,9 +172,15 @@ def stack_variant(features, inputs, y_train, seed, name):
             mats.append((a, vec.transform([tt(c, r) for c, r in zip(cv, rv)])))
     mt = hstack([m[0] for m in mats]).tocsr()
     mv = hstack([m[1] for m in mats]).tocsr()
-    model, curve, best = _cross_validated_fit(mt, np.asarray(y_train), seed, None, (1.0, 3.0, 10.0, 30.0, 100.0, 300.0))
-    oof = _out_of_fold_log_proba(model, mt, np.asarray(y_train), seed, features.num_labels)
-    val = _log_proba(model, mv, features.num_labels)
+    grid = {"C": (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)}
+    choice = folds.cross_validated_choice(logistic(), grid, mt, np.asarray(y_train), seed, None, features.num_labels)
+    model, best = choice.model, choice.score or float("nan")
+    oof = (
+        np.log(np.clip(choice.oof_proba, 1e-4, 1.0))
+        if choice.oof_proba is not None
+        else log_proba(model, mt, features.num_labels)
+    )
+    val = log_proba(model, mv, features.num_labels)
     print(f"    stack {name}: C={model.C} cv={best:.4f}", flush=True)
     return oof, val
 

@@ -51,11 +51,11 @@ class FixedScorer(Scorer):
     def predict_proba_inputs(self, first, second, batch_size: int = 64) -> np.ndarray:
         return np.array([self.table[t] for t in first])
 
-    def save_pretrained(self, directory):  # pragma: no cover - not needed here
+    def save_weights(self, directory):  # pragma: no cover - not needed here
         raise NotImplementedError
 
     @classmethod
-    def from_pretrained(cls, directory):  # pragma: no cover
+    def load_weights(cls, directory, info):  # pragma: no cover
         raise NotImplementedError
 
 

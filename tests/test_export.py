@@ -99,11 +99,11 @@ def test_export_refuses_what_it_cannot_do(pair_model: Path, exported: tuple[Path
         def predict_proba_inputs(self, first, second, batch_size=64):
             return np.full((len(first), 2), 0.5)
 
-        def save_pretrained(self, directory):
-            return Path(directory)
+        def save_weights(self, directory):
+            pass
 
         @classmethod
-        def from_pretrained(cls, directory):
+        def load_weights(cls, directory, info):
             return cls()
 
     with pytest.raises(SynthgradeError, match="'tfidf' model cannot be exported"):

@@ -16,7 +16,7 @@ from synthgrade.distill import DistillationArguments
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import read_json, write_json
 from synthgrade.modeling import ModelInfo, load_scorer
-from synthgrade.scorers import KINDS, TrainableScorer, TrainingArguments, kind_for, register, registry, scorer_class
+from synthgrade.scorers import TrainableScorer, TrainingArguments, kind_for, register, scorer_class, trainable_kinds
 from synthgrade.scorers.hybrid import HybridScorer
 from synthgrade.scorers.tfidf import TfidfScorer
 from synthgrade.scorers.transformer import TransformerScorer, TransformerTrainer
@@ -41,11 +41,14 @@ def test_each_spec_goes_to_the_kind_that_trains_it() -> None:
 
 def test_every_trainable_kind_saves_under_its_name_and_loads_with_the_same_class() -> None:
     """A directory written by a kind must come back through load_scorer as that kind (the on-disk contract)."""
-    for kind in KINDS:
-        cls = scorer_class(kind)
-        assert cls.kind == kind
-        module_name, _, class_name = modeling.SCORER_KINDS[kind].partition(":")
+    assert trainable_kinds() == ["tfidf", "lexical", "hybrid", "ensemble", "transformer"]
+    for kind, entry in modeling.SCORER_KINDS.items():
+        cls = modeling.scorer_class_of(kind)
+        assert cls.kind == kind and (issubclass(cls, TrainableScorer) or not entry.trainable)
+        module_name, _, class_name = entry.target.partition(":")
         assert getattr(importlib.import_module(module_name), class_name) is cls
+    with pytest.raises(SynthgradeError, match="unknown scorer kind 'onnx'"):  # loadable, but train cannot fit it
+        scorer_class("onnx")
 
 
 class MajorityScorer(TrainableScorer):
@@ -66,22 +69,17 @@ class MajorityScorer(TrainableScorer):
     def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
         return np.tile(self.shares, (len(first), 1))
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def save_weights(self, directory: Path) -> None:  # the base class writes the folder and synthgrade.json
         write_json(directory / "shares.json", self.shares)
-        self.info.save(directory)
-        return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> MajorityScorer:
-        return cls(read_json(Path(directory) / "shares.json"), ModelInfo.load(directory))
+    def load_weights(cls, directory: Path, info: ModelInfo) -> MajorityScorer:
+        return cls(read_json(directory / "shares.json"), info)
 
 
 def test_a_new_kind_trains_through_train_and_loads_without_touching_train(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(registry, "KINDS", dict(KINDS))
-    monkeypatch.setitem(modeling.SCORER_KINDS, "majority", f"{__name__}:MajorityScorer")
-    register("majority", f"{__name__}:MajorityScorer")
+    monkeypatch.setattr(modeling, "SCORER_KINDS", dict(modeling.SCORER_KINDS))
+    register("majority", f"{__name__}:MajorityScorer")  # one call: train fits it and load_scorer opens it
     train, val = frame("t", 30), frame("v", 9, start=100)
     scorer = Trainer(TrainingArguments(model="majority", show_progress=False)).train(train, val)
     assert isinstance(scorer, MajorityScorer) and scorer.labels == ["no", "yes"]

@@ -11,7 +11,8 @@ from helpers.training_rows import args, rows
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.mix import training_rows
-from synthgrade.scorers.hybrid import HybridFeatures, _splits
+from synthgrade.scorers.cv import splits as cv_splits
+from synthgrade.scorers.hybrid import HybridFeatures
 from synthgrade.train import Trainer
 
 
@@ -43,7 +44,7 @@ def test_folds_keep_source_groups_together_and_score_human_rows_only():
     mixed = pd.concat([human, copies_of(human)], ignore_index=True)
     info = training_rows(mixed)
     y = (mixed["label"] == "incorrect").astype(int).to_numpy()
-    splits = _splits(y, seed=0, rows=info)
+    splits = cv_splits(y, seed=0, rows=info)
     assert len(splits) >= 2
     for train_index, test_index in splits:
         assert info.human[test_index].all()  # synthetic rows never score a fold

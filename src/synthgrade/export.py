@@ -102,6 +102,8 @@ class OnnxScorer(Scorer):
     one row a call after one tokenizer call for six rows, 2.82 ms sharing calls with up to 10% padding).
     """
 
+    kind = "onnx"
+
     def __init__(
         self, session: Any, tokenizer: Any, info: ModelInfo, directory: Path | None = None, rows_per_call: int | None = None
     ) -> None:
@@ -134,24 +136,18 @@ class OnnxScorer(Scorer):
             out[index] = _softmax(self.session.run(None, feed)[0])
         return out
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        directory = Path(directory)
+    def save_weights(self, directory: Path) -> None:
         if self.directory is None:
             raise SynthgradeError("this ONNX scorer was not loaded from a directory; export it with export_onnx")
-        directory.mkdir(parents=True, exist_ok=True)
         if directory.resolve() != self.directory.resolve():
             for item in self.directory.iterdir():
                 if item.is_file():
                     shutil.copy2(item, directory / item.name)
-        self.info.save(directory)
-        return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> OnnxScorer:
+    def load_weights(cls, directory: Path, info: ModelInfo) -> OnnxScorer:
         from transformers import AutoTokenizer
 
-        directory = Path(directory)
-        info = ModelInfo.load(directory)
         path = directory / ONNX_FILE
         if not path.exists():
             raise SynthgradeError(f"{directory}: ONNX model directory without {ONNX_FILE}")

@@ -13,8 +13,9 @@ import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -188,6 +189,10 @@ class Scorer(ABC):
     """The scoring interface every saved model offers (scikit-learn style, over response tables)."""
 
     info: ModelInfo
+    #: The name written to ``synthgrade.json``; it picks the class in :data:`SCORER_KINDS` when loading.
+    kind: ClassVar[str]
+    #: What reading this kind's own files raises when one is missing or damaged (:func:`reading_model_files`).
+    file_errors: ClassVar[tuple[type[Exception], ...]] = MODEL_FILE_ERRORS
 
     @property
     def labels(self) -> list[str]:
@@ -214,14 +219,34 @@ class Scorer(ABC):
         proba = self.predict_proba(frame, batch_size)
         return np.asarray(self.labels, dtype=object)[proba.argmax(axis=1)] if len(proba) else np.array([], dtype=object)
 
-    @abstractmethod
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Write weights and ``synthgrade.json`` to ``directory``."""
+        """Write this kind's files and ``synthgrade.json`` (with ``kind``) to ``directory``; ``self.info`` is unchanged.
+
+        The template every kind shares: the base class owns the folder and the metadata, a kind writes only
+        its own files (:meth:`save_weights`), so no kind can forget the kind name or the model card.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.save_weights(directory)
+        self.info.model_copy(update={"kind": self.kind}).save(directory)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> Scorer:
+        """Load a directory written by :meth:`save_pretrained`: a damaged file is one clear error, never a traceback."""
+        directory = Path(directory)
+        info = ModelInfo.load(directory)
+        with reading_model_files(directory, cls.kind, cls.file_errors):
+            return cls.load_weights(directory, info)
+
+    @abstractmethod
+    def save_weights(self, directory: Path) -> None:
+        """Write this kind's own files (weights, vocabulary, settings) into the existing ``directory``."""
 
     @classmethod
     @abstractmethod
-    def from_pretrained(cls, directory: str | Path) -> Scorer:
-        """Load a directory written by ``save_pretrained``."""
+    def load_weights(cls, directory: Path, info: ModelInfo) -> Scorer:
+        """Read back what :meth:`save_weights` wrote; ``info`` is the directory's ``synthgrade.json``."""
 
 
 def length_order(first: Sequence[str], second: Sequence[str] | None) -> np.ndarray:
@@ -278,18 +303,32 @@ def padded_arrays(
     return arrays
 
 
-#: kind in synthgrade.json -> "module:Class" of its Scorer; imported lazily to keep stages independent.
-#: The kinds ``train`` can fit are also in synthgrade.scorers.kinds.KINDS (tests/test_scorers.py keeps the two in step).
-SCORER_KINDS: dict[str, str] = {
-    "transformer": "synthgrade.scorers.transformer.modeling:TransformerScorer",
-    "static": "synthgrade.distill.students:StaticScorer",
-    "tfidf": "synthgrade.scorers.tfidf:TfidfScorer",
-    "lexical": "synthgrade.scorers.lexical:LexicalScorer",
-    "ensemble": "synthgrade.scorers.ensemble:EnsembleScorer",
-    "hybrid": "synthgrade.scorers.hybrid:HybridScorer",
-    "onnx": "synthgrade.export:OnnxScorer",
-    "llm": "synthgrade.filter.llm:LLMGraderScorer",
+@dataclass(frozen=True)
+class ScorerKind:
+    """One row of the kind table: where the class lives and whether ``train`` can fit it."""
+
+    #: "module:Class" of the :class:`Scorer`; imported only when asked for, so stages stay independent.
+    target: str
+    #: True for a ``TrainableScorer`` that ``train --model`` can fit; False for kinds that are only
+    #: written by a later stage (a distilled student, an ONNX export, an LLM grader) and loaded back.
+    trainable: bool = True
+
+
+#: The one table of scorer kinds: the ``kind`` in ``synthgrade.json`` -> its class. ``load_scorer`` opens any
+#: of them; ``train`` fits the trainable ones, and a ``--model`` spec goes to the first trainable kind that
+#: accepts it (``DEFAULT_KIND`` takes the rest). ``register_kind`` adds a kind from outside the package.
+SCORER_KINDS: dict[str, ScorerKind] = {
+    "tfidf": ScorerKind("synthgrade.scorers.tfidf:TfidfScorer"),
+    "lexical": ScorerKind("synthgrade.scorers.lexical:LexicalScorer"),
+    "hybrid": ScorerKind("synthgrade.scorers.hybrid:HybridScorer"),
+    "ensemble": ScorerKind("synthgrade.scorers.ensemble:EnsembleScorer"),
+    "transformer": ScorerKind("synthgrade.scorers.transformer.modeling:TransformerScorer"),
+    "static": ScorerKind("synthgrade.distill.students:StaticScorer", trainable=False),
+    "onnx": ScorerKind("synthgrade.export:OnnxScorer", trainable=False),
+    "llm": ScorerKind("synthgrade.filter.llm:LLMGraderScorer", trainable=False),
 }
+#: Any spec no other trainable kind accepts is an encoder (registry name, folder or hub id) to fine-tune.
+DEFAULT_KIND = "transformer"
 #: Spec prefix -> "module:function" for scorers that are not directories (``llm:openai:gpt-4o``).
 #: The function is called as ``function(spec, **context)``; context carries e.g. ``labels`` and ``examples``.
 SPEC_LOADERS: dict[str, str] = {
@@ -297,9 +336,32 @@ SPEC_LOADERS: dict[str, str] = {
 }
 
 
-def _import_target(target: str) -> Any:
-    module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+def register_kind(kind: str, target: str, trainable: bool = True) -> None:
+    """Add (or replace) a kind: ``target`` is the ``"module:Class"`` of its :class:`Scorer`."""
+    SCORER_KINDS[kind] = ScorerKind(target, trainable)
+
+
+def trainable_kinds() -> list[str]:
+    """The kinds ``train`` can fit, in the order specs are offered to them."""
+    return [kind for kind, entry in SCORER_KINDS.items() if entry.trainable]
+
+
+def import_target(target: str) -> Any:
+    """The object named by ``"module:name"``."""
+    module_name, _, name = target.partition(":")
+    return getattr(importlib.import_module(module_name), name)
+
+
+def scorer_class_of(kind: str, trainable: bool = False) -> type[Scorer]:
+    """The class of a kind in :data:`SCORER_KINDS` (only trainable kinds when ``trainable``)."""
+    entry = SCORER_KINDS.get(kind)
+    if entry is None or (trainable and not entry.trainable):
+        known = trainable_kinds() if trainable else list(SCORER_KINDS)
+        raise SynthgradeError(f"unknown scorer kind '{kind}'; known kinds: {', '.join(sorted(known))}")
+    cls = import_target(entry.target)
+    if not (isinstance(cls, type) and issubclass(cls, Scorer)):
+        raise SynthgradeError(f"scorer kind '{kind}' ({entry.target}) is not a Scorer")
+    return cls
 
 
 def load_scorer(path_or_spec: str | Path, **context: Any) -> Scorer:
@@ -310,12 +372,11 @@ def load_scorer(path_or_spec: str | Path, **context: Any) -> Scorer:
     text = str(path_or_spec)
     prefix = text.split(":", 1)[0]
     if prefix in SPEC_LOADERS and not Path(text).exists():
-        return _import_target(SPEC_LOADERS[prefix])(text, **context)
+        return import_target(SPEC_LOADERS[prefix])(text, **context)
     directory = Path(text)
     if not directory.is_dir():
         raise SynthgradeError(f"{text}: no such model directory")
     info = ModelInfo.load(directory)
-    target = SCORER_KINDS.get(info.kind)
-    if target is None:
+    if info.kind not in SCORER_KINDS:
         raise SynthgradeError(f"{directory}: unknown model kind '{info.kind}' in {METADATA_FILE}")
-    return _import_target(target).from_pretrained(directory)
+    return scorer_class_of(info.kind).from_pretrained(directory)

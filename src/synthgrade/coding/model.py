@@ -20,6 +20,7 @@ import pandas as pd
 
 from synthgrade.metrics import evaluate_predictions
 from synthgrade.registry import DEFAULT_ENCODER
+from synthgrade.scorers import cv
 from synthgrade.scorers.tfidf import TfidfFeatures
 
 #: Most responses ranked by ``select`` per round (the page needs the next few, not the whole pool).
@@ -86,23 +87,19 @@ class CheapScorer:
         if self.model is None:
             proba[:, self.present[0]] = 1.0
             return proba
-        proba[:, self.model.classes_] = self.model.predict_proba(self._matrix(frame))
-        return proba
+        return cv.label_proba(self.model, self._matrix(frame), len(self.labels))
 
 
-def out_of_fold_proba(coded: pd.DataFrame, labels: Sequence[str], seed: int = 0, folds: int = 5) -> np.ndarray:
+def out_of_fold_proba(coded: pd.DataFrame, labels: Sequence[str], seed: int = 0) -> np.ndarray:
     """Each coded row's probabilities from a scorer fitted on the other folds (stratified where every label allows)."""
-    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.model_selection import KFold
 
     y = np.array([list(labels).index(label) for label in coded["label"]])
-    smallest = np.bincount(y)[np.bincount(y) > 0].min()
-    if smallest >= 2:
-        splitter: Any = StratifiedKFold(n_splits=int(min(folds, smallest)), shuffle=True, random_state=seed)
-    else:
-        splitter = KFold(n_splits=min(folds, len(coded)), shuffle=True, random_state=seed)
+    # a label coded once cannot be stratified: plain folds then, so every row still gets an out-of-fold score
+    splits = cv.splits(y, seed) or list(KFold(min(cv.MAX_FOLDS, len(coded)), shuffle=True, random_state=seed).split(y))
     proba = np.zeros((len(coded), len(labels)))
     pair = _has_items(coded)
-    for train_index, test_index in splitter.split(np.zeros(len(y)), y):
+    for train_index, test_index in splits:
         scorer = CheapScorer(labels, pair, seed).fit(coded.iloc[train_index])
         proba[test_index] = scorer.predict_proba(coded.iloc[test_index])
     return proba

@@ -19,8 +19,8 @@ import numpy as np
 
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import read_json, write_json
-from synthgrade.modeling import ModelInfo, reading_model_files
-from synthgrade.scorers.transformer import TransformerScorer, count_parameters, load_classifier
+from synthgrade.modeling import ModelInfo
+from synthgrade.scorers.transformer import TransformerScorer, load_classifier
 
 STATIC_CONFIG = "static_config.json"
 STATIC_WEIGHTS = "model.safetensors"
@@ -71,35 +71,28 @@ class StaticScorer(TransformerScorer):
     """Scorer for the ``static`` student (kind ``static``): the teacher's tokenizer plus :class:`StaticClassifier`."""
 
     kind = "static"
+    #: safetensors reports a damaged file as one of these; a wrong config as a TypeError from the class
+    file_errors = (OSError, KeyError, TypeError, RuntimeError)
 
     def __init__(self, model: Any, tokenizer: Any, info: ModelInfo) -> None:
-        super().__init__(model, tokenizer, info)
-        self.info.kind = self.kind  # the info starts as a copy of the teacher's
+        super().__init__(model, tokenizer, info.model_copy(update={"kind": self.kind}))  # names this kind, not the teacher's
 
-    def save_pretrained(self, directory: str | Path) -> Path:
+    def save_weights(self, directory: Path) -> None:
         from safetensors.torch import save_file
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(directory / STATIC_WEIGHTS))
         write_json(directory / STATIC_CONFIG, self.model.settings)
         self.tokenizer.save_pretrained(directory)
-        self.info.parameters = count_parameters(self.model)
-        self.info.save(directory)
-        return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> StaticScorer:
+    def load_weights(cls, directory: Path, info: ModelInfo) -> StaticScorer:
         from safetensors.torch import load_file
         from transformers import AutoTokenizer
 
-        directory = Path(directory)
-        info = ModelInfo.load(directory)
-        with reading_model_files(directory, "static", (OSError, KeyError, TypeError, RuntimeError)):
-            settings = read_json(directory / STATIC_CONFIG)
-            model = StaticClassifier(**settings)
-            model.load_state_dict(load_file(str(directory / STATIC_WEIGHTS)))
+        settings = read_json(directory / STATIC_CONFIG)
+        model = StaticClassifier(**settings)
+        model.load_state_dict(load_file(str(directory / STATIC_WEIGHTS)))
         model.eval()
         return cls(model, AutoTokenizer.from_pretrained(directory), info)
 

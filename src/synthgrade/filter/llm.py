@@ -219,9 +219,12 @@ def majority(votes: Sequence[str | None]) -> str | None:
 class LLMGraderScorer(Scorer):
     """The LLM baseline as a :class:`Scorer`: probabilities are vote shares (uniform when no vote parsed)."""
 
+    kind = "llm"
+
     def __init__(self, grader: LLMGrader, info: ModelInfo, show_progress: bool = False) -> None:
         self.grader = grader
-        self.info = info
+        # the grader's settings are its "weights": recorded in synthgrade.json, read back by load_weights
+        self.info = info.model_copy(update={"provenance": {**info.provenance, "grader": self.options()}})
         self.show_progress = show_progress
 
     def _proba(self, votes: list[list[str | None]]) -> np.ndarray:
@@ -250,18 +253,12 @@ class LLMGraderScorer(Scorer):
             tasks, responses = list(first), list(second)
         return self._proba(self.grader.grade(tasks, [None] * len(responses), responses, self.show_progress))
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """A grader is a spec plus its few-shot examples: both are written, no weights."""
+    def save_weights(self, directory: Path) -> None:
+        """A grader is a spec (in ``synthgrade.json``) plus its few-shot examples: no weights."""
         from synthgrade.data import write_table
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.info.kind = "llm"
-        self.info.provenance = {**self.info.provenance, "grader": self.options()}
         if self.grader.examples is not None:
             write_table(self.grader.examples, directory / "examples.jsonl")
-        self.info.save(directory)
-        return directory
 
     def options(self) -> dict[str, Any]:
         g = self.grader
@@ -277,11 +274,9 @@ class LLMGraderScorer(Scorer):
         }
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> LLMGraderScorer:
+    def load_weights(cls, directory: Path, info: ModelInfo) -> LLMGraderScorer:
         from synthgrade.data import load_responses
 
-        directory = Path(directory)
-        info = ModelInfo.load(directory)
         options = dict(info.provenance.get("grader", {}))
         options.pop("prompt_hash", None)
         examples = load_responses(directory / "examples.jsonl") if (directory / "examples.jsonl").exists() else None

@@ -8,12 +8,12 @@
   ``transformer`` (``transformer/``: the fine-tuned encoder with its trainer, one concept per module);
 * :class:`TrainingArguments`: the knobs every kind reads.
 
-A new kind is a module with a :class:`TrainableScorer` subclass, one line in ``kinds.KINDS`` and one in
-``synthgrade.modeling.SCORER_KINDS`` (so ``load_scorer`` opens its saved directories).
+A new kind is a module with a :class:`TrainableScorer` subclass and one line in the one kind table,
+``synthgrade.modeling.SCORER_KINDS`` (``train`` fits it, ``load_scorer`` opens its saved directories).
 """
 
 from synthgrade.scorers.base import TrainableScorer
-from synthgrade.scorers.registry import KINDS, kind_for, register, scorer_class
+from synthgrade.scorers.registry import SCORER_KINDS, kind_for, register, scorer_class, trainable_kinds
 from synthgrade.scorers.training_args import TrainingArguments
 
-__all__ = ["KINDS", "TrainableScorer", "TrainingArguments", "kind_for", "register", "scorer_class"]
+__all__ = ["SCORER_KINDS", "TrainableScorer", "TrainingArguments", "kind_for", "register", "scorer_class", "trainable_kinds"]

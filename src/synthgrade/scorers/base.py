@@ -8,7 +8,7 @@ without naming it; ``load_scorer`` opens any saved one by the ``kind`` in its ``
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import Any
 
 import pandas as pd
 
@@ -22,11 +22,9 @@ Provenance = dict[str, Any] | None
 class TrainableScorer(Scorer):
     """A scorer kind that ``train`` can fit.
 
-    ``kind`` is the name written to ``synthgrade.json`` (it picks the loader); :meth:`accepts` says which
+    ``kind`` (from :class:`~synthgrade.modeling.Scorer`) is the name written to ``synthgrade.json``; :meth:`accepts` says which
     ``--model`` specs the kind trains (``tfidf``; ``hybrid`` and ``hybrid:<encoder>``; ...).
     """
-
-    kind: ClassVar[str]
 
     @classmethod
     def accepts(cls, spec: str) -> bool:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
-from synthgrade.modeling import ModelInfo, Scorer, load_scorer, reading_model_files
+from synthgrade.modeling import ModelInfo, Scorer, load_scorer
 from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.training_args import TrainingArguments
 
@@ -82,24 +82,15 @@ class EnsembleScorer(TrainableScorer):
                 out += weight * member.predict_proba_inputs(first, second, batch_size)
         return out
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        folders = []
-        for number, member in enumerate(self.members):
-            folders.append(f"members/{number}")
-            member.save_pretrained(directory / folders[-1])
+    def save_weights(self, directory: Path) -> None:
+        folders = [f"members/{number}" for number in range(len(self.members))]
+        for member, folder in zip(self.members, folders, strict=True):
+            member.save_pretrained(directory / folder)
         write_json(directory / "ensemble.json", {"members": folders, "weights": self.weights})
-        self.info.kind = KIND
-        self.info.save(directory)
-        return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> EnsembleScorer:
-        directory = Path(directory)
-        info = ModelInfo.load(directory)
-        with reading_model_files(directory, KIND):
-            state = read_json(directory / "ensemble.json")
+    def load_weights(cls, directory: Path, info: ModelInfo) -> EnsembleScorer:
+        state = read_json(directory / "ensemble.json")
         members = [load_scorer(directory / folder) for folder in state["members"]]
         return cls(members, state["weights"], info)
 

@@ -1,9 +1,10 @@
-"""What the kinds fitted without a training loop (``tfidf``, ``hybrid``) share: their inputs and out-of-fold record."""
+"""What the kinds fitted without a training loop (``tfidf``, ``lexical``, ``hybrid``) share: their inputs, their
+logistic heads as arrays and the out-of-fold record (the cross-validation itself is :mod:`synthgrade.scorers.cv`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,25 @@ def prepare_inputs(
     return info, inputs, label_indices(train_df, labels), label_indices(val_df, labels)
 
 
+def logistic_arrays(classifier: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    """A fitted logistic regression as plain arrays (``np.savez`` without pickle); ``prefix`` names one head of several."""
+    return {
+        f"{prefix}coef": classifier.coef_,
+        f"{prefix}intercept": classifier.intercept_,
+        f"{prefix}classes": np.asarray(classifier.classes_, dtype=np.int64),
+    }
+
+
+def logistic_from_arrays(arrays: Any, prefix: str = "") -> Any:
+    """The logistic regression :func:`logistic_arrays` wrote (it scores; it is not refitted)."""
+    from sklearn.linear_model import LogisticRegression
+
+    classifier = LogisticRegression()
+    classifier.coef_, classifier.intercept_ = arrays[f"{prefix}coef"], arrays[f"{prefix}intercept"]
+    classifier.classes_ = arrays[f"{prefix}classes"]
+    return classifier
+
+
 def out_of_fold_record(train_df: pd.DataFrame, predicted: np.ndarray | None, rows: Any = None) -> dict[str, Any] | None:
     """The out-of-fold predictions of the human training rows, by id (label indices), or None without folds.
 
@@ -48,72 +68,35 @@ def out_of_fold_record(train_df: pd.DataFrame, predicted: np.ndarray | None, row
     return {"ids": ids[human].tolist(), "pred": np.asarray(predicted)[human].astype(int).tolist()}
 
 
-def stratified_splits(y: np.ndarray, seed: int, rows: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Up to 5 stratified folds of the training rows (none when a label has fewer than 2 human rows).
+def fit_linear_scorer(
+    cls: Any, make_features: Any, estimator: Any, grid: dict[str, Sequence[Any]],
+    train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any] | None,
+) -> Any:  # fmt: skip
+    """The fit of a linear kind (``tfidf``, ``lexical``): ``make_features(pair)`` fitted on the training rows,
+    ``estimator``'s settings chosen by cross-validation there (:func:`~synthgrade.scorers.cv.cross_validated_choice`),
+    and ``val_df`` (human rows) only reported, so ``auto`` compares kinds on rows none of them was tuned on."""
+    from synthgrade.metrics import point_metrics
+    from synthgrade.mix import training_rows
+    from synthgrade.scorers.cv import cross_validated_choice
 
-    With synthetic ``rows`` (:class:`~synthgrade.mix.TrainingRows`), a human row and the rows rewritten from it
-    share a fold, folds are stratified on the human rows, and a fold is scored on its human rows only.
-    """
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-    human = rows.human if rows is not None else np.ones(len(y), dtype=bool)
-    counts = np.bincount(y[human])
-    present = counts[counts > 0]
-    folds = int(min(5, present.min())) if len(present) > 1 else 0
-    if folds < 2:
-        return []
-    if rows is not None and rows.has_synthetic:
-        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
-        return [(a, b[human[b]]) for a, b in splitter.split(np.zeros(len(y)), y, groups=rows.source)]
-    return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
-
-
-@dataclass
-class CrossValidatedChoice:
-    """A classifier's settings chosen by cross-validated macro-F1 on the training rows, refitted on all of them.
-
-    ``oof_pred`` / ``oof_proba``: every training row scored by a copy fitted without its fold, at the chosen
-    settings (synthetic rows, never scored, keep 0); None when the rows are too few for folds.
-    """
-
-    model: Any
-    best: dict[str, Any]
-    score: float | None
-    curve: list[dict[str, Any]]
-    oof_pred: np.ndarray | None
-    oof_proba: np.ndarray | None
-
-
-def cross_validated_choice(
-    estimator: Any, grid: dict[str, Sequence[Any]], matrix: Any, y: np.ndarray, seed: int, rows: Any, num_labels: int
-) -> CrossValidatedChoice:
-    """``GridSearchCV`` (macro-F1 over :func:`stratified_splits`) on the training rows, then out-of-fold
-    probabilities at the chosen settings. With too few rows for folds, the middle value of each setting's grid
-    is used, without a score."""
-    from sklearn.base import clone
-    from sklearn.metrics import f1_score
-    from sklearn.model_selection import GridSearchCV
-
-    splits = stratified_splits(y, seed, rows)
-    weighted = rows is not None and rows.has_synthetic
-    options = {"sample_weight": rows.weight} if weighted else {}
-    if not splits:
-        best = {name: values[len(values) // 2] for name, values in grid.items()}
-        return CrossValidatedChoice(clone(estimator).set_params(**best).fit(matrix, y, **options), best, None, [], None, None)
-    search = GridSearchCV(estimator, {k: list(v) for k, v in grid.items()}, scoring="f1_macro", cv=splits, refit=True)
-    search.fit(matrix, y, **options)
-    curve = [
-        {**params, "cv_macro_f1": round(float(score), 4)}
-        for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"], strict=True)
-    ]
-    proba = np.zeros((len(y), num_labels))
-    for train_index, test_index in splits:
-        fold_options = {"sample_weight": rows.weight[train_index]} if weighted else {}
-        model = clone(search.best_estimator_).fit(matrix[train_index], y[train_index], **fold_options)
-        proba[np.ix_(test_index, model.classes_)] = model.predict_proba(matrix[test_index])
-    scored = np.zeros(len(y), dtype=bool)
-    for _, test_index in splits:
-        scored[test_index] = True
-    predicted = proba.argmax(axis=1)
-    score = float(f1_score(y[scored], predicted[scored], average="macro"))
-    return CrossValidatedChoice(search.best_estimator_, dict(search.best_params_), score, curve, predicted, proba)
+    started = time.perf_counter()
+    info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, cls.kind, cls.kind)
+    features = make_features(info.input_mode == "pair").fit(*inputs["train"])
+    matrix = features.transform(*inputs["train"])
+    rows = training_rows(train_df, args.synthetic_weight)
+    choice = cross_validated_choice(estimator, grid, matrix, y_train, args.seed, rows, len(labels))
+    scorer = cls(features, choice.model, info)
+    scorer.oof_proba = choice.oof_proba  # in memory only: auto weighs ensembles on it
+    proba = scorer.predict_proba_inputs(*inputs["val"])
+    info.parameters = int(choice.model.coef_.size + choice.model.intercept_.size)
+    info.training = {
+        "arguments": args.to_dict(),
+        "curve": choice.curve,
+        "best": choice.best,
+        "cv_macro_f1": choice.score,
+        "oof": out_of_fold_record(train_df, choice.oof_pred, rows),
+        "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
+        "elapsed_s": round(time.perf_counter() - started, 2),
+    }
+    info.provenance = provenance or {}
+    return scorer

@@ -46,10 +46,11 @@ import pandas as pd
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import read_json, write_json
 from synthgrade.mix import TrainingRows, training_rows
-from synthgrade.modeling import REFERENCE_MARK, ModelInfo, reading_model_files
+from synthgrade.modeling import REFERENCE_MARK, ModelInfo
 from synthgrade.registry import DEFAULT_ENCODER, REGISTRY, resolve_model
+from synthgrade.scorers import cv
 from synthgrade.scorers.base import Provenance, TrainableScorer
-from synthgrade.scorers.fitting import out_of_fold_record, prepare_inputs
+from synthgrade.scorers.fitting import logistic_arrays, logistic_from_arrays, out_of_fold_record, prepare_inputs
 from synthgrade.scorers.tfidf import TfidfFeatures, item_key
 from synthgrade.scorers.training_args import TrainingArguments
 
@@ -147,11 +148,12 @@ class ItemCharModel:
             self.chars.fit(responses)
         self.items = {key: i for i, key in enumerate(sorted(set(items)))}
         matrix = self.matrix(responses, items)
-        self.model, self.curve, _ = _cross_validated_fit(matrix, y, seed, None, ITEM_C_GRID, rows=rows)
-        return _out_of_fold_log_proba(self.model, matrix, y, seed, num_labels, rows=rows)
+        choice = cv.cross_validated_choice(logistic(), {"C": ITEM_C_GRID}, matrix, y, seed, rows, num_labels, out_of_fold=False)
+        self.model, self.curve = choice.model, choice.curve
+        return cv.out_of_fold_log_proba(self.model, matrix, y, cv.splits(y, seed, rows=rows), num_labels, rows)
 
     def log_proba(self, responses: Sequence[str], items: Sequence[str], num_labels: int) -> np.ndarray:
-        return _log_proba(self.model, self.matrix(responses, items), num_labels)
+        return log_proba(self.model, self.matrix(responses, items), num_labels)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -253,20 +255,12 @@ class HybridFeatures:
         rows = rows if rows is not None and rows.has_synthetic else None
         self.lexical.fit(first, second)
         lexical = self.lexical.transform(first, second)
-        self.lexical_model, self.lexical_curve, _ = _cross_validated_fit(
-            lexical, np.asarray(y), seed, None, LEXICAL_C_GRID, rows=rows
-        )
-        self._training_stack = _out_of_fold_log_proba(
-            self.lexical_model, lexical, np.asarray(y), seed, self.num_labels, rows=rows
-        )
+        self.lexical_model, self.lexical_curve, self._training_stack = self._stacked(lexical, np.asarray(y), seed, rows)
         responses, contexts = (second, first) if second is not None else (first, None)
         # Words only, out of item: what the n-grams say about a response to a question never seen in training.
         words = self.lexical.words.transform(responses)
         items = [self._key(c) for c in contexts] if contexts is not None else None
-        self.words_model, _, _ = _cross_validated_fit(words, np.asarray(y), seed, None, LEXICAL_C_GRID, groups=items, rows=rows)
-        self._training_words_stack = _out_of_fold_log_proba(
-            self.words_model, words, np.asarray(y), seed, self.num_labels, groups=items, rows=rows
-        )
+        self.words_model, _, self._training_words_stack = self._stacked(words, np.asarray(y), seed, rows, items)
         self.bank_embeddings = self.embed(responses)
         self.bank_labels = np.asarray(y, dtype=np.int64)
         self.bank_items = items if items is not None else [""] * len(responses)
@@ -281,20 +275,27 @@ class HybridFeatures:
         self._training_item_stack = self.item_chars.fit(responses, self.bank_items, np.asarray(y), seed, self.num_labels, rows)
         return self
 
-    def _fit_recipe(self, first: Sequence[str], second: Sequence[str] | None, y: np.ndarray, seed: int, rows: Any) -> None:
-        from sklearn.linear_model import LogisticRegression
+    def _stacked(
+        self, matrix: Any, y: np.ndarray, seed: int, rows: TrainingRows | None, groups: Sequence[str] | None = None
+    ) -> tuple[Any, list[dict], np.ndarray]:
+        """A lexical model whose log-probabilities the heads stack: (model with C by cross-validation, its curve,
+        the training rows' out-of-fold log-probabilities, folds of whole items with ``groups``)."""
+        choice = cv.cross_validated_choice(logistic(), {"C": LEXICAL_C_GRID}, matrix, y, seed, rows, self.num_labels, groups)
+        if choice.oof_proba is None:  # too few rows for folds: in-sample
+            return choice.model, choice.curve, log_proba(choice.model, matrix, self.num_labels)
+        return choice.model, choice.curve, np.log(np.clip(choice.oof_proba, 1e-4, 1.0))
 
-        from synthgrade.scorers.fitting import cross_validated_choice
+    def _fit_recipe(self, first: Sequence[str], second: Sequence[str] | None, y: np.ndarray, seed: int, rows: Any) -> None:
         from synthgrade.scorers.lexical import C_GRID as RECIPE_C_GRID
         from synthgrade.scorers.lexical import LexicalFeatures
 
         features = LexicalFeatures(True).fit(first, second)
         matrix = features.transform(first, second)
-        estimator = LogisticRegression(max_iter=3000, class_weight="balanced")
-        choice = cross_validated_choice(estimator, {"C": RECIPE_C_GRID}, matrix, y, seed, rows, self.num_labels)
+        estimator = logistic(class_weight="balanced")
+        choice = cv.cross_validated_choice(estimator, {"C": RECIPE_C_GRID}, matrix, y, seed, rows, self.num_labels)
         self.recipe = (features, choice.model)
         in_sample = choice.oof_proba is None
-        self._training_recipe_stack = _log_proba(choice.model, matrix, self.num_labels) if in_sample else (
+        self._training_recipe_stack = log_proba(choice.model, matrix, self.num_labels) if in_sample else (
             np.log(np.clip(choice.oof_proba, 1e-4, 1.0))
         )  # fmt: skip
 
@@ -363,14 +364,14 @@ class HybridFeatures:
         if training and self._training_stack is not None and self._training_words_stack is not None:
             stack, words_stack = self._training_stack, self._training_words_stack
         else:
-            stack = _log_proba(self.lexical_model, lexical, self.num_labels)
-            words_stack = _log_proba(self.words_model, self.lexical.words.transform(responses), self.num_labels)
+            stack = log_proba(self.lexical_model, lexical, self.num_labels)
+            words_stack = log_proba(self.words_model, self.lexical.words.transform(responses), self.num_labels)
         out = {"agnostic": scalars, "vectors": vectors, "neighbours": neighbours, "stack": stack, "words_stack": words_stack}
         if self.recipe is not None:
             if training and self._training_recipe_stack is not None:
                 out["recipe_stack"] = self._training_recipe_stack
             else:
-                out["recipe_stack"] = _log_proba(self.recipe[1], self.recipe[0].transform(first, second), self.num_labels)
+                out["recipe_stack"] = log_proba(self.recipe[1], self.recipe[0].transform(first, second), self.num_labels)
         if self.item_chars is not None:  # absent in models saved before it existed
             if training and self._training_item_stack is not None:
                 out["item_stack"] = self._training_item_stack
@@ -416,11 +417,11 @@ class HybridFeatures:
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"bank_embeddings": self.bank_embeddings.astype(np.float32), "bank_labels": self.bank_labels}
-        out |= _head_arrays("lexical", self.lexical_model) | _head_arrays("words", self.words_model)
+        out |= logistic_arrays(self.lexical_model, "lexical_") | logistic_arrays(self.words_model, "words_")
         if self.item_chars is not None:
             out |= self.item_chars.arrays()
         if self.recipe is not None:
-            out |= _head_arrays("recipe", self.recipe[1])
+            out |= logistic_arrays(self.recipe[1], "recipe_")
         if self.projection is not None:
             out["projection"] = self.projection.astype(np.float32)
         for name, (mean, std) in self.scale.items():
@@ -441,13 +442,13 @@ class HybridFeatures:
         if state.get("recipe"):
             from synthgrade.scorers.lexical import LexicalFeatures
 
-            features.recipe = (LexicalFeatures.from_state(state["recipe"]), _head_from_arrays("recipe", arrays))
+            features.recipe = (LexicalFeatures.from_state(state["recipe"]), logistic_from_arrays(arrays, "recipe_"))
         for name in SCALED_BLOCKS:
             if (name == "item_stack" and features.item_chars is None) or (name == "recipe_stack" and not state.get("recipe")):
                 continue
             features.scale[name] = (np.asarray(arrays[f"{name}_mean"]), np.asarray(arrays[f"{name}_std"]))
-        features.lexical_model = _head_from_arrays("lexical", arrays)
-        features.words_model = _head_from_arrays("words", arrays)
+        features.lexical_model = logistic_from_arrays(arrays, "lexical_")
+        features.words_model = logistic_from_arrays(arrays, "words_")
         return features
 
 
@@ -467,108 +468,16 @@ ITEM_CHARS_MIN_ROWS = 10
 ITEM_C_GRID = (30.0,)
 
 
-def _head_arrays(name: str, head: Any) -> dict[str, np.ndarray]:
-    return {
-        f"{name}_coef": head.coef_,
-        f"{name}_intercept": head.intercept_,
-        f"{name}_classes": np.asarray(head.classes_, dtype=np.int64),
-    }
-
-
-def _head_from_arrays(name: str, arrays: Any) -> Any:
+def logistic(class_weight: str | None = None) -> Any:
+    """The logistic regression every hybrid model fits (C is chosen by cross-validation)."""
     from sklearn.linear_model import LogisticRegression
 
-    head = LogisticRegression()
-    head.coef_, head.intercept_ = arrays[f"{name}_coef"], arrays[f"{name}_intercept"]
-    head.classes_ = arrays[f"{name}_classes"]
-    return head
+    return LogisticRegression(max_iter=3000, class_weight=class_weight)
 
 
-def _log_proba(classifier: Any, matrix: Any, num_labels: int) -> np.ndarray:
-    return np.log(np.clip(_probabilities(classifier, matrix, num_labels), 1e-4, 1.0))
-
-
-def _folds(y: np.ndarray) -> int:
-    counts = np.bincount(y)
-    present = counts[counts > 0]
-    return int(min(5, present.min())) if len(present) > 1 else 0
-
-
-def _splits(
-    y: np.ndarray, seed: int, groups: Sequence[str] | None = None, rows: TrainingRows | None = None
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds; with ``groups`` (items) and at least 5 of them, whole items per fold (unseen-item estimate).
-
-    With synthetic ``rows``, a source group (a human response and the rows rewritten from it) stays in one
-    fold, folds are stratified on the human rows, and every synthetic row only ever trains: a fold is
-    scored on its human rows alone.
-    """
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold
-
-    if groups is not None and len(set(groups)) >= 5:
-        grouped = list(GroupKFold(5).split(np.zeros(len(y)), y, groups=list(groups)))
-        if all(len(np.unique(y[train_index])) == len(np.unique(y)) for train_index, _ in grouped):
-            return grouped if rows is None else [(a, b[rows.human[b]]) for a, b in grouped]
-    if rows is not None:
-        folds = _folds(y[rows.human])
-        if folds < 2:
-            return []
-        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
-        return [(a, b[rows.human[b]]) for a, b in splitter.split(np.zeros(len(y)), y, groups=rows.source)]
-    folds = _folds(y)
-    if folds < 2:
-        return []
-    return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
-
-
-def _fit(model: Any, matrix: Any, y: np.ndarray, index: np.ndarray | None = None, rows: TrainingRows | None = None) -> Any:
-    """``model.fit`` on ``index`` (all rows when None), with the rows' sample weights when there are synthetic rows."""
-    index = np.arange(len(y)) if index is None else index
-    if rows is None:
-        return model.fit(matrix[index], y[index])
-    return model.fit(matrix[index], y[index], sample_weight=rows.weight[index])
-
-
-def _out_of_fold_log_proba(
-    model: Any,
-    matrix: Any,
-    y: np.ndarray,
-    seed: int,
-    num_labels: int,
-    groups: Sequence[str] | None = None,
-    rows: TrainingRows | None = None,
-) -> np.ndarray:
-    """Each training row scored by a copy of ``model`` fitted without its fold (in-sample if too few rows).
-
-    With synthetic ``rows``, folds score human rows only; a synthetic row is scored by a model fitted
-    without its source group."""
-    from sklearn.base import clone
-
-    splits = _splits(y, seed, groups, rows)
-    if not splits:
-        return _log_proba(model, matrix, num_labels)
-    out = np.zeros((len(y), num_labels))
-    for train_index, test_index in splits:
-        fold_model = _fit(clone(model), matrix, y, train_index, rows)
-        if rows is not None:  # synthetic rows outside this fold's training part: score them here
-            outside = np.setdiff1d(np.arange(len(y)), train_index)
-            test_index = np.union1d(test_index, outside[~rows.human[outside]])
-        out[test_index] = _log_proba(fold_model, matrix[test_index], num_labels)
-    return out
-
-
-def _widen(proba: np.ndarray | None, num_labels: int) -> np.ndarray | None:
-    """Probabilities padded with zero columns for labels above the largest one present in training."""
-    if proba is None or proba.shape[1] == num_labels:
-        return proba
-    return np.hstack([proba, np.zeros((len(proba), num_labels - proba.shape[1]))])
-
-
-def _probabilities(classifier: Any, matrix: Any, num_labels: int) -> np.ndarray:
-    out = np.zeros((matrix.shape[0], num_labels))
-    if matrix.shape[0]:
-        out[:, classifier.classes_] = classifier.predict_proba(matrix)
-    return out
+def log_proba(classifier: Any, matrix: Any, num_labels: int) -> np.ndarray:
+    """Clipped log-probabilities over all labels (the form the heads stack)."""
+    return np.log(np.clip(cv.label_proba(classifier, matrix, num_labels), 1e-4, 1.0))
 
 
 class HybridScorer(TrainableScorer):
@@ -589,14 +498,12 @@ class HybridScorer(TrainableScorer):
     def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
         seen_matrix, unseen_matrix = self.features.matrices(self.features.blocks(first, second))
         seen = self.features.seen(first, second)
-        out = _probabilities(self.heads["unseen"], unseen_matrix, len(self.labels))
+        out = cv.label_proba(self.heads["unseen"], unseen_matrix, len(self.labels))
         if seen.any():
-            out[seen] = _probabilities(self.heads["seen"], seen_matrix[np.flatnonzero(seen)], len(self.labels))
+            out[seen] = cv.label_proba(self.heads["seen"], seen_matrix[np.flatnonzero(seen)], len(self.labels))
         return out
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def save_weights(self, directory: Path) -> None:
         prefix, name = split_encoder(self.features.encoder)
         source = Path(name).expanduser()
         encoder = self.features.encoder
@@ -609,24 +516,18 @@ class HybridScorer(TrainableScorer):
         write_json(directory / "hybrid.json", state)
         arrays = self.features.arrays()
         for name, head in self.heads.items():
-            arrays |= _head_arrays(name, head)
+            arrays |= logistic_arrays(head, f"{name}_")
         np.savez(directory / "hybrid.npz", **arrays)
-        self.info.kind = KIND
-        self.info.save(directory)
-        return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> HybridScorer:
-        directory = Path(directory)
-        info = ModelInfo.load(directory)
-        with reading_model_files(directory, KIND):
-            state = read_json(directory / "hybrid.json")
-            prefix, name = split_encoder(state["encoder"])
-            encoder = prefix + str(directory / "encoder") if name == "encoder" else state["encoder"]
-            with np.load(directory / "hybrid.npz", allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-            features = HybridFeatures.from_state(state, arrays, encoder)
-            heads = {name: _head_from_arrays(name, arrays) for name in ("seen", "unseen")}
+    def load_weights(cls, directory: Path, info: ModelInfo) -> HybridScorer:
+        state = read_json(directory / "hybrid.json")
+        prefix, name = split_encoder(state["encoder"])
+        encoder = prefix + str(directory / "encoder") if name == "encoder" else state["encoder"]
+        with np.load(directory / "hybrid.npz", allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        features = HybridFeatures.from_state(state, arrays, encoder)
+        heads = {name: logistic_from_arrays(arrays, f"{name}_") for name in ("seen", "unseen")}
         return cls(features, heads, info)
 
     @classmethod
@@ -653,69 +554,31 @@ class HybridScorer(TrainableScorer):
         features.fit_scale(train_blocks)
         seen_matrix, unseen_matrix = features.matrices(train_blocks)
         class_weight = "balanced" if args.class_weights else None
-        heads, curves, scores = {}, {}, {}
         items = features.bank_items if features.pair else None
-        oof: dict[str, Any] = {}
-        for name, matrix, groups in (("seen", seen_matrix, None), ("unseen", unseen_matrix, items)):
-            heads[name], curves[name], scores[name] = _cross_validated_fit(
-                matrix, y_train, args.seed, class_weight, groups=groups, rows=rows, oof=oof if name == "seen" else None
+        choices = {
+            name: cv.cross_validated_choice(
+                logistic(class_weight), {"C": C_GRID}, matrix, y_train, args.seed, rows, len(labels), groups
             )
+            for name, matrix, groups in (("seen", seen_matrix, None), ("unseen", unseen_matrix, items))
+        }
+        heads = {name: choice.model for name, choice in choices.items()}
         scorer = cls(features, heads, info)
         # The seen head's out-of-fold probabilities of the training rows (in memory only): auto weighs ensembles on them.
-        scorer.oof_proba = _widen(oof.get("proba"), len(labels))
+        scorer.oof_proba = choices["seen"].oof_proba
         proba = scorer.predict_proba_inputs(*inputs["val"]) if len(y_val) else np.zeros((0, len(labels)))
         info.parameters = int(sum(h.coef_.size + h.intercept_.size for h in heads.values()))
         item_curve = features.item_chars.curve if features.item_chars is not None else []
         info.training = {
             "arguments": args.to_dict(),
             "encoder": encoder,
-            "curve": curves | {"lexical": features.lexical_curve, "item_chars": item_curve},
-            "cv_macro_f1": scores["seen"] if np.isfinite(scores["seen"]) else None,
-            "cv_macro_f1_unseen_head": scores["unseen"] if np.isfinite(scores["unseen"]) else None,
+            "curve": {name: choice.curve for name, choice in choices.items()}
+            | {"lexical": features.lexical_curve, "item_chars": item_curve},
+            "cv_macro_f1": choices["seen"].score,
+            "cv_macro_f1_unseen_head": choices["unseen"].score,
             "best": {name: {"C": float(head.C)} for name, head in heads.items()},
-            "oof": out_of_fold_record(train_df, oof.get("pred"), rows),
+            "oof": out_of_fold_record(train_df, choices["seen"].oof_pred, rows),
             "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
             "elapsed_s": round(time.perf_counter() - started, 2),
         }
         info.provenance = provenance or {}
         return scorer
-
-
-def _cross_validated_fit(
-    matrix: Any,
-    y: np.ndarray,
-    seed: int,
-    class_weight: str | None,
-    grid: Sequence[float] = C_GRID,
-    groups: Sequence[str] | None = None,
-    rows: TrainingRows | None = None,
-    oof: dict[str, Any] | None = None,
-) -> tuple[Any, list[dict], float]:
-    """Pick C by k-fold macro-F1 on the training rows (folds of whole items with ``groups``), then refit on all.
-
-    With synthetic ``rows`` the score is the macro-F1 on the human rows, and fits use the sample weights.
-    ``oof`` (a dict) receives the out-of-fold predictions at the chosen C under ``"pred"``."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-
-    splits = _splits(y, seed, groups, rows)
-    scored = rows.human if rows is not None else np.ones(len(y), dtype=bool)
-    curve: list[dict] = []
-    best_c, best_score = (grid[0] if len(grid) == 1 else 1.0), float("nan")
-    if splits and len(grid) > 1:  # a single C needs no search
-        for c in grid:
-            predicted = np.zeros(len(y), dtype=np.int64)
-            proba = np.zeros((len(y), int(y.max()) + 1)) if oof is not None else None
-            for train_index, test_index in splits:
-                model = _fit(LogisticRegression(C=c, max_iter=3000, class_weight=class_weight), matrix, y, train_index, rows)
-                predicted[test_index] = model.predict(matrix[test_index])
-                if proba is not None:
-                    proba[np.ix_(test_index, model.classes_)] = model.predict_proba(matrix[test_index])
-            score = float(f1_score(y[scored], predicted[scored], average="macro"))
-            curve.append({"C": c, "cv_macro_f1": round(score, 4)})
-            if not score <= best_score:  # first C, or a strictly better one (ties keep the stronger regularisation)
-                best_c, best_score = c, score
-                if oof is not None:
-                    oof["pred"], oof["proba"] = predicted.copy(), proba
-    model = _fit(LogisticRegression(C=best_c, max_iter=3000, class_weight=class_weight), matrix, y, rows=rows)
-    return model, curve, best_score

@@ -18,7 +18,6 @@ words and length remain. Saved without pickle: vocabularies and IDF weights in J
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.io import read_json, write_json
-from synthgrade.mix import training_rows
-from synthgrade.modeling import ModelInfo, reading_model_files
+from synthgrade.modeling import ModelInfo
 from synthgrade.scorers.base import Provenance, TrainableScorer
-from synthgrade.scorers.fitting import cross_validated_choice, out_of_fold_record, prepare_inputs
+from synthgrade.scorers.cv import label_proba
+from synthgrade.scorers.fitting import fit_linear_scorer, logistic_arrays, logistic_from_arrays
 from synthgrade.scorers.training_args import TrainingArguments
 
 KIND = "lexical"
@@ -130,39 +129,17 @@ class LexicalScorer(TrainableScorer):
         self.oof_proba: np.ndarray | None = None
 
     def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
-        out = np.zeros((len(first), len(self.labels)))
-        if len(first):
-            out[:, self.classifier.classes_] = self.classifier.predict_proba(self.features.transform(first, second))
-        return out
+        return label_proba(self.classifier, self.features.transform(first, second), len(self.labels))
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def save_weights(self, directory: Path) -> None:
         write_json(directory / "lexical.json", self.features.state())
-        np.savez(
-            directory / "lexical.npz",
-            coef=self.classifier.coef_,
-            intercept=self.classifier.intercept_,
-            classes=np.asarray(self.classifier.classes_, dtype=np.int64),
-        )
-        self.info.kind = KIND
-        self.info.parameters = int(self.classifier.coef_.size + self.classifier.intercept_.size)
-        self.info.save(directory)
-        return directory
+        np.savez(directory / "lexical.npz", **logistic_arrays(self.classifier))
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> LexicalScorer:
-        from sklearn.linear_model import LogisticRegression
-
-        directory = Path(directory)
-        info = ModelInfo.load(directory)
-        with reading_model_files(directory, KIND):
-            features = LexicalFeatures.from_state(read_json(directory / "lexical.json"))
-            with np.load(directory / "lexical.npz", allow_pickle=False) as data:
-                classifier = LogisticRegression()
-                classifier.coef_, classifier.intercept_ = data["coef"], data["intercept"]
-                classifier.classes_ = data["classes"]
-        return cls(features, classifier, info)
+    def load_weights(cls, directory: Path, info: ModelInfo) -> LexicalScorer:
+        features = LexicalFeatures.from_state(read_json(directory / "lexical.json"))
+        with np.load(directory / "lexical.npz", allow_pickle=False) as data:
+            return cls(features, logistic_from_arrays(data), info)
 
     @classmethod
     def fit(
@@ -172,29 +149,5 @@ class LexicalScorer(TrainableScorer):
         """Fit on ``train_df`` with C chosen by cross-validation there; ``val_df`` (human rows) is only reported."""
         from sklearn.linear_model import LogisticRegression
 
-        from synthgrade.metrics import point_metrics
-
-        started = time.perf_counter()
-        info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, KIND, KIND)
-        features = LexicalFeatures(info.input_mode == "pair").fit(*inputs["train"])
-        matrix = features.transform(*inputs["train"])
-        rows = training_rows(train_df, args.synthetic_weight)
-        choice = cross_validated_choice(
-            LogisticRegression(max_iter=3000, class_weight="balanced"), {"C": C_GRID}, matrix, y_train, args.seed, rows,
-            len(labels),
-        )  # fmt: skip
-        scorer = cls(features, choice.model, info)
-        scorer.oof_proba = choice.oof_proba
-        proba = scorer.predict_proba_inputs(*inputs["val"])
-        info.parameters = int(choice.model.coef_.size + choice.model.intercept_.size)
-        info.training = {
-            "arguments": args.to_dict(),
-            "curve": choice.curve,
-            "best": choice.best,
-            "cv_macro_f1": choice.score,
-            "oof": out_of_fold_record(train_df, choice.oof_pred, rows),
-            "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
-            "elapsed_s": round(time.perf_counter() - started, 2),
-        }
-        info.provenance = provenance or {}
-        return scorer
+        estimator = LogisticRegression(max_iter=3000, class_weight="balanced")
+        return fit_linear_scorer(cls, LexicalFeatures, estimator, {"C": C_GRID}, train_df, val_df, args, labels, provenance)

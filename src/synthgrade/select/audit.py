@@ -19,21 +19,17 @@ from synthgrade.select.core import coded_labels
 from synthgrade.select.model import fit_guess_model
 
 SUSPECT_COLUMNS = ("suspect_rank", "flagged", "model_label", "model_confidence", "given_label_confidence")
-FOLDS = 5
 
 
-def out_of_fold_proba(coded: pd.DataFrame, labels: list[str], model: str, seed: int = 0, folds: int = FOLDS) -> np.ndarray:
+def out_of_fold_proba(coded: pd.DataFrame, labels: list[str], model: str, seed: int = 0) -> np.ndarray:
     """Probabilities for every coded row from the hybrid's head fitted without the row's fold.
 
     The hybrid is fitted once on all rows; its training features are already out-of-fold (the stacked lexical
     models) or leave-one-out (the neighbour similarities), so only the final logistic regression (at the C its
-    own cross-validation chose) is refitted per fold, with scikit-learn's ``cross_val_predict``: one fit
-    instead of ``folds`` fits of the whole scorer.
+    own cross-validation chose) is refitted per fold (:func:`synthgrade.scorers.cv.out_of_fold_proba`): one fit
+    of the whole scorer instead of one per fold.
     """
-    from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-    from synthgrade.scorers import TrainingArguments
+    from synthgrade.scorers import TrainingArguments, cv
     from synthgrade.scorers.fitting import prepare_inputs
 
     y = label_indices(coded, labels)
@@ -49,11 +45,8 @@ def out_of_fold_proba(coded: pd.DataFrame, labels: list[str], model: str, seed: 
     args = TrainingArguments(model=model, seed=seed, labels=labels, show_progress=False)
     _, inputs, _, _ = prepare_inputs(coded, coded.iloc[:0], args, labels, "hybrid", model)
     seen, _ = scorer.features.matrices(scorer.features.blocks(*inputs["train"], training=True))
-    splitter = StratifiedKFold(int(min(folds, present.min())), shuffle=True, random_state=seed)
-    proba = cross_val_predict(clone(scorer.heads["seen"]), seen, y, cv=splitter, method="predict_proba")
-    out = np.zeros((len(coded), len(labels)))
-    out[:, np.unique(y)] = proba  # labels never coded get probability 0
-    return out
+    # labels never coded get probability 0
+    return cv.out_of_fold_proba(scorer.heads["seen"], seen, y, cv.splits(y, seed), len(labels))
 
 
 def find_suspects(

@@ -32,7 +32,7 @@ from synthgrade.data import label_indices
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.modeling import Scorer
 from synthgrade.scorers import kind_for
-from synthgrade.scorers.registry import DEFAULT_KIND, KINDS
+from synthgrade.scorers.registry import DEFAULT_KIND, trainable_kinds
 from synthgrade.train.inputs import training_provenance
 
 #: Cheapest first. Fine-tuning comes last: on CPU and small budgets it rarely wins and costs the most.
@@ -71,7 +71,7 @@ def unknown_model_specs(specs: list[str]) -> list[str]:
     unknown = []
     for spec in specs:
         kind, colon, encoder = spec.partition(":")
-        if kind in KINDS and kind != DEFAULT_KIND:
+        if kind in trainable_kinds() and kind != DEFAULT_KIND:
             if not colon:
                 continue
             spec_name = encoder
@@ -88,7 +88,7 @@ def known_model_specs() -> str:
     from synthgrade.registry import REGISTRY
 
     encoders = [name for name, entry in REGISTRY.items() if entry.kind == "encoder"]
-    kinds = [kind for kind in KINDS if kind != DEFAULT_KIND]
+    kinds = [kind for kind in trainable_kinds() if kind != DEFAULT_KIND]
     return ", ".join([*kinds, *(f"hybrid:{e}" for e in encoders), *encoders]) + ", a model folder or a hub id (org/name)"
 
 

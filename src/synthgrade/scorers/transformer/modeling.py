@@ -61,6 +61,7 @@ class TransformerScorer(TrainableScorer):
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
+        self.info.parameters = count_parameters(model)  # the scorer owns its info: counted once, not at save
 
     def encode(self, first: Sequence[str], second: Sequence[str] | None, padding: bool | str = True):
         return self.tokenizer(
@@ -86,21 +87,13 @@ class TransformerScorer(TrainableScorer):
                 out[index] = torch.softmax(logits.float(), dim=-1).numpy()
         return out
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def save_weights(self, directory: Path) -> None:
         self.model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
-        self.info.kind = self.kind
-        self.info.parameters = count_parameters(self.model)
-        self.info.save(directory)
-        return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> TransformerScorer:
+    def load_weights(cls, directory: Path, info: ModelInfo) -> TransformerScorer:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        info = ModelInfo.load(directory)
         model = AutoModelForSequenceClassification.from_pretrained(directory)
-        tokenizer = AutoTokenizer.from_pretrained(directory)
-        return cls(model, tokenizer, info)
+        return cls(model, AutoTokenizer.from_pretrained(directory), info)
