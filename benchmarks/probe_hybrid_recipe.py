@@ -1,7 +1,7 @@
 """Probe: does stacking the strong lexical recipe into the hybrid's seen head help? (held-out rows only)
 
 For each (data set, budget, seed) the bench's draw, the hybrid fitted with and without
-``hybrid.RECIPE_STACK``, scored on the bench's held-out sample of the official training split outside the
+``hybrid.features.RECIPE_STACK``, scored on the bench's held-out sample of the official training split outside the
 draw (``bench_scorers.py --probe-rows``; never a test row), on the draw's validation rows, and by its own
 cross-validation. Rows to ``results/probes/hybrid-recipe.jsonl``, means to ``hybrid-recipe.md``:
 
@@ -31,7 +31,7 @@ def main() -> int:
     from bench_scorers import DATASETS, draw, load_cache, macro_f1
 
     from synthgrade.data import load_responses
-    from synthgrade.scorers import hybrid
+    from synthgrade.scorers.hybrid import features as hybrid_features
     from synthgrade.train import Trainer, TrainingArguments
 
     log = OUT.with_suffix(".jsonl")
@@ -49,7 +49,7 @@ def main() -> int:
             held_out = pool[pool.index.isin(rest.index)]
             row = {"dataset": dataset, "labels": "2way", "budget": budget, "seed": seed, "heldout_rows": len(held_out)}
             for stacked in (False, True):
-                hybrid.RECIPE_STACK = stacked
+                hybrid_features.RECIPE_STACK = stacked
                 training = TrainingArguments(model=f"hybrid:{args.encoder}", show_progress=False, seed=seed, labels=labels)
                 scorer = Trainer(training).train(train, val)
                 row["recipe" if stacked else "plain"] = {

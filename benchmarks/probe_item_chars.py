@@ -1,6 +1,6 @@
 """Probe: the hybrid with and without its per-item character model, validation macro-F1 only (bench draws).
 
-    .venv/bin/python benchmarks/probe_item_chars.py --budgets 50,100,400 --seeds 0,1,2 --encoders minilm-l6
+.venv/bin/python benchmarks/probe_item_chars.py --budgets 50,100,400 --seeds 0,1,2 --encoders minilm-l6
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ def main() -> int:
     from bench_scorers import draw
 
     from synthgrade.scorers import TrainingArguments, hybrid
+    from synthgrade.scorers.hybrid import features as hybrid_features
 
     full, labels = training_split()
     for budget, encoder, seed in encoder_cells(args):
         train, val, _ = draw(full, budget, seed, labels)
         scores = []
         for on in (False, True):
-            hybrid.ITEM_CHARS = on
+            hybrid_features.ITEM_CHARS_MIN_ROWS = 10 if on else 10**9  # off: no item has that many rows
             tick = time.perf_counter()
             targs = TrainingArguments(model=f"hybrid:{encoder}", show_progress=False, seed=seed, labels=labels)
             scorer = hybrid.HybridScorer.fit(train, val, targs, labels)

@@ -231,7 +231,7 @@ def test_auto_ensemble_of_hybrid_and_lexical_scores_saves_and_loads(hybrid: Hybr
 
 
 def test_hybrid_with_the_lexical_recipe_stacked_round_trips(tiny_encoder: Path, tmp_path: Path, monkeypatch):
-    from synthgrade.scorers import hybrid as hybrid_module
+    from synthgrade.scorers.hybrid import features as hybrid_module
 
     monkeypatch.setattr(hybrid_module, "RECIPE_STACK", True)
     train, val = rows("t", 40), rows("v", 12, start=500)

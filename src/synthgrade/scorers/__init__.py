@@ -4,7 +4,7 @@
   ``from_pretrained``, the same for every kind;
 * :mod:`synthgrade.scorers.registry`: kind names -> classes, and which kind trains a ``--model`` spec;
 * the kinds: ``tfidf`` (``tfidf.py``), ``lexical`` (``lexical.py``: the strong lexical recipe), ``hybrid``
-  (``hybrid.py``: frozen encoder + lexical features) and
+  (``hybrid/``: frozen encoder + lexical features) and
   ``transformer`` (``transformer/``: the fine-tuned encoder with its trainer, one concept per module);
 * :class:`TrainingArguments`: the knobs every kind reads.
 
