@@ -84,7 +84,7 @@ def start_llama_server(model: str) -> tuple[subprocess.Popen, str]:
     """llama-cpp-python's OpenAI-compatible server on the GGUF of ``model``, on a free loopback port."""
     import httpx
 
-    from synthgrade.registry import resolve_model
+    from synthgrade.models import resolve_model
     from synthgrade.serve.server import free_port
 
     try:
@@ -221,7 +221,7 @@ def _version(distribution: str) -> str:
 
 
 def _gguf(model: str) -> str:
-    from synthgrade.registry import resolve_model
+    from synthgrade.models import resolve_model
 
     return resolve_model(model).gguf_path or ""
 

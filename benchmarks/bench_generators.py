@@ -176,7 +176,7 @@ def fidelity(judge: Any, kept: Any) -> dict[str, Any]:
 def prompt_file(args: argparse.Namespace, model: str, strategy: str) -> Path | None:
     """The ``--prompt-dir`` variant of ``strategy``'s template for ``model``, if there is one."""
     from synthgrade.generate.strategies import STRATEGIES
-    from synthgrade.registry import REGISTRY
+    from synthgrade.models import REGISTRY
 
     if args.prompt_dir is None:
         return None

@@ -79,7 +79,7 @@ def build_models(work: Path, bank_frame) -> tuple[Path, Path, str]:
 
     from synthgrade.distill.students import layer_student
     from synthgrade.modeling import ModelInfo, item_bank_from
-    from synthgrade.registry import resolve_model
+    from synthgrade.models import resolve_model
     from synthgrade.scorers.transformer import TransformerScorer
 
     path = resolve_model("minilm-l6").path

@@ -54,7 +54,7 @@ def main() -> int:
     from transformers.utils import logging as hf_logging
 
     from synthgrade.data import label_indices
-    from synthgrade.registry import resolve_model
+    from synthgrade.models import resolve_model
     from synthgrade.train import Trainer, TrainingArguments
 
     hf_logging.set_verbosity_error()

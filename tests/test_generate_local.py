@@ -21,7 +21,7 @@ import pytest
 from synthgrade.data import load_responses
 from synthgrade.generate import GenerationConfig, generate_synthetic, write_synthetic
 from synthgrade.generate.backends import TransformersBackend
-from synthgrade.registry import resolve_model
+from synthgrade.models import resolve_model
 
 
 def require_llama_cpp() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgrade.registry import DEFAULT_ENCODER, offline_error, resolve_model
+from synthgrade.models import DEFAULT_ENCODER, offline_error, resolve_model
 
 _MODELS: dict[str, tuple[Any, Any]] = {}
 #: (model, max_length) -> text -> vector: training, validation and scoring embed the same texts again.

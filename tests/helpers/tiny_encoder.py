@@ -13,7 +13,7 @@ def make_tiny_encoder(directory: Path, hidden: int = 32, layers: int = 2) -> Pat
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from synthgrade.registry import resolve_model
+    from synthgrade.models import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm-l6").path)
     torch.manual_seed(0)

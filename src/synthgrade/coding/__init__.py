@@ -5,8 +5,11 @@ FastAPI app; :func:`run_coding_server` serves it. Labels live in ``PROJECT/codin
 (:class:`CodingStore`) and are mirrored to ``PROJECT/coded.csv`` and ``PROJECT/agreement.json``.
 """
 
+from synthgrade.coding.database import DATABASE, Settings
+from synthgrade.coding.export import AGREEMENT_FILE, CODED_FILE
+from synthgrade.coding.history import Conflict
 from synthgrade.coding.server import open_project, run_coding_server
-from synthgrade.coding.store import AGREEMENT_FILE, CODED_FILE, DATABASE, CodingStore, Conflict, Settings
+from synthgrade.coding.store import CodingStore
 from synthgrade.coding.trainer import DEFAULT_MIN_LABELS, DEFAULT_RETRAIN_EVERY, LoopSettings
 
 

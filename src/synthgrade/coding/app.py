@@ -28,9 +28,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthgrade.coding.export import BackgroundExport
 from synthgrade.coding.finish import BUILD_FOLDER, BuildRun
+from synthgrade.coding.history import Conflict
 from synthgrade.coding.plot import curve_svg, learning_sentence
-from synthgrade.coding.store import IMPORTED, BackgroundExport, CodingStore, Conflict
+from synthgrade.coding.pool import IMPORTED
+from synthgrade.coding.store import CodingStore
 from synthgrade.coding.trainer import BackgroundTrainer, LoopSettings
 from synthgrade.errors import SynthgradeError
 
@@ -198,7 +201,7 @@ def create_app(
     labels = list(store.settings().labels)
     trainer = BackgroundTrainer(store, loop or LoopSettings())
     build = BuildRun(store, build_args)
-    exporter = BackgroundExport(store)
+    exporter = BackgroundExport(store.export)
     default_coder = _check_coder(coder)
 
     @asynccontextmanager

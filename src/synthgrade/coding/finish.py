@@ -17,7 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from synthgrade.coding.store import CODED_FILE, CodingStore
+from synthgrade.coding.export import CODED_FILE
+from synthgrade.coding.store import CodingStore
 from synthgrade.errors import SynthgradeError
 
 BUILD_FOLDER = "build"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.metrics import evaluate_predictions
-from synthgrade.registry import DEFAULT_ENCODER
+from synthgrade.models import DEFAULT_ENCODER
 from synthgrade.scorers import cv
 from synthgrade.scorers.tfidf import TfidfFeatures
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthgrade.coding.store import CodingStore, Settings
+from synthgrade.coding.database import Settings
+from synthgrade.coding.store import CodingStore
 from synthgrade.coding.trainer import LoopSettings
 from synthgrade.console import console
 from synthgrade.data import ColumnMap, load_responses, parse_label_list

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synthgrade.coding.store import CodingStore
-from synthgrade.registry import DEFAULT_ENCODER
+from synthgrade.models import DEFAULT_ENCODER
 
 #: Labels before the first retraining (and at least two different labels among them).
 DEFAULT_MIN_LABELS = 10

@@ -11,7 +11,7 @@ from synthgrade.commands.options import Labels, column_options
 from synthgrade.console import stdout
 from synthgrade.data import ColumnMap
 from synthgrade.errors import ParameterError
-from synthgrade.registry import DEFAULT_ENCODER
+from synthgrade.models import DEFAULT_ENCODER
 
 
 @column_options()

@@ -147,7 +147,7 @@ def generate(
     from synthgrade.generate.core import failed_generation
     from synthgrade.generate.strategies import DEFAULT_STRATEGY, check_strategy_names
     from synthgrade.io import redact_url
-    from synthgrade.registry import DEFAULT_GENERATOR
+    from synthgrade.models import DEFAULT_GENERATOR
 
     check_outputs([out, summary_path(out)], [train, *(exclude or []), prompt], overwrite)  # first: inputs are never touched
     if out.suffix.lower() not in WRITE_SUFFIXES:

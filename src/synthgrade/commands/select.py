@@ -11,7 +11,7 @@ from synthgrade.commands.options import Labels, Overwrite, column_options
 from synthgrade.console import stdout
 from synthgrade.data import ColumnMap, load_responses, parse_label_list, write_table
 from synthgrade.io import check_outputs
-from synthgrade.registry import DEFAULT_ENCODER
+from synthgrade.models import DEFAULT_ENCODER
 from synthgrade.select import DEFAULT_STRATEGY, STRATEGIES
 
 Encoder = Annotated[str, typer.Option("--encoder", help="Sentence encoder for the embeddings and the guess model.")]

@@ -29,7 +29,7 @@ from synthgrade.embed import STATIC_PREFIX, distill_static, encoder_parameters
 from synthgrade.errors import ParameterError
 from synthgrade.io import stable_hash
 from synthgrade.modeling import Scorer
-from synthgrade.registry import REGISTRY, model_cache_dir
+from synthgrade.models import REGISTRY, model_cache_dir
 from synthgrade.scorers import TrainingArguments
 from synthgrade.scorers.hybrid import HybridFeatures, HybridScorer, context_parts, split_encoder
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.generate.config import check_temperatures
-from synthgrade.registry import DEFAULT_GENERATOR
+from synthgrade.models import DEFAULT_GENERATOR
 from synthgrade.scorers import TrainingArguments
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synthgrade.generate.config import BackendName, BatchPolicy, RetryPolicy
-from synthgrade.registry import DEFAULT_ENCODER
+from synthgrade.models import DEFAULT_ENCODER
 
 METHODS = ("llm", "neighbours", "classifier")
 

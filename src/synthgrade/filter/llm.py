@@ -24,7 +24,7 @@ from synthgrade.generate.config import BatchPolicy, RetryPolicy, default_cache_d
 from synthgrade.generate.prompting import load_template, task_block
 from synthgrade.io import redact_url, stable_hash
 from synthgrade.modeling import ModelInfo, Scorer, item_bank_from
-from synthgrade.registry import DEFAULT_GENERATOR
+from synthgrade.models import DEFAULT_GENERATOR
 
 OBJECT = re.compile(r"\{.*?\}", re.DOTALL)
 

@@ -12,7 +12,7 @@ from synthgrade.data import label_indices, label_order
 from synthgrade.data.schema import LABEL, TEXT
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.modeling import Scorer
-from synthgrade.registry import DEFAULT_ENCODER
+from synthgrade.models import DEFAULT_ENCODER
 from synthgrade.select.model import can_fit, fit_guess_model, scorer_spec
 from synthgrade.select.pool import candidate_rows, check_exclusions, item_keys
 from synthgrade.select.strategies import DEFAULT_STRATEGY, STRATEGIES, SelectionPool

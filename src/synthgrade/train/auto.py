@@ -66,7 +66,7 @@ class Candidate:
 def unknown_model_specs(specs: list[str]) -> list[str]:
     """The specs that name no scorer kind, packaged encoder, folder or hub id (``org/name``), found without the
     network: a misspelt name is refused at once instead of costing a minute of model-hub retries."""
-    from synthgrade.registry import REGISTRY
+    from synthgrade.models import REGISTRY
 
     unknown = []
     for spec in specs:
@@ -85,7 +85,7 @@ def unknown_model_specs(specs: list[str]) -> list[str]:
 
 def known_model_specs() -> str:
     """The names ``unknown_model_specs`` accepts, for its error message."""
-    from synthgrade.registry import REGISTRY
+    from synthgrade.models import REGISTRY
 
     encoders = [name for name, entry in REGISTRY.items() if entry.kind == "encoder"]
     kinds = [kind for kind in trainable_kinds() if kind != DEFAULT_KIND]

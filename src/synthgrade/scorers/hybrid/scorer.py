@@ -14,7 +14,7 @@ import pandas as pd
 from synthgrade.io import read_json, write_json
 from synthgrade.mix import training_rows
 from synthgrade.modeling import ModelInfo
-from synthgrade.registry import REGISTRY, resolve_model
+from synthgrade.models import REGISTRY, resolve_model
 from synthgrade.scorers import cv
 from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.fitting import logistic_arrays, logistic_from_arrays, out_of_fold_record, prepare_inputs

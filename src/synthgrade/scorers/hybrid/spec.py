@@ -10,7 +10,7 @@ import numpy as np
 
 from synthgrade.errors import SynthgradeError
 from synthgrade.modeling import REFERENCE_MARK
-from synthgrade.registry import DEFAULT_ENCODER
+from synthgrade.models import DEFAULT_ENCODER
 from synthgrade.scorers import cv
 
 KIND = "hybrid"
@@ -18,7 +18,7 @@ KIND = "hybrid"
 
 def default_hybrid_encoder() -> str:
     """mpnet-base where its packages are installed (``make setup`` does), else MiniLM."""
-    from synthgrade.registry import assembly_installed
+    from synthgrade.models import assembly_installed
 
     return "mpnet-base" if assembly_installed("mpnet-base") else DEFAULT_ENCODER
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from synthgrade.errors import SynthgradeError
-from synthgrade.registry import offline_error, resolve_model
+from synthgrade.models import offline_error, resolve_model
 
 
 def load_classifier(name: str, labels: list[str]) -> tuple[Any, Any]:

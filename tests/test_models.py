@@ -1,4 +1,4 @@
-"""Model registry: short names resolve to installed files; other names pass through."""
+"""Packaged models: short names resolve to installed files; other names pass through."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from synthgrade.errors import SynthgradeError
-from synthgrade.registry import REGISTRY, ModelEntry, list_models, resolve_model
+from synthgrade.models import REGISTRY, Assembly, ModelEntry, list_models, resolve_model
 
 
 def test_minilm_resolves_to_installed_transformers_folder() -> None:
@@ -95,8 +95,6 @@ def _fake_parts(entry_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """Split a tiny GGUF into as many fake part files as the real entry has, pin them, and serve them."""
     import hashlib
 
-    from synthgrade import registry
-
     whole = _tiny_gguf(tmp_path / "whole.gguf")
     real = REGISTRY[entry_name]
     count = len(real.assembly.parts)
@@ -109,9 +107,9 @@ def _fake_parts(entry_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         files[(dist, inner)].write_bytes(chunk)
     pinned = tuple((d, i, hashlib.sha256(c).hexdigest()) for (d, i, _), c in zip(real.assembly.parts, chunks, strict=True))
     digest = hashlib.sha256(whole).hexdigest()
-    assembly = registry.Assembly(pinned, "file", real.assembly.member, real.assembly.checked_file, digest)
-    monkeypatch.setitem(REGISTRY, entry_name, registry.ModelEntry(**{**real.__dict__, "assembly": assembly}))
-    monkeypatch.setattr(registry, "_part_path", lambda entry, dist, inner: files[(dist, inner)])
+    assembly = Assembly(pinned, "file", real.assembly.member, real.assembly.checked_file, digest)
+    monkeypatch.setitem(REGISTRY, entry_name, ModelEntry(**{**real.__dict__, "assembly": assembly}))
+    monkeypatch.setattr("synthgrade.models.assembly._part_path", lambda entry, dist, inner: files[(dist, inner)])
     monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "cache"))
     if corrupt is not None:
         dist, inner, _ = pinned[corrupt]
@@ -121,8 +119,6 @@ def _fake_parts(entry_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_packaged_generator_assembles_once_into_the_model_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gguf
-
-    from synthgrade import registry
 
     whole = _fake_parts("qwen2.5-coder-0.5b", tmp_path, monkeypatch)
     resolved = resolve_model("qwen2.5-coder-0.5b", kind="generator")
@@ -135,7 +131,7 @@ def test_packaged_generator_assembles_once_into_the_model_cache(tmp_path: Path, 
     def no_parts(*args: object) -> Path:
         raise AssertionError("an assembled model must not be joined again")
 
-    monkeypatch.setattr(registry, "_part_path", no_parts)
+    monkeypatch.setattr("synthgrade.models.assembly._part_path", no_parts)
     assert resolve_model("qwen2.5-coder-0.5b").gguf_path == str(assembled)
     listed = {row["name"]: row for row in list_models()}["qwen2.5-coder-0.5b"]
     assert listed["path"] == str(assembled)
@@ -161,7 +157,7 @@ def test_missing_part_package_names_the_install_command(monkeypatch: pytest.Monk
 
 def test_default_generator_is_one_make_setup_installs() -> None:
     """`make setup` must install every package of the default generator (a fresh machine has no other)."""
-    from synthgrade.registry import DEFAULT_GENERATOR
+    from synthgrade.models import DEFAULT_GENERATOR
 
     entry = REGISTRY[DEFAULT_GENERATOR]
     assert entry.kind == "generator" and entry.gguf_glob is not None  # llama.cpp can run it (backend auto)

