@@ -16,13 +16,11 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from functools import cache
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import jinja2
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -36,6 +34,7 @@ from synthgrade.coding.pool import IMPORTED
 from synthgrade.coding.store import CodingStore
 from synthgrade.coding.trainer import BackgroundTrainer, LoopSettings
 from synthgrade.errors import SynthgradeError
+from synthgrade.report.html import environment
 
 COOKIE = "synthgrade_coding"
 CSRF_HEADER = b"x-synthgrade"
@@ -136,17 +135,6 @@ class AccessMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-@cache
-def environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("synthgrade.coding", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 class LabelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -222,7 +210,11 @@ def create_app(
         return JSONResponse(status_code=409 if isinstance(exc, Conflict) else 422, content={"detail": str(exc)})
 
     def page(template: str, coder_name: str, **context: Any) -> HTMLResponse:
-        html = environment().get_template(template).render(labels=labels, coder=coder_name, project=str(store.project), **context)
+        html = (
+            environment("synthgrade.coding")
+            .get_template(template)
+            .render(labels=labels, coder=coder_name, project=str(store.project), **context)
+        )
         return HTMLResponse(html)
 
     def shown(coder_name: str, response: dict[str, Any] | None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from synthgrade.commands.options import Labels, column_options
+from synthgrade.commands.options import Host, Labels, Token, column_options
 from synthgrade.console import stdout
 from synthgrade.data import ColumnMap
 from synthgrade.errors import ParameterError
@@ -23,16 +23,9 @@ def code(
         Path | None, typer.Option("--coded", help="Responses already coded (their labels are imported once).")
     ] = None,
     coder: Annotated[str, typer.Option("--coder", help="Your name: each coder's labels are kept apart.")] = "coder",
-    host: Annotated[str, typer.Option(help="Interface to bind; anything but loopback needs --token.")] = "127.0.0.1",
+    host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8420,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="SYNTHGRADE_TOKEN",
-            show_envvar=True,
-            help="Token the page needs (open the address with ?token=...; prefer the environment variable).",
-        ),
-    ] = None,
+    token: Token = None,
     double: Annotated[
         float | None,
         typer.Option("--double", help="Share of responses shown to a second coder, blind (set when the project is made)."),

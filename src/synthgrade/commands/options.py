@@ -17,6 +17,18 @@ ItemCol = Annotated[str, typer.Option("--item-col", help="Column holding the ite
 ItemTextCol = Annotated[str, typer.Option("--item-text-col", help="Column holding the item's wording.")]
 ReferenceCol = Annotated[str, typer.Option("--reference-col", help="Column holding the reference answer or rubric.")]
 IdCol = Annotated[str, typer.Option("--id-col", help="Column holding a row id.")]
+Host = Annotated[str, typer.Option(help="Interface to bind; anything but loopback needs --token.")]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SYNTHGRADE_TOKEN",
+        show_envvar=True,
+        help=(
+            "Token every request must carry (a bearer header; the coding page: open its address with ?token=...). "
+            "Prefer the environment variable: arguments show in process lists."
+        ),
+    ),
+]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (an output may never be an input).")]
 #: Where ``--executor ray`` runs tasks, and what each reserves (sweep trials, build grid cells).
 RayAddress = Annotated[

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from synthgrade.commands.options import Overwrite, column_options
+from synthgrade.commands.options import Host, Overwrite, Token, column_options
 from synthgrade.console import console, stdout
 from synthgrade.data import ColumnMap
 from synthgrade.errors import ParameterError, SynthgradeError
@@ -117,16 +117,9 @@ def export(
 
 def serve(
     model: ModelArg,
-    host: Annotated[str, typer.Option(help="Interface to bind; anything but loopback needs --token.")] = "127.0.0.1",
+    host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="SYNTHGRADE_TOKEN",
-            show_envvar=True,
-            help="Bearer token clients must send (prefer the environment variable: arguments show in process lists).",
-        ),
-    ] = None,
+    token: Token = None,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above it).")] = 1_000_000,
     max_batch: Annotated[int, typer.Option(help="Most responses per request (422 above it).")] = 256,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",

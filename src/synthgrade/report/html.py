@@ -13,10 +13,11 @@ import jinja2
 
 
 @cache
-def environment() -> jinja2.Environment:
-    """The one jinja2 environment of the reports, loading from ``synthgrade/report/templates``."""
+def environment(package: str = "synthgrade.report") -> jinja2.Environment:
+    """The jinja2 environment of a package's ``templates/`` folder (the reports', by default; the coding page has
+    its own): autoescaped, and a missing value is an error, not an empty string."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("synthgrade.report", "templates"),
+        loader=jinja2.PackageLoader(package, "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
