@@ -44,8 +44,10 @@ def test_unknown_item_and_empty_text_are_reported_per_row() -> None:
     info = ModelInfo(kind="transformer", labels=["x", "y"], input_mode="pair", item_bank=item_bank_from(FRAME))
     new = pd.DataFrame({"text": ["fine", "  "], "item_id": ["nope", "q2"], "_where": ["f.csv line 2", "f.csv line 3"]})
     _, _, problems = build_inputs(new, info)
-    assert problems[0].startswith("f.csv line 3: empty") or problems[0].startswith("f.csv line 2")
-    assert any("unknown item_id 'nope'" in p for p in problems) and any("line 3: empty" in p for p in problems)
+    assert sorted((p.row, p.where) for p in problems) == [(0, "f.csv line 2"), (1, "f.csv line 3")]
+    shown = [str(p) for p in problems]
+    assert any(s.startswith("f.csv line 2: unknown item_id 'nope'") for s in shown)
+    assert "f.csv line 3: empty or whitespace-only text" in shown
 
 
 def test_input_mode_choice() -> None:

@@ -249,13 +249,8 @@ def sample_inputs(info: ModelInfo, sample: pd.DataFrame | None = None, limit: in
     """Inputs for the parity check: scorable rows of ``sample``, else built-in responses (paired with bank items)."""
     if sample is not None and len(sample):
         first, second, problems = build_inputs(sample.head(limit * 2), info)
-        bad = {p.split(": ", 1)[0] for p in problems}
-        where = (
-            sample.head(limit * 2)["_where"].tolist()
-            if "_where" in sample.columns
-            else [f"row {i + 1}" for i in range(len(first))]
-        )
-        keep = [i for i, w in enumerate(where) if w not in bad][:limit]
+        bad = {problem.row for problem in problems}
+        keep = [i for i in range(len(first)) if i not in bad][:limit]
         if keep:
             return [first[i] for i in keep], [second[i] for i in keep] if second is not None else None
     if info.input_mode == "pair":

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from synthgrade.data.schema import ITEM_ID, ITEM_TEXT, REFERENCE, TEXT, WHERE, has_items
+from synthgrade.data.schema import ITEM_ID, ITEM_TEXT, REFERENCE, TEXT, WHERE, RowProblem, has_items, refuse_rows
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.io import atomic_directory, read_json, write_json
 from synthgrade.modelcard import write_model_card
@@ -132,7 +132,7 @@ def item_context(item_text: str | None, reference: str | None) -> str:
     return REFERENCE_MARK.join(parts)
 
 
-def build_inputs(frame: pd.DataFrame, info: ModelInfo) -> tuple[list[str], list[str] | None, list[str]]:
+def build_inputs(frame: pd.DataFrame, info: ModelInfo) -> tuple[list[str], list[str] | None, list[RowProblem]]:
     """Model inputs for each row: (first texts, second texts or None, problems for rows that cannot be scored).
 
     In pair mode the first text is the item context (wording + reference answer) and the second the
@@ -158,27 +158,28 @@ def inputs_from_columns(
     item_texts: Sequence[Any],
     references: Sequence[Any],
     where: Sequence[str] | None = None,
-) -> tuple[list[str], list[str] | None, list[str]]:
+) -> tuple[list[str], list[str] | None, list[RowProblem]]:
     """:func:`build_inputs` over plain columns (no table to build: the scoring service's hot path)."""
-    problems: list[str] = []
+    problems: list[RowProblem] = []
     where = where if where is not None else [f"row {i + 1}" for i in range(len(texts))]
     cleaned = []
-    for loc, text in zip(where, texts, strict=True):
+    for row, (loc, text) in enumerate(zip(where, texts, strict=True)):
         if not isinstance(text, str) or not text.strip():
-            problems.append(f"{loc}: empty or whitespace-only text")
+            problems.append(RowProblem(row, loc, "empty or whitespace-only text"))
             cleaned.append("")
         else:
             cleaned.append(text)
     if info.input_mode == "response":
         return cleaned, None, problems
     contexts = []
-    for loc, item_id, item_text, reference in zip(where, item_ids, item_texts, references, strict=True):
+    for row, (loc, item_id, item_text, reference) in enumerate(zip(where, item_ids, item_texts, references, strict=True)):
         context = item_context(item_text, reference)
         if not context:
             entry = info.item_bank.get(str(item_id)) if isinstance(item_id, str) and item_id else None
             if entry is None:
                 known = "no item_id" if not isinstance(item_id, str) or not item_id else f"unknown item_id '{item_id}'"
-                problems.append(f"{loc}: {known}; this model scores (item, response) pairs and needs a known item or its wording")
+                needs = "this model scores (item, response) pairs and needs a known item or its wording"
+                problems.append(RowProblem(row, loc, f"{known}; {needs}"))
             else:
                 context = item_context(entry.item_text, entry.reference)
         contexts.append(context)
@@ -204,9 +205,7 @@ class Scorer(ABC):
 
     def check_scorable(self, frame: pd.DataFrame) -> tuple[list[str], list[str] | None]:
         first, second, problems = build_inputs(frame, self.info)
-        if problems:
-            more = f" (and {len(problems) - 1} more rows)" if len(problems) > 1 else ""
-            raise SynthgradeError(f"{problems[0]}{more}", problems)
+        refuse_rows(problems)
         return first, second
 
     def predict_proba(self, frame: pd.DataFrame, batch_size: int = 64) -> np.ndarray:

@@ -64,25 +64,13 @@ def prediction_columns(labels: list[str]) -> list[str]:
     return [PRED_LABEL, *(f"{PROB_PREFIX}{label}" for label in labels), PRED_PROBLEM]
 
 
-def _split_problems(problems: list[str], wheres: list[str]) -> dict[str, list[str]]:
-    """Group ``build_inputs`` messages ("<where>: <message>") by row location."""
-    known = set(wheres)
-    grouped: dict[str, list[str]] = {}
-    for problem in problems:
-        cut = problem.find(": ")
-        while cut != -1 and problem[:cut] not in known:
-            cut = problem.find(": ", cut + 2)
-        where, message = (problem[:cut], problem[cut + 2 :]) if cut != -1 else ("", problem)
-        grouped.setdefault(where, []).append(message)
-    return grouped
-
-
 def score_frame(scorer: Scorer, frame: pd.DataFrame, batch_size: int = 64) -> tuple[np.ndarray, list[str | None]]:
     """Probabilities for the scorable rows of a canonical frame (NaN rows for the others) and per-row problems."""
-    where = frame[WHERE].tolist() if WHERE in frame.columns else [f"row {i + 1}" for i in range(len(frame))]
     first, second, problems = build_inputs(frame, scorer.info)
-    grouped = _split_problems(problems, where)
-    reasons: list[str | None] = ["; ".join(grouped[w]) if w in grouped else None for w in where]
+    grouped: dict[int, list[str]] = {}
+    for problem in problems:
+        grouped.setdefault(problem.row, []).append(problem.message)
+    reasons: list[str | None] = ["; ".join(grouped[row]) if row in grouped else None for row in range(len(frame))]
     proba = np.full((len(frame), len(scorer.labels)), np.nan)
     good = [i for i, reason in enumerate(reasons) if reason is None]
     if good:
@@ -254,8 +242,8 @@ def predict_file(
                 failing = read_problems or (on_unscorable == "fail" and summary.unscorable)
                 if failing:  # the output will be discarded: only find the remaining problems, skip the model
                     _, _, problems = build_inputs(frame, scorer.info)
-                    summary.unscorable += len(_split_problems(problems, frame[WHERE].tolist()))
-                    _keep(summary, problems)
+                    summary.unscorable += len({problem.row for problem in problems})
+                    _keep(summary, [str(problem) for problem in problems])
                 else:
                     proba, reasons = score_frame(scorer, frame, batch_size)
                     bad = [f"{w}: {r}" for w, r in zip(frame[WHERE], reasons, strict=True) if r is not None]

@@ -17,10 +17,12 @@ from synthgrade.data.readers import Problem, RawTable, read_raw, write_table
 from synthgrade.data.schema import (
     CANONICAL_COLUMNS,
     ColumnMap,
+    RowProblem,
     has_items,
     label_order,
     parse_label_list,
     public_columns,
+    refuse_rows,
 )
 from synthgrade.data.split import SPLITS, split_responses, write_splits
 from synthgrade.data.validate import (
@@ -31,6 +33,8 @@ from synthgrade.data.validate import (
 )
 
 __all__ = [
+    "RowProblem",
+    "refuse_rows",
     "CANONICAL_COLUMNS",
     "ColumnMap",
     "DEFAULT_MAX_CHARS",

@@ -7,12 +7,32 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from synthgrade.errors import ParameterError
+from synthgrade.errors import ParameterError, SynthgradeError
 
 TEXT, LABEL, ID, ITEM_ID, ITEM_TEXT, REFERENCE = "text", "label", "id", "item_id", "item_text", "reference"
 CANONICAL_COLUMNS = (ID, TEXT, LABEL, ITEM_ID, ITEM_TEXT, REFERENCE)
 #: Where a row came from ("data.csv line 7", "EM-45b.xml answer EM.45b.110.1"). Never written to disk.
 WHERE = "_where"
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row that cannot be used, and why. ``row``: its position in the table (0-based); ``where``: the location a
+    user sees ("data.csv line 7", "responses[2]"); ``str()`` is the one-line message "<where>: <message>"."""
+
+    row: int
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+def refuse_rows(problems: Sequence[RowProblem]) -> None:
+    """Raise one error naming the first problem row and how many more there are (nothing when ``problems`` is empty)."""
+    if problems:
+        more = f" (and {len(problems) - 1} more rows)" if len(problems) > 1 else ""
+        raise SynthgradeError(f"{problems[0]}{more}", [str(p) for p in problems])
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgrade.data import is_synthetic, label_indices
-from synthgrade.errors import SynthgradeError
+from synthgrade.data import is_synthetic, label_indices, refuse_rows
 from synthgrade.modeling import ModelInfo, build_inputs, choose_input_mode, item_bank_from
 
 
@@ -31,8 +30,7 @@ def prepare_inputs(
     inputs = {}
     for name, frame in (("train", train_df), ("val", val_df)):
         first, second, problems = build_inputs(frame, info)
-        if problems:
-            raise SynthgradeError(problems[0], problems)
+        refuse_rows(problems)
         inputs[name] = (first, second)
     return info, inputs, label_indices(train_df, labels), label_indices(val_df, labels)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -30,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from synthgrade.data.schema import RowProblem
 from synthgrade.modelcard import redact
 from synthgrade.modeling import Scorer, inputs_from_columns
 from synthgrade.serve.batching import DEFAULT_CHUNK_ROWS, DEFAULT_MAX_WAIT_S, DynamicBatcher
@@ -102,17 +102,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         503: "scoring took longer than the server's timeout",
     }.items()
 }
-_PROBLEM_INDEX = re.compile(r"^responses\[(\d+)\]")
 
 
-def _issues(problems: list[str]) -> list[dict[str, Any]]:
-    """``build_inputs`` problems ("responses[2]: unknown item_id ...") as located issues."""
-    issues = []
-    for problem in problems:
-        index = _PROBLEM_INDEX.match(problem)
-        loc: list[str | int] = ["body", "responses", int(index[1])] if index else ["body"]
-        issues.append({"loc": loc, "msg": problem, "type": "unscorable"})
-    return issues
+def _issues(problems: list[RowProblem]) -> list[dict[str, Any]]:
+    """Rows the model cannot score as located issues (``problem.row`` is the index in ``responses``)."""
+    return [{"loc": ["body", "responses", problem.row], "msg": str(problem), "type": "unscorable"} for problem in problems]
 
 
 def _shown(part: object, limit: int = 80) -> str | int:

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.data import label_indices
-from synthgrade.data.schema import ID, WHERE
-from synthgrade.errors import SynthgradeError
+from synthgrade.data.schema import ID, WHERE, refuse_rows
 from synthgrade.io import atomic_path, stable_hash
 from synthgrade.modeling import ModelInfo, build_inputs
 
@@ -137,9 +136,7 @@ def encode_frame(
 ) -> EncodedSet:
     """Build model inputs for every row (pair or response mode) and tokenise them."""
     first, second, problems = build_inputs(frame, info)
-    if problems:
-        more = f" (and {len(problems) - 1} more rows)" if len(problems) > 1 else ""
-        raise SynthgradeError(f"{problems[0]}{more}", problems)
+    refuse_rows(problems)
     ids, types = tokenize(tokenizer, first, second, info.max_length, cache_dir)
     return EncodedSet(row_ids(frame), ids, types, label_indices(frame, labels, allow_unlabeled))
 
