@@ -178,7 +178,7 @@ def test_modules_stay_small() -> None:
 def test_one_table_of_scorer_kinds() -> None:
     """``modeling.SCORER_KINDS`` is the only place a kind is named: ``train`` and ``load_scorer`` both read it."""
     tables = {f"{name}.{table}" for name, path in modules().items() for table in kind_tables(path)}
-    assert tables == {"synthgrade.modeling.SCORER_KINDS"}, f"more than one table of scorer kinds: {sorted(tables)}"
+    assert tables == {"synthgrade.modeling.kinds.SCORER_KINDS"}, f"more than one table of scorer kinds: {sorted(tables)}"
 
 
 def test_string_targets_resolve_and_keep_the_pipeline_order() -> None:

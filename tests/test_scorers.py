@@ -78,7 +78,7 @@ class MajorityScorer(TrainableScorer):
 
 
 def test_a_new_kind_trains_through_train_and_loads_without_touching_train(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(modeling, "SCORER_KINDS", dict(modeling.SCORER_KINDS))
+    monkeypatch.setattr(modeling.kinds, "SCORER_KINDS", dict(modeling.SCORER_KINDS))  # where register_kind writes
     register("majority", f"{__name__}:MajorityScorer")  # one call: train fits it and load_scorer opens it
     train, val = frame("t", 30), frame("v", 9, start=100)
     scorer = Trainer(TrainingArguments(model="majority", show_progress=False)).train(train, val)
