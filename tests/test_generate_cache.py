@@ -75,9 +75,9 @@ def test_budget_and_prices_and_config(tmp_path: Path, monkeypatch) -> None:
     assert price_for("gpt-4o") == (2.5, 10.0) and price_for("gpt-4o-2024-08-06") == (2.5, 10.0) and price_for("llama") is None
     monkeypatch.setenv("SYNTHGRADE_CACHE", str(tmp_path / "c"))
     assert default_cache_dir() == tmp_path / "c"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"min_chars \(50\) is above max_chars \(10\)"):
         GenerationConfig(min_chars=50, max_chars=10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"backend\n.*Input should be 'auto', 'local', 'openai'"):
         GenerationConfig(backend="gemini")
 
 

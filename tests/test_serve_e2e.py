@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from helpers.serving import TOKEN, ServerThread
@@ -46,12 +47,22 @@ def test_trained_model_exported_int8_scores_files_and_http(tiny_encoder: Path, f
     ok("predict", exported, split / "test.csv", "--out", tmp_path / "scored.parquet")
     scored = pd.read_parquet(tmp_path / "scored.parquet")
     assert len(scored) == metrics["n"] and scored["pred_label"].isin(["correct", "incorrect"]).all()
+    # the scores come from the model, not a constant: they differ between responses, the labels follow them, and
+    # evaluate's accuracy is the accuracy of these very predictions
+    assert scored["prob_correct"].round(6).nunique() > 1
+    assert (scored["pred_label"] == np.where(scored["prob_correct"] >= scored["prob_incorrect"], "correct", "incorrect")).all()
+    test = pd.read_csv(split / "test.csv")
+    assert metrics["accuracy"]["value"] == pytest.approx(float((scored["pred_label"] == test["label"]).mean()))
 
     app = create_app(load_scorer(exported), token=TOKEN, max_body_bytes=10_000)
     with ServerThread(app) as url:
-        payload = {"responses": [{"text": "Supply and demand set prices.", "item_id": "econ1"}]}
+        first = test.iloc[0]
+        payload = {"responses": [{"text": str(first["text"]), "item_id": str(first["item_id"])}]}
         reply = httpx.post(f"{url}/score", json=payload, headers={"Authorization": f"Bearer {TOKEN}"})
-        assert reply.status_code == 200 and reply.json()["results"][0]["label"] in ("correct", "incorrect")
+        assert reply.status_code == 200
+        result = reply.json()["results"][0]
+        assert result["label"] == scored["pred_label"].iloc[0]  # HTTP and file scoring agree on the same response
+        assert result["probabilities"]["correct"] == pytest.approx(scored["prob_correct"].iloc[0], abs=1e-5)
         assert httpx.post(f"{url}/score", json=payload).status_code == 401
         big = {"responses": [{"text": "p" * 20_000, "item_id": "econ1"}]}
         assert httpx.post(f"{url}/score", json=big, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 413
