@@ -35,14 +35,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATASETS, EMBEDDINGS, RESULTS, load_cache  # noqa: E402
+
 DATASETS = {
-    "scientsbank": ROOT.parent / "shared" / "data" / "semeval2013-scientsbank" / "2way",
-    "beetle": ROOT.parent / "shared" / "data" / "semeval2013-beetle" / "2way",
+    "scientsbank": DATASETS / "semeval2013-scientsbank" / "2way",
+    "beetle": DATASETS / "semeval2013-beetle" / "2way",
 }
-RESULTS = ROOT / "benchmarks" / "results"
 STEPS = "20,50,100,120,150,200,300,400"
 SCORER = "hybrid:minilm-l6"
 ENCODER = "minilm-l6"
@@ -62,7 +61,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--steps", default=STEPS)
     parser.add_argument("--noise", default="0.05,0.1", help="Audit: shares of flipped labels.")
-    parser.add_argument("--embedding-cache", type=Path, default=ROOT / ".cache" / "embeddings")
+    parser.add_argument("--embedding-cache", type=Path, default=EMBEDDINGS)
     parser.add_argument("--out", type=Path, default=RESULTS / "active.json")
     parser.add_argument("--summarise-only", action="store_true")
     parser.add_argument(
@@ -81,8 +80,6 @@ def record(new: list[dict], log: Path) -> None:
 
 def load(dataset: str, cache: Path) -> tuple[Any, dict[str, Any], list[str]]:
     """(training split, {test name: frame}, labels), the embeddings cache preloaded."""
-    from bench_scorers import load_cache
-
     from synthgrade.data import load_responses
 
     root = DATASETS[dataset]

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
-from probe_common import ROOT, add_cell_arguments, cells
 
-OUT = ROOT / "benchmarks" / "results" / "probes" / "hybrid-recipe"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATASETS, PROBES, ROOT, add_cell_arguments, cells, draw, load_cache, macro_f1  # noqa: E402
+
+OUT = PROBES / "hybrid-recipe"
 
 
 def main() -> int:
@@ -28,7 +32,6 @@ def main() -> int:
     parser.add_argument("--probe-rows", type=int, default=800)
     parser.add_argument("--summarise-only", action="store_true")
     args = parser.parse_args()
-    from bench_scorers import DATASETS, draw, load_cache, macro_f1
 
     from synthgrade.data import load_responses
     from synthgrade.scorers.hybrid import features as hybrid_features

@@ -12,9 +12,12 @@ student on both held-out sets, the student's share of the teacher's, and their a
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-from probe_common import EMBEDDINGS, add_cell_arguments, cells, held_out_items, training_split
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import EMBEDDINGS, add_cell_arguments, cells, draw, held_out_items, save_cache, training_split  # noqa: E402
 
 
 def main() -> int:
@@ -23,7 +26,6 @@ def main() -> int:
     parser.add_argument("--teacher", default="hybrid:minilm-l6")
     args = parser.parse_args()
     import numpy as np
-    from bench_scorers import draw, save_cache
     from sklearn.metrics import f1_score
 
     from synthgrade.distill import DistillationArguments, DistillationTrainer, hybrid_student

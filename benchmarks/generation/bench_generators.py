@@ -42,9 +42,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank" / "2way"
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATA, RESULTS, ROOT  # noqa: E402
+
 GENERATORS = "qwen2.5-coder-0.5b,smollm2-135m,qwen2.5-coder-1.5b,gemma-3-270m"
 STRATEGIES = "generate,paraphrase,contrast"
 JUDGES = ("tfidf", "hybrid:minilm-l6")
@@ -359,7 +359,6 @@ def summarise(rows: list[dict], out: Path, setups: dict[str, Any]) -> None:
 
 def main() -> int:
     args = parse()
-    sys.path.insert(0, str(ROOT / "src"))
     from transformers.utils import logging as hf_logging
 
     from synthgrade.generate import GenerationConfig

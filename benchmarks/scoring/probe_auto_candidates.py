@@ -10,17 +10,21 @@ data set and budget over seeds and writes ``results/probes/auto-candidates.md``:
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results" / "probes"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import PROBES  # noqa: E402
 
 
 def main() -> int:
-    path = RESULTS / "auto-candidates.jsonl"
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    path = PROBES / "auto-candidates.jsonl"
     cells = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     latest = {(c["dataset"], c["labels"], c["budget"], c["seed"]): c for c in cells}  # a rerun replaces a cell
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -53,7 +57,7 @@ def main() -> int:
             lines.append(f"| **{rule}** | {np.mean(values):.3f} | {chosen} |")
     lines += ["", "## Mean over budgets", "", "| data | rule | held-out macro-F1 |", "|---|---|---|"]
     lines += [f"| {dataset} | {rule} | {np.mean(values):.4f} |" for (dataset, rule), values in overall.items()]
-    (RESULTS / "auto-candidates.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (PROBES / "auto-candidates.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 

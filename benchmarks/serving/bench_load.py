@@ -29,13 +29,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "load.json"
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from bench_serve import build_models, load_requests, percentile  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import RESULTS, build_models, load_requests, percentile  # noqa: E402
 from synthgrade.io import write_json  # noqa: E402
 from synthgrade.serve.server import free_port  # noqa: E402
 
@@ -136,7 +131,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=1, help="server threads per model call (0: all cores)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "load.json")
     args = parser.parse_args()
 
     from transformers.utils import logging as transformers_logging

@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank" / "2way"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATA, RESULTS  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -59,7 +59,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--local-batch-sizes", type=int, nargs="*", default=[1, 8], help="none: skip the local comparison")
     args = parser.parse_args()
     if args.out is None:
-        args.out = ROOT / "benchmarks" / "results" / "generate.json"
+        args.out = RESULTS / "generate.json"
     return args
 
 
@@ -273,7 +273,6 @@ def server_markdown(section: dict[str, Any]) -> str:
 
 def main() -> None:
     args = parse()
-    sys.path.insert(0, str(ROOT / "src"))
     if args.server:
         run_server_mode(args)
         return
