@@ -19,11 +19,11 @@ writes ``active.json`` (one row per measurement, ``default: true`` on the shippe
 ``active.md`` (mean macro-F1 with 95 % t-intervals over seeds, area under the curve, rows needed to reach
 random's mean at 200).
 
-    nice .venv/bin/python benchmarks/bench_active.py --seeds 0 --strategies random,stratified     # the shape
-    nice .venv/bin/python benchmarks/bench_active.py                                           # every strategy, 3 seeds
-    nice .venv/bin/python benchmarks/bench_active.py --phase audit
-    nice .venv/bin/python benchmarks/bench_active.py --phase timing      # select on 5,000 pool rows, warm cache
-    .venv/bin/python benchmarks/bench_active.py --summarise-only
+    nice .venv/bin/python benchmarks/active/bench_active.py --seeds 0 --strategies random,stratified     # the shape
+    nice .venv/bin/python benchmarks/active/bench_active.py                                           # every strategy, 3 seeds
+    nice .venv/bin/python benchmarks/active/bench_active.py --phase audit
+    nice .venv/bin/python benchmarks/active/bench_active.py --phase timing      # select on 5,000 pool rows, warm cache
+    .venv/bin/python benchmarks/active/bench_active.py --summarise-only
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def summarise(rows: list[dict], out: Path) -> None:
     audits = [r for r in rows if r.get("kind") == "audit"]
     timing = [r for r in rows if r.get("kind") == "timing"]
     lines = ["# Choosing what to code: active-learning curves (macro-F1, mean over seeds [95% t-interval])", "",
-             "Written by `benchmarks/bench_active.py`; one row per measurement in `active.json`.", ""]  # fmt: skip
+             "Written by `benchmarks/active/bench_active.py`; one row per measurement in `active.json`.", ""]  # fmt: skip
     output: list[dict] = []
     for dataset, data in curves.groupby("dataset") if len(curves) else []:
         default, board = choose_default(data)

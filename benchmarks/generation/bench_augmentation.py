@@ -14,9 +14,9 @@ Each row has ``macro_f1`` and the paired test difference against human-only with
 Builds live in ``.cache/bench-augmentation/`` and resume after a kill; rows go to ``augmentation.jsonl``
 as cells finish; the summary (means over seeds with t-intervals) to ``augmentation.json`` and ``.md``.
 
-    .venv/bin/python benchmarks/bench_augmentation.py --budgets 50,100,400 --seeds 0,1,2
-    .venv/bin/python benchmarks/bench_augmentation.py --demo            # the built-in example only
-    .venv/bin/python benchmarks/bench_augmentation.py --summarise-only
+    .venv/bin/python benchmarks/generation/bench_augmentation.py --budgets 50,100,400 --seeds 0,1,2
+    .venv/bin/python benchmarks/generation/bench_augmentation.py --demo            # the built-in example only
+    .venv/bin/python benchmarks/generation/bench_augmentation.py --summarise-only
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ one fixed sample of N rows of the official training split that lie outside the d
 Rows go to ``benchmarks/results/scorers.jsonl`` as they finish (a rerun skips finished cells); the summary
 (means with 95 % t-intervals over seeds, per budget, test and model) to ``scorers.json`` and ``scorers.md``.
 
-    .venv/bin/python benchmarks/bench_scorers.py                                  # everything (hours on 2 cores)
-    .venv/bin/python benchmarks/bench_scorers.py --dataset beetle --labels 3way --budgets 50,100,400
-    .venv/bin/python benchmarks/bench_scorers.py --budgets 50,100 --seeds 0 --models tfidf,hybrid:minilm-l6
-    .venv/bin/python benchmarks/bench_scorers.py --summarise-only
+    .venv/bin/python benchmarks/scoring/bench_scorers.py                                  # everything (hours on 2 cores)
+    .venv/bin/python benchmarks/scoring/bench_scorers.py --dataset beetle --labels 3way --budgets 50,100,400
+    .venv/bin/python benchmarks/scoring/bench_scorers.py --budgets 50,100 --seeds 0 --models tfidf,hybrid:minilm-l6
+    .venv/bin/python benchmarks/scoring/bench_scorers.py --summarise-only
 
 ``responses_per_second`` is single-process batch throughput on 256 unseen-answers rows with the embedding
 cache off (what a user scoring new responses gets); ``train_seconds`` includes embedding the training rows
@@ -183,7 +183,7 @@ def summarise(rows: list[dict], out: Path) -> None:
     lines = [
         "# Scorers on SciEntsBank and Beetle (macro-F1, mean over seeds [95% t-interval])",
         "",
-        "Written by `benchmarks/bench_scorers.py`; per-row data in `scorers.json`. `strong-lexical` is the textbook",
+        "Written by `benchmarks/scoring/bench_scorers.py`; per-row data in `scorers.json`. `strong-lexical` is the textbook",
         "lexical recipe (the `lexical` kind); `auto` the selection rule over the cell's candidates.",
     ]
     for (dataset, labels), part in pd.DataFrame(summary).groupby(["dataset", "labels"], sort=False):

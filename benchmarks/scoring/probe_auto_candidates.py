@@ -5,7 +5,7 @@ variant of the selection rule (:data:`bench_scorers.VARIANTS`) on rows of the of
 the cell's draw (``results/probes/auto-candidates.jsonl``; never a test row). This script averages them per
 data set and budget over seeds and writes ``results/probes/auto-candidates.md``:
 
-    .venv/bin/python benchmarks/probe_auto_candidates.py
+    .venv/bin/python benchmarks/scoring/probe_auto_candidates.py
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def main() -> int:
         "# auto's candidates and decision rule on held-out training-split rows (macro-F1, mean over seeds)",
         "",
         "Rows of the official training split outside each draw (never a test row); written by",
-        "`benchmarks/probe_auto_candidates.py` from `auto-candidates.jsonl` (`benchmarks/bench_scorers.py`).",
+        "`benchmarks/scoring/probe_auto_candidates.py` from `auto-candidates.jsonl` (`benchmarks/scoring/bench_scorers.py`).",
         "Rules: `tie` (validation first, cross-validation within its noise) or `pooled` (cross-validation",
         "pooled with validation for every candidate); candidate sets: all, no ensemble, no lexical (the earlier set).",
     ]

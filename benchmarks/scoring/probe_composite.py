@@ -5,9 +5,9 @@ validation macro-F1 and the training rows' cross-validated macro-F1 of ``hybrid:
 ``hybrid:mpnet-base``, the composite, and (for comparison) the average of the two single hybrids'
 probabilities, which would need two models shipped side by side.
 
-    .venv/bin/python benchmarks/probe_composite.py --budgets all,400,100 --seeds 0,1,2
+    .venv/bin/python benchmarks/scoring/probe_composite.py --budgets all,400,100 --seeds 0,1,2
 
-Result (``results/probes/composite.txt``, all rows, seeds 0-2): the composite is 0.002 below the better single
+Result (``results/archive/composite.txt``, all rows, seeds 0-2): the composite is 0.002 below the better single
 hybrid on validation on average, the average of two no better, so the composite encoder was removed again. The
 probe runs at commit 81be517, where ``hybrid:<a>+<b>`` exists.
 """

@@ -7,7 +7,7 @@ For each (budget, seed, encoder), three variants of the seen/unseen heads:
   training rows (seen head, chosen C), then applied to the validation rows.
 Prints validation macro-F1 (and the cross-validated macro-F1 where the fit records one).
 
-    .venv/bin/python benchmarks/probe_decision.py --budgets all --seeds 0,1,2 --encoders minilm-l6
+    .venv/bin/python benchmarks/scoring/probe_decision.py --budgets all --seeds 0,1,2 --encoders minilm-l6
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ For each (data set, budget, seed) the bench's draw, the hybrid fitted with and w
 draw (``bench_scorers.py --probe-rows``; never a test row), on the draw's validation rows, and by its own
 cross-validation. Rows to ``results/probes/hybrid-recipe.jsonl``, means to ``hybrid-recipe.md``:
 
-    .venv/bin/python benchmarks/probe_hybrid_recipe.py --datasets scientsbank,beetle --budgets 50,100,400 --seeds 0,1
+    .venv/bin/python benchmarks/scoring/probe_hybrid_recipe.py --datasets scientsbank,beetle --budgets 50,100,400 --seeds 0,1
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def summarise(log) -> None:
         "# The lexical recipe stacked into the hybrid's seen head (hybrid:minilm-l6), held-out rows only",
         "",
         "Macro-F1, mean over seeds; held-out = the bench's sample of training-split rows outside the draw.",
-        "Written by `benchmarks/probe_hybrid_recipe.py`.",
+        "Written by `benchmarks/scoring/probe_hybrid_recipe.py`.",
         "",
         "| data | budget | seeds | held-out plain | held-out recipe | difference | validation plain | validation recipe |",
         "|---|---|---|---|---|---|---|---|",

@@ -4,7 +4,7 @@ For each (budget, seed, encoder) it fits the hybrid's features exactly as ``Hybr
 seen head with and without candidate extra blocks at a few C values and prints validation macro-F1 (the bench's
 20 % human validation split; the official tests are never read). Embeddings come from the bench's disk cache.
 
-    .venv/bin/python benchmarks/probe_hybrid_seen.py --budgets all --seeds 0,1,2 --encoders minilm-l6
+    .venv/bin/python benchmarks/scoring/probe_hybrid_seen.py --budgets all --seeds 0,1,2 --encoders minilm-l6
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _knn_block(features: HybridFeatures, query: Any, bank: Any, items: list[str]
 def extra_blocks(
     features: HybridFeatures, first: Sequence[str], second: Sequence[str] | None, variant: str, training: bool = False
 ) -> np.ndarray:
-    """Candidate extra seen-head features (see benchmarks/probe_hybrid_seen.py)."""
+    """Candidate extra seen-head features (see benchmarks/scoring/probe_hybrid_seen.py)."""
     responses, contexts = (second, first) if second is not None else (first, None)
     items = [features._key(c) for c in contexts] if contexts is not None else [""] * len(responses)
     parts = []

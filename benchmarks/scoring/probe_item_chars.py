@@ -1,6 +1,6 @@
 """Probe: the hybrid with and without its per-item character model, validation macro-F1 only (bench draws).
 
-.venv/bin/python benchmarks/probe_item_chars.py --budgets 50,100,400 --seeds 0,1,2 --encoders minilm-l6
+.venv/bin/python benchmarks/scoring/probe_item_chars.py --budgets 50,100,400 --seeds 0,1,2 --encoders minilm-l6
 """
 
 from __future__ import annotations

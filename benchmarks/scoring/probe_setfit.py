@@ -11,7 +11,7 @@ other items ("seen items"). Per (budget, seed), macro-F1 of:
 - ``hybrid-setfit``: the hybrid over the SetFit-tuned body (the tuned encoder replaces MiniLM in every feature).
 
     pip install setfit   # not a dependency of synthgrade unless it wins
-    .venv/bin/python benchmarks/probe_setfit.py --budgets 50,100 --seeds 0,1,2
+    .venv/bin/python benchmarks/scoring/probe_setfit.py --budgets 50,100 --seeds 0,1,2
 """
 
 from __future__ import annotations

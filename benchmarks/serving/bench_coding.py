@@ -8,8 +8,8 @@ the background (the select stage's default strategy with the MiniLM-L6 encoder, 
 embeds the whole pool); a watcher thread records when a retraining is running. Reported: p50/p95/p99
 latency per action, over all actions and over those answered while a retraining ran (target: p95 < 200 ms).
 
-    .venv/bin/python benchmarks/bench_coding.py            # writes benchmarks/results/coding.{json,md}
-    .venv/bin/python benchmarks/bench_coding.py --seconds 30 --out /tmp/coding.json   # a quick look
+    .venv/bin/python benchmarks/serving/bench_coding.py            # writes benchmarks/results/coding.{json,md}
+    .venv/bin/python benchmarks/serving/bench_coding.py --seconds 30 --out /tmp/coding.json   # a quick look
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def main() -> None:
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
-        "command": " ".join(["benchmarks/bench_coding.py", *sys.argv[1:]]),
+        "command": " ".join(["benchmarks/serving/bench_coding.py", *sys.argv[1:]]),
     }
     write_json(args.out, result)
     write_text_atomic(args.out.with_suffix(".md"), markdown(result))

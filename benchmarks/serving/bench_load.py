@@ -6,10 +6,10 @@ duration. The server's resident memory is sampled twice a second: "bounded" mean
 warm (the figure to watch is the peak RSS per 10-second window, which should level off).
 
 Model: by default an untrained MiniLM-L6 classifier truncated to 3 layers (the `--student layers:3` shape,
-built by bench_serve.py's helper); pass --model for a trained one. Speed does not depend on the head's training.
+built by ``benchmarks.common.build_models``); pass --model for a trained one. Speed does not depend on the head's training.
 
-    .venv/bin/python benchmarks/bench_load.py            # writes benchmarks/results/load.json
-    .venv/bin/python benchmarks/bench_load.py --clients 8 --seconds 10 --out /tmp/load.json   # a quick look
+    .venv/bin/python benchmarks/serving/bench_load.py            # writes benchmarks/results/load.json
+    .venv/bin/python benchmarks/serving/bench_load.py --clients 8 --seconds 10 --out /tmp/load.json   # a quick look
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def main() -> None:
         args.out,
         {
             "benchmark": "load",
-            "command": "python benchmarks/bench_load.py " + " ".join(sys.argv[1:]),
+            "command": "python benchmarks/serving/bench_load.py " + " ".join(sys.argv[1:]),
             "model": described,
             "request": "one response per POST /score with a bearer token, HTTP/1.1 keep-alive on 127.0.0.1",
             "server_threads": args.threads or "all cores",

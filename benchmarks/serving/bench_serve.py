@@ -12,8 +12,8 @@ MiniLM-L6 classifier (teacher, 6 layers) and a 3-layer truncated copy of it (stu
 `--student layers:3`). Untrained heads do not change speed, only the labels they predict.
 Inputs are SciEntsBank (question, answer) pairs from ../shared when present, else built-in text.
 
-    .venv/bin/python benchmarks/bench_serve.py            # writes benchmarks/results/serve.json
-    .venv/bin/python benchmarks/bench_serve.py --per-client 10 --runtimes onnx-int8   # quicker
+    .venv/bin/python benchmarks/serving/bench_serve.py            # writes benchmarks/results/serve.json
+    .venv/bin/python benchmarks/serving/bench_serve.py --per-client 10 --runtimes onnx-int8   # quicker
 """
 
 from __future__ import annotations
@@ -367,7 +367,7 @@ def main() -> None:
 
     document = {
         "benchmark": "serve",
-        "command": "python benchmarks/bench_serve.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/serving/bench_serve.py " + " ".join(sys.argv[1:]),
         "models": models,
         "inputs": "SciEntsBank test-unseen-answers (item_id, answer) pairs" if SCIENTSBANK.exists() else "built-in pairs",
         "request": "one response per POST /score, JSON over HTTP/1.1 keep-alive on 127.0.0.1",

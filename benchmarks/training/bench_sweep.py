@@ -5,8 +5,8 @@ static student, scored on the official test-unseen-answers split. The full grid 
 every size is an option; the figures written to benchmarks/results/bench_sweep.json say exactly what
 ran (the command line, the grid, data sizes) with the headline table and the wall time.
 
-    python benchmarks/bench_sweep.py                       # defaults below (reduced: 8 items)
-    python benchmarks/bench_sweep.py --items 0 --budget 16 # every item
+    python benchmarks/training/bench_sweep.py                       # defaults below (reduced: 8 items)
+    python benchmarks/training/bench_sweep.py --items 0 --budget 16 # every item
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
     plan = json.loads((args.out / "plan.json").read_text())
     figures = {
-        "command": "python benchmarks/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python benchmarks/training/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()}, {platform.system()}, cpu count {__import__('os').cpu_count()}",
         "grid": {
             "labels": args.labels,

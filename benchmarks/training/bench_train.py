@@ -7,8 +7,8 @@ when the export stage is present, ONNX Runtime. Writes ``benchmarks/results/trai
 
 Target to report against: a student within 2% of the teacher's macro-F1 at >= 5x its CPU throughput.
 
-    .venv/bin/python benchmarks/bench_train.py                      # ~15 min on 2 idle cores
-    .venv/bin/python benchmarks/bench_train.py --train-rows 200 --epochs 1   # quick look
+    .venv/bin/python benchmarks/training/bench_train.py                      # ~15 min on 2 idle cores
+    .venv/bin/python benchmarks/training/bench_train.py --train-rows 200 --epochs 1   # quick look
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ is fitted on the responses, wordings and references of the 80 %, then on the res
 (new questions, where the student's item-agnostic head decides) we compare the teacher's cosine(response,
 reference) with the student's, raw and mapped: Pearson correlation, and agreement of "above the item's median".
 
-    .venv/bin/python benchmarks/probe_projection.py --teacher minilm-l6 --seeds 0,1,2
+    .venv/bin/python benchmarks/training/probe_projection.py --teacher minilm-l6 --seeds 0,1,2
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ The old schedule multiplied the learning rate by ``(step + 1) / warmup`` during 
 ``get_linear_schedule_with_warmup`` by ``step / warmup`` (its first step has learning rate 0); both decay
 linearly to 0 at the last step. Same draws (bench_scorers), validation macro-F1 only (no test rows):
 
-    .venv/bin/python benchmarks/probe_schedule.py --budgets 100 --seeds 0,1,2 --model minilm-l6
-    .venv/bin/python benchmarks/probe_schedule.py --toy   # seconds: the tests' tiny encoder and separable toy set
+    .venv/bin/python benchmarks/training/probe_schedule.py --budgets 100 --seeds 0,1,2 --model minilm-l6
+    .venv/bin/python benchmarks/training/probe_schedule.py --toy   # seconds: the tests' tiny encoder and separable toy set
 
 ``--toy`` prints the whole validation curve for warm-up ratios 0, 0.1 and 0.3: without warm-up the two
 schedules are the same and so are the curves, to the last digit.

@@ -6,7 +6,7 @@ of items are held out whole ("unseen items", as for new questions) and 10 % of t
 the student learns from the teacher's labels on the rest. Printed: human-label macro-F1 of teacher and
 student on both held-out sets, the student's share of the teacher's, and their agreement.
 
-    .venv/bin/python benchmarks/probe_students.py --budgets 50 --seeds 0,1,2
+    .venv/bin/python benchmarks/training/probe_students.py --budgets 50 --seeds 0,1,2
 """
 
 from __future__ import annotations
