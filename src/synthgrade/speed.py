@@ -1,7 +1,7 @@
 """Inference speed of a scorer on CPU: batch throughput and single-response latency.
 
 Shared base (after ``modeling``): distillation compares teacher and student with it, sweep trials record it.
-Timing an exported ONNX model belongs to the stage that exports (see ``benchmarks/bench_train.py``).
+Timing an exported ONNX model belongs to the stage that exports (see ``benchmarks/training/bench_train.py``).
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def static_encoder_for(encoder: str) -> str:
 
 #: Ridge penalties tried for the static -> teacher map (rows are unit vectors, so X'X has trace = rows).
 PROJECTION_PENALTIES = (0.01, 0.1, 1.0, 10.0)
-#: Map static students into the teacher's space (off only to measure what it adds: benchmarks/probe_students.py).
+#: Map static students into the teacher's space (off only to measure what it adds: benchmarks/training/probe_students.py).
 PROJECT_STATIC = True
 
 

@@ -210,7 +210,7 @@ REGISTRY: dict[str, ModelEntry] = {
     ),
 }
 DEFAULT_ENCODER = "minilm-l6"
-#: Chosen by benchmarks/bench_generators.py (SciEntsBank validation rows): of the generators `make setup`
+#: Chosen by benchmarks/generation/bench_generators.py (SciEntsBank validation rows): of the generators `make setup`
 #: installs, the one whose kept rows the human-trained judges label as intended most often; the 1.5B is
 #: better still but a 1.1 GB download and ~3x slower (`make generators`, then `--model qwen2.5-coder-1.5b`).
 DEFAULT_GENERATOR = "qwen2.5-coder-0.5b"

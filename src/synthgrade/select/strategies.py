@@ -270,6 +270,6 @@ STRATEGIES: dict[str, type[Strategy]] = {
         ItemStratified, ItemStratifiedMargin, ItemStratifiedRandom,
     )
 }  # fmt: skip
-#: Chosen on validation rows by benchmarks/bench_active.py (README "Choosing what to code"): no strategy measured so far
+#: Chosen on validation rows by benchmarks/active/bench_active.py (README "Choosing what to code"): no strategy measured so far
 #: beats a random draw on both validation parts (entropy gains on answered items, loses on new ones), so random ships.
 DEFAULT_STRATEGY = "random"

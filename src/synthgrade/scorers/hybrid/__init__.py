@@ -17,7 +17,7 @@ L2-normalised sentence embedding):
   n-gram model (one weight per item and character 2-5-gram, so misspelt and inflected forms of the words
   an item's graders rewarded still count), fitted only when items have many labelled rows
   (``ITEM_CHARS_MIN_ROWS``; with all ~30 rows per SciEntsBank item it lifted validation macro-F1, see
-  benchmarks/probe_hybrid_seen.py).
+  benchmarks/scoring/probe_hybrid_seen.py).
 
 Two heads are fitted: ``seen`` (all features) scores responses to items present in the training rows,
 ``unseen`` (item-agnostic features only) scores the rest, so a model trained on some questions does not

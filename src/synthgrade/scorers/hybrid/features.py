@@ -16,17 +16,17 @@ from synthgrade.scorers.hybrid.spec import context_parts, log_proba, logistic, r
 from synthgrade.scorers.tfidf import TfidfFeatures, item_key
 
 #: Scale of the interaction vectors relative to the standardised scalar features (chosen on validation rows
-#: carved from the SciEntsBank training split, see benchmarks/bench_scorers.py).
+#: carved from the SciEntsBank training split, see benchmarks/scoring/bench_scorers.py).
 EMBEDDING_WEIGHT = 0.3
 TOP_K = 3
 SCALED_BLOCKS = ("agnostic", "vectors", "neighbours", "stack", "words_stack", "item_stack", "recipe_stack")
 #: Stack the ``lexical`` recipe's out-of-fold log-probabilities on the seen head (pair inputs only); decided on
-#: held-out training-split rows by benchmarks/probe_hybrid_recipe.py.
+#: held-out training-split rows by benchmarks/scoring/probe_hybrid_recipe.py.
 RECIPE_STACK = False
 LEXICAL_C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 #: The per-item character model is fitted only when the median item has this many training rows: below it the
 #: per-item weights rest on one or two answers, and cross-validation on the training rows (50-label draws) scored
-#: the seen head lower with it (benchmarks/probe_item_chars.py turns it off by raising this).
+#: the seen head lower with it (benchmarks/scoring/probe_item_chars.py turns it off by raising this).
 ITEM_CHARS_MIN_ROWS = 10
 
 

@@ -13,7 +13,7 @@ from synthgrade.scorers.hybrid.spec import log_proba, logistic
 
 #: The per-item character model is sparse and item-specific: it wants little regularisation. Cross-validation on
 #: the training rows of the three all-rows SciEntsBank draws chose C = 30 each time (from 1-300 on two, 0.3-30 on
-#: one; benchmarks/probe_hybrid_seen.py), so it is fixed: one fit instead of a grid (large C fits slowly).
+#: one; benchmarks/scoring/probe_hybrid_seen.py), so it is fixed: one fit instead of a grid (large C fits slowly).
 ITEM_C_GRID = (30.0,)
 
 

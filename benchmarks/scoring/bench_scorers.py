@@ -18,10 +18,10 @@ one fixed sample of N rows of the official training split that lie outside the d
 Rows go to ``benchmarks/results/scorers.jsonl`` as they finish (a rerun skips finished cells); the summary
 (means with 95 % t-intervals over seeds, per budget, test and model) to ``scorers.json`` and ``scorers.md``.
 
-    .venv/bin/python benchmarks/bench_scorers.py                                  # everything (hours on 2 cores)
-    .venv/bin/python benchmarks/bench_scorers.py --dataset beetle --labels 3way --budgets 50,100,400
-    .venv/bin/python benchmarks/bench_scorers.py --budgets 50,100 --seeds 0 --models tfidf,hybrid:minilm-l6
-    .venv/bin/python benchmarks/bench_scorers.py --summarise-only
+    .venv/bin/python benchmarks/scoring/bench_scorers.py                                  # everything (hours on 2 cores)
+    .venv/bin/python benchmarks/scoring/bench_scorers.py --dataset beetle --labels 3way --budgets 50,100,400
+    .venv/bin/python benchmarks/scoring/bench_scorers.py --budgets 50,100 --seeds 0 --models tfidf,hybrid:minilm-l6
+    .venv/bin/python benchmarks/scoring/bench_scorers.py --summarise-only
 
 ``responses_per_second`` is single-process batch throughput on 256 unseen-answers rows with the embedding
 cache off (what a user scoring new responses gets); ``train_seconds`` includes embedding the training rows
@@ -37,10 +37,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "data"
-DATA = DATASETS / "semeval2013-scientsbank" / "2way"
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATASETS, EMBEDDINGS, RESULTS, draw, load_cache, macro_f1, save_cache  # noqa: E402
+
 TESTS = ("test-unseen-answers", "test-unseen-questions", "test-unseen-domains")
 DEFAULT_MODELS = "tfidf,lexical,hybrid:minilm-l6,hybrid:mpnet-base,minilm-l6"
 #: How a spec's rows are named: the lexical kind is the strong baseline every other model is measured against.
@@ -72,7 +71,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument(
         "--finetune-max-rows", type=int, default=400, help="Skip fine-tuned encoders above this budget (CPU time)."
     )
-    parser.add_argument("--embedding-cache", type=Path, default=ROOT / ".cache" / "embeddings")
+    parser.add_argument("--embedding-cache", type=Path, default=EMBEDDINGS)
     parser.add_argument("--out", type=Path, default=RESULTS / "scorers.json")
     parser.add_argument("--summarise-only", action="store_true")
     parser.add_argument(
@@ -85,42 +84,10 @@ def parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def load_cache(folder: Path) -> None:
-    import numpy as np
-
-    from synthgrade.embed import remember
-
-    for path in sorted(folder.glob("*.npz")) if folder.exists() else []:
-        with np.load(path, allow_pickle=False) as data:
-            remember(str(data["model"]), int(data["max_length"]), [str(t) for t in data["texts"]], data["vectors"])
-
-
-def save_cache(folder: Path) -> None:
-    import numpy as np
-
-    from synthgrade.embed import _VECTORS
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for (model, max_length), vectors in _VECTORS.items():
-        texts = sorted(vectors)
-        name = model.replace("/", "_").replace(":", "_")
-        tmp = folder / f".{name}-{max_length}.tmp.npz"
-        np.savez(tmp, model=model, max_length=max_length, texts=np.array(texts), vectors=np.stack([vectors[t] for t in texts]))
-        tmp.replace(folder / f"{name}-{max_length}.npz")
-
-
 def throughput(scorer: Any, sample: Any) -> float:
     from synthgrade.speed import measure_speed
 
     return float(measure_speed(scorer, sample, single=0)["responses_per_s"])
-
-
-def macro_f1(scorer: Any, frame: Any) -> tuple[float, Any]:
-    from sklearn.metrics import f1_score
-
-    proba = scorer.predict_proba(frame)
-    predicted = [scorer.labels[i] for i in proba.argmax(axis=1)]
-    return float(f1_score(frame["label"], predicted, average="macro")), proba
 
 
 KEY = ("dataset", "labels", "budget", "seed", "test", "model")
@@ -216,7 +183,7 @@ def summarise(rows: list[dict], out: Path) -> None:
     lines = [
         "# Scorers on SciEntsBank and Beetle (macro-F1, mean over seeds [95% t-interval])",
         "",
-        "Written by `benchmarks/bench_scorers.py`; per-row data in `scorers.json`. `strong-lexical` is the textbook",
+        "Written by `benchmarks/scoring/bench_scorers.py`; per-row data in `scorers.json`. `strong-lexical` is the textbook",
         "lexical recipe (the `lexical` kind); `auto` the selection rule over the cell's candidates.",
     ]
     for (dataset, labels), part in pd.DataFrame(summary).groupby(["dataset", "labels"], sort=False):
@@ -259,18 +226,6 @@ def record(new: list[dict], log: Path) -> list[dict]:
     with log.open("a") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in new)
     return new
-
-
-def draw(full: Any, budget: str, seed: int, labels: list[str]) -> tuple[Any, Any, Any]:
-    """(train, val, rest of the training split) for one cell: the same draw every model of the cell gets."""
-    import numpy as np
-
-    from synthgrade.mix import stratified_sample
-
-    rng = np.random.default_rng(seed)
-    drawn = full if budget == "all" else stratified_sample(full, int(budget), rng, labels)
-    val = stratified_sample(drawn, max(len(labels), round(0.2 * len(drawn))), rng, labels)
-    return drawn.drop(index=val.index), val, full.drop(index=drawn.index)
 
 
 def run_students(args: argparse.Namespace, rows: list[dict], full: Any, tests: dict, labels: list[str], log: Path) -> list[dict]:
@@ -370,7 +325,6 @@ def probe(candidates: list, choices: dict, held_out: Any, cell: dict, y_val: Any
 
 def main() -> int:
     args = parse()
-    sys.path.insert(0, str(ROOT / "src"))
     from transformers.utils import logging as hf_logging
 
     from synthgrade.data import label_indices, load_responses

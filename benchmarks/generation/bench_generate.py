@@ -6,9 +6,9 @@ questions of the 2-way training split (human rows only; the official test sets a
 second and per second of generation), tokens/s, model load time, peak memory, removal counts by reason
 and the diversity diagnostics; writes ``benchmarks/results/generate.json``.
 
-    .venv/bin/python benchmarks/bench_generate.py                          # 10 items, local SmolLM2
-    .venv/bin/python benchmarks/bench_generate.py --items 4 --per-label 4  # quick look
-    .venv/bin/python benchmarks/bench_generate.py --backend llamacpp       # llama-cpp-python, if installed
+    .venv/bin/python benchmarks/generation/bench_generate.py                          # 10 items, local SmolLM2
+    .venv/bin/python benchmarks/generation/bench_generate.py --items 4 --per-label 4  # quick look
+    .venv/bin/python benchmarks/generation/bench_generate.py --backend llamacpp       # llama-cpp-python, if installed
 
 Server mode (``--server``): live generation through the openai backend against an OpenAI-compatible
 server at each ``--concurrency`` level (fresh cache each time), plus the speedup of batched local
@@ -17,8 +17,8 @@ generation (``--local-batch-sizes``, transformers backend, same model); adds the
 ``--base-url`` names a running server (vLLM, llama.cpp's ``llama-server``); without it the script starts
 llama-cpp-python's server (``make test-setup`` installs it) on the GGUF of ``--model``, with every core.
 
-    .venv/bin/python benchmarks/bench_generate.py --server --items 6 --per-label 2 --per-call 1 --max-tokens 48
-    .venv/bin/python benchmarks/bench_generate.py --server --base-url http://gpu-box:8000/v1 --model MODEL_ID
+    .venv/bin/python benchmarks/generation/bench_generate.py --server --items 6 --per-label 2 --per-call 1 --max-tokens 48
+    .venv/bin/python benchmarks/generation/bench_generate.py --server --base-url http://gpu-box:8000/v1 --model MODEL_ID
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank" / "2way"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATA, RESULTS  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -59,7 +59,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--local-batch-sizes", type=int, nargs="*", default=[1, 8], help="none: skip the local comparison")
     args = parser.parse_args()
     if args.out is None:
-        args.out = ROOT / "benchmarks" / "results" / "generate.json"
+        args.out = RESULTS / "generate.json"
     return args
 
 
@@ -164,7 +164,7 @@ def run_server_mode(args: argparse.Namespace) -> None:
         first = lambda rows: rows[0]["completion_tokens_per_wall_s"] or None  # noqa: E731
         section = {
             "benchmark": "generate-server",
-            "command": " ".join(["benchmarks/bench_generate.py", *sys.argv[1:]]),
+            "command": " ".join(["benchmarks/generation/bench_generate.py", *sys.argv[1:]]),
             "server": args.base_url
             or f"llama-cpp-python {_version('llama_cpp_python')} server (python -m llama_cpp.server, all cores) "
             "started by the script on the model's GGUF, loopback",
@@ -273,7 +273,6 @@ def server_markdown(section: dict[str, Any]) -> str:
 
 def main() -> None:
     args = parse()
-    sys.path.insert(0, str(ROOT / "src"))
     if args.server:
         run_server_mode(args)
         return
@@ -356,7 +355,7 @@ def main() -> None:
         args.out,
         {
             "benchmark": "generate",
-            "command": " ".join(["benchmarks/bench_generate.py", *sys.argv[1:]]),
+            "command": " ".join(["benchmarks/generation/bench_generate.py", *sys.argv[1:]]),
             "budget": {
                 "items": len(items),
                 "training_rows_used": len(train),

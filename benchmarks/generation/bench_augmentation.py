@@ -14,9 +14,9 @@ Each row has ``macro_f1`` and the paired test difference against human-only with
 Builds live in ``.cache/bench-augmentation/`` and resume after a kill; rows go to ``augmentation.jsonl``
 as cells finish; the summary (means over seeds with t-intervals) to ``augmentation.json`` and ``.md``.
 
-    .venv/bin/python benchmarks/bench_augmentation.py --budgets 50,100,400 --seeds 0,1,2
-    .venv/bin/python benchmarks/bench_augmentation.py --demo            # the built-in example only
-    .venv/bin/python benchmarks/bench_augmentation.py --summarise-only
+    .venv/bin/python benchmarks/generation/bench_augmentation.py --budgets 50,100,400 --seeds 0,1,2
+    .venv/bin/python benchmarks/generation/bench_augmentation.py --demo            # the built-in example only
+    .venv/bin/python benchmarks/generation/bench_augmentation.py --summarise-only
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank" / "2way"
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATA, EMBEDDINGS, RESULTS, ROOT, draw, load_cache, save_cache  # noqa: E402
+
 TESTS = {"unseen_answers": "test-unseen-answers", "unseen_questions": "test-unseen-questions"}
 CANDIDATES = ["tfidf", "hybrid:minilm-l6", "hybrid:mpnet-base"]
 
@@ -46,7 +46,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--shares", default="0.5")
     parser.add_argument("--weights", default="0.5,1")
     parser.add_argument("--demo", action="store_true", help="Run the built-in tutor-training example only.")
-    parser.add_argument("--embedding-cache", type=Path, default=ROOT / ".cache" / "embeddings")
+    parser.add_argument("--embedding-cache", type=Path, default=EMBEDDINGS)
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench-augmentation")
     parser.add_argument("--out", type=Path, default=RESULTS / "augmentation.json")
     parser.add_argument("--summarise-only", action="store_true")
@@ -208,7 +208,6 @@ def summarise(rows: list[dict], generation: list[dict], out: Path) -> None:
 
 def main() -> int:
     args = parse()
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     log = args.out.with_suffix(".jsonl")
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
     rows = [r for r in records if r.get("kind") == "arm"]
@@ -238,8 +237,6 @@ def main() -> int:
     if args.summarise_only:
         summarise(rows, generation, args.out)
         return 0
-
-    from bench_scorers import draw, load_cache, save_cache
 
     from synthgrade.build import BuildData, load_build_data, run_build
     from synthgrade.data import load_responses

@@ -4,7 +4,7 @@ For each (budget, seed, encoder) it fits the hybrid's features exactly as ``Hybr
 seen head with and without candidate extra blocks at a few C values and prints validation macro-F1 (the bench's
 20 % human validation split; the official tests are never read). Embeddings come from the bench's disk cache.
 
-    .venv/bin/python benchmarks/probe_hybrid_seen.py --budgets all --seeds 0,1,2 --encoders minilm-l6
+    .venv/bin/python benchmarks/scoring/probe_hybrid_seen.py --budgets all --seeds 0,1,2 --encoders minilm-l6
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ import numpy as np
 if TYPE_CHECKING:
     from synthgrade.scorers.hybrid import HybridFeatures
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATA, EMBEDDINGS, draw, load_cache  # noqa: E402
 
 c_only = None
 
@@ -85,7 +83,7 @@ def _knn_block(features: HybridFeatures, query: Any, bank: Any, items: list[str]
 def extra_blocks(
     features: HybridFeatures, first: Sequence[str], second: Sequence[str] | None, variant: str, training: bool = False
 ) -> np.ndarray:
-    """Candidate extra seen-head features (see benchmarks/probe_hybrid_seen.py)."""
+    """Candidate extra seen-head features (see benchmarks/scoring/probe_hybrid_seen.py)."""
     responses, contexts = (second, first) if second is not None else (first, None)
     items = [features._key(c) for c in contexts] if contexts is not None else [""] * len(responses)
     parts = []
@@ -193,7 +191,6 @@ def main() -> int:
     parser.add_argument("--cs", default="0.1,0.3,1,3")
     parser.add_argument("--variants", default="")
     args = parser.parse_args()
-    from bench_scorers import DATA, draw, load_cache
     from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
@@ -205,7 +202,7 @@ def main() -> int:
 
     full = load_responses(DATA / "train")
     labels = sorted(full["label"].unique())
-    load_cache(ROOT / ".cache" / "embeddings")
+    load_cache(EMBEDDINGS)
     cs = [float(c) for c in args.cs.split(",")]
     variants = [v for v in args.variants.split(",") if v] or ["base"]
     for budget in args.budgets.split(","):

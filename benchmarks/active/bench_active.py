@@ -19,11 +19,11 @@ writes ``active.json`` (one row per measurement, ``default: true`` on the shippe
 ``active.md`` (mean macro-F1 with 95 % t-intervals over seeds, area under the curve, rows needed to reach
 random's mean at 200).
 
-    nice .venv/bin/python benchmarks/bench_active.py --seeds 0 --strategies random,stratified     # the shape
-    nice .venv/bin/python benchmarks/bench_active.py                                           # every strategy, 3 seeds
-    nice .venv/bin/python benchmarks/bench_active.py --phase audit
-    nice .venv/bin/python benchmarks/bench_active.py --phase timing      # select on 5,000 pool rows, warm cache
-    .venv/bin/python benchmarks/bench_active.py --summarise-only
+    nice .venv/bin/python benchmarks/active/bench_active.py --seeds 0 --strategies random,stratified     # the shape
+    nice .venv/bin/python benchmarks/active/bench_active.py                                           # every strategy, 3 seeds
+    nice .venv/bin/python benchmarks/active/bench_active.py --phase audit
+    nice .venv/bin/python benchmarks/active/bench_active.py --phase timing      # select on 5,000 pool rows, warm cache
+    .venv/bin/python benchmarks/active/bench_active.py --summarise-only
 """
 
 from __future__ import annotations
@@ -35,14 +35,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATASETS, EMBEDDINGS, RESULTS, load_cache  # noqa: E402
+
 DATASETS = {
-    "scientsbank": ROOT.parent / "shared" / "data" / "semeval2013-scientsbank" / "2way",
-    "beetle": ROOT.parent / "shared" / "data" / "semeval2013-beetle" / "2way",
+    "scientsbank": DATASETS / "semeval2013-scientsbank" / "2way",
+    "beetle": DATASETS / "semeval2013-beetle" / "2way",
 }
-RESULTS = ROOT / "benchmarks" / "results"
 STEPS = "20,50,100,120,150,200,300,400"
 SCORER = "hybrid:minilm-l6"
 ENCODER = "minilm-l6"
@@ -62,7 +61,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--steps", default=STEPS)
     parser.add_argument("--noise", default="0.05,0.1", help="Audit: shares of flipped labels.")
-    parser.add_argument("--embedding-cache", type=Path, default=ROOT / ".cache" / "embeddings")
+    parser.add_argument("--embedding-cache", type=Path, default=EMBEDDINGS)
     parser.add_argument("--out", type=Path, default=RESULTS / "active.json")
     parser.add_argument("--summarise-only", action="store_true")
     parser.add_argument(
@@ -81,8 +80,6 @@ def record(new: list[dict], log: Path) -> None:
 
 def load(dataset: str, cache: Path) -> tuple[Any, dict[str, Any], list[str]]:
     """(training split, {test name: frame}, labels), the embeddings cache preloaded."""
-    from bench_scorers import load_cache
-
     from synthgrade.data import load_responses
 
     root = DATASETS[dataset]
@@ -292,7 +289,7 @@ def summarise(rows: list[dict], out: Path) -> None:
     audits = [r for r in rows if r.get("kind") == "audit"]
     timing = [r for r in rows if r.get("kind") == "timing"]
     lines = ["# Choosing what to code: active-learning curves (macro-F1, mean over seeds [95% t-interval])", "",
-             "Written by `benchmarks/bench_active.py`; one row per measurement in `active.json`.", ""]  # fmt: skip
+             "Written by `benchmarks/active/bench_active.py`; one row per measurement in `active.json`.", ""]  # fmt: skip
     output: list[dict] = []
     for dataset, data in curves.groupby("dataset") if len(curves) else []:
         default, board = choose_default(data)

@@ -5,9 +5,9 @@ validation macro-F1 and the training rows' cross-validated macro-F1 of ``hybrid:
 ``hybrid:mpnet-base``, the composite, and (for comparison) the average of the two single hybrids'
 probabilities, which would need two models shipped side by side.
 
-    .venv/bin/python benchmarks/probe_composite.py --budgets all,400,100 --seeds 0,1,2
+    .venv/bin/python benchmarks/scoring/probe_composite.py --budgets all,400,100 --seeds 0,1,2
 
-Result (``results/probes/composite.txt``, all rows, seeds 0-2): the composite is 0.002 below the better single
+Result (``results/archive/composite.txt``, all rows, seeds 0-2): the composite is 0.002 below the better single
 hybrid on validation on average, the average of two no better, so the composite encoder was removed again. The
 probe runs at commit 81be517, where ``hybrid:<a>+<b>`` exists.
 """
@@ -15,9 +15,12 @@ probe runs at commit 81be517, where ``hybrid:<a>+<b>`` exists.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-from probe_common import EMBEDDINGS, add_cell_arguments, cells, training_split
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import EMBEDDINGS, add_cell_arguments, cells, draw, save_cache, training_split  # noqa: E402
 
 SINGLES = ("hybrid:minilm-l6", "hybrid:mpnet-base")
 COMPOSITE = "hybrid:minilm-l6+mpnet-base"
@@ -28,7 +31,6 @@ def main() -> int:
     add_cell_arguments(parser, budgets="all")
     args = parser.parse_args()
     import numpy as np
-    from bench_scorers import draw, save_cache
     from sklearn.metrics import f1_score
 
     from synthgrade.data import label_indices

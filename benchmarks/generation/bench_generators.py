@@ -26,9 +26,9 @@ Finished cells go to ``benchmarks/results/generators.jsonl`` at once (a rerun sk
 ends a chunk between cells), the summary to ``generators.json`` and ``generators.md``. Calls are cached
 per cell under ``.cache/bench_generators`` so a cell killed half-way resumes; tokens/s counts fresh calls only.
 
-    flock /work/bench.lock .venv/bin/python benchmarks/bench_generators.py --generators smollm2-135m --stop-after 780
-    .venv/bin/python benchmarks/bench_generators.py --generators smollm2-135m --backend local --strategies generate
-    .venv/bin/python benchmarks/bench_generators.py --summarise-only
+    flock /work/bench.lock .venv/bin/python benchmarks/generation/bench_generators.py --generators smollm2-135m --stop-after 780
+    .venv/bin/python benchmarks/generation/bench_generators.py --generators smollm2-135m --backend local --strategies generate
+    .venv/bin/python benchmarks/generation/bench_generators.py --summarise-only
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank" / "2way"
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATA, RESULTS, ROOT  # noqa: E402
+
 GENERATORS = "qwen2.5-coder-0.5b,smollm2-135m,qwen2.5-coder-1.5b,gemma-3-270m"
 STRATEGIES = "generate,paraphrase,contrast"
 JUDGES = ("tfidf", "hybrid:minilm-l6")
@@ -295,7 +295,8 @@ def summarise(rows: list[dict], out: Path, setups: dict[str, Any]) -> None:
     lines = [
         "# Generators x strategies on SciEntsBank 2-way (validation rows only)",
         "",
-        "Written by `benchmarks/bench_generators.py`; per-cell data (removal reasons, example rows) in `generators.json`.",
+        "Written by `benchmarks/generation/bench_generators.py`; per-cell data (removal reasons, example rows) in "
+        "`generators.json`.",
         "",
         "Draws (per seed): questions, human training rows, validation rows + held-out rows of the same questions "
         "(training split; official tests untouched), the human-only scorer (= fidelity judge) chosen on validation, "
@@ -359,7 +360,6 @@ def summarise(rows: list[dict], out: Path, setups: dict[str, Any]) -> None:
 
 def main() -> int:
     args = parse()
-    sys.path.insert(0, str(ROOT / "src"))
     from transformers.utils import logging as hf_logging
 
     from synthgrade.generate import GenerationConfig
@@ -380,7 +380,7 @@ def main() -> int:
     judge_kind, judge, candidates = choose_judge(human, args.seed)
     strong, strong_val = strong_judge(judge_kind, human, args.seed)
     setup = {
-        "command": " ".join(["benchmarks/bench_generators.py", *sys.argv[1:]]),
+        "command": " ".join(["benchmarks/generation/bench_generators.py", *sys.argv[1:]]),
         "items": len(human["items"]), "item_ids": human["items"], "train_rows": len(human["train"]),
         "val_rows": len(human["val"]), "heldout_rows": len(human["heldout"]), "guard_rows": len(human["guard"]),
         "train_label_counts": human["train"]["label"].value_counts().to_dict(),

@@ -6,10 +6,10 @@ duration. The server's resident memory is sampled twice a second: "bounded" mean
 warm (the figure to watch is the peak RSS per 10-second window, which should level off).
 
 Model: by default an untrained MiniLM-L6 classifier truncated to 3 layers (the `--student layers:3` shape,
-built by bench_serve.py's helper); pass --model for a trained one. Speed does not depend on the head's training.
+built by ``benchmarks.common.build_models``); pass --model for a trained one. Speed does not depend on the head's training.
 
-    .venv/bin/python benchmarks/bench_load.py            # writes benchmarks/results/load.json
-    .venv/bin/python benchmarks/bench_load.py --clients 8 --seconds 10 --out /tmp/load.json   # a quick look
+    .venv/bin/python benchmarks/serving/bench_load.py            # writes benchmarks/results/load.json
+    .venv/bin/python benchmarks/serving/bench_load.py --clients 8 --seconds 10 --out /tmp/load.json   # a quick look
 """
 
 from __future__ import annotations
@@ -29,13 +29,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "load.json"
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from bench_serve import build_models, load_requests, percentile  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import RESULTS, build_models, load_requests, percentile  # noqa: E402
 from synthgrade.io import write_json  # noqa: E402
 from synthgrade.serve.server import free_port  # noqa: E402
 
@@ -136,7 +131,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=1, help="server threads per model call (0: all cores)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "load.json")
     args = parser.parse_args()
 
     from transformers.utils import logging as transformers_logging
@@ -165,7 +160,7 @@ def main() -> None:
         args.out,
         {
             "benchmark": "load",
-            "command": "python benchmarks/bench_load.py " + " ".join(sys.argv[1:]),
+            "command": "python benchmarks/serving/bench_load.py " + " ".join(sys.argv[1:]),
             "model": described,
             "request": "one response per POST /score with a bearer token, HTTP/1.1 keep-alive on 127.0.0.1",
             "server_threads": args.threads or "all cores",

@@ -1,21 +1,23 @@
 """Probe: the hybrid with and without its per-item character model, validation macro-F1 only (bench draws).
 
-.venv/bin/python benchmarks/probe_item_chars.py --budgets 50,100,400 --seeds 0,1,2 --encoders minilm-l6
+.venv/bin/python benchmarks/scoring/probe_item_chars.py --budgets 50,100,400 --seeds 0,1,2 --encoders minilm-l6
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-from probe_common import add_cell_arguments, encoder_cells, training_split
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import add_cell_arguments, draw, encoder_cells, training_split  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     add_cell_arguments(parser, budgets="50,100,400", encoders="minilm-l6")
     args = parser.parse_args()
-    from bench_scorers import draw
 
     from synthgrade.scorers import TrainingArguments, hybrid
     from synthgrade.scorers.hybrid import features as hybrid_features

@@ -5,19 +5,23 @@ For each (data set, budget, seed) the bench's draw, the hybrid fitted with and w
 draw (``bench_scorers.py --probe-rows``; never a test row), on the draw's validation rows, and by its own
 cross-validation. Rows to ``results/probes/hybrid-recipe.jsonl``, means to ``hybrid-recipe.md``:
 
-    .venv/bin/python benchmarks/probe_hybrid_recipe.py --datasets scientsbank,beetle --budgets 50,100,400 --seeds 0,1
+    .venv/bin/python benchmarks/scoring/probe_hybrid_recipe.py --datasets scientsbank,beetle --budgets 50,100,400 --seeds 0,1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
-from probe_common import ROOT, add_cell_arguments, cells
 
-OUT = ROOT / "benchmarks" / "results" / "probes" / "hybrid-recipe"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATASETS, PROBES, ROOT, add_cell_arguments, cells, draw, load_cache, macro_f1  # noqa: E402
+
+OUT = PROBES / "hybrid-recipe"
 
 
 def main() -> int:
@@ -28,7 +32,6 @@ def main() -> int:
     parser.add_argument("--probe-rows", type=int, default=800)
     parser.add_argument("--summarise-only", action="store_true")
     args = parser.parse_args()
-    from bench_scorers import DATASETS, draw, load_cache, macro_f1
 
     from synthgrade.data import load_responses
     from synthgrade.scorers.hybrid import features as hybrid_features
@@ -73,7 +76,7 @@ def summarise(log) -> None:
         "# The lexical recipe stacked into the hybrid's seen head (hybrid:minilm-l6), held-out rows only",
         "",
         "Macro-F1, mean over seeds; held-out = the bench's sample of training-split rows outside the draw.",
-        "Written by `benchmarks/probe_hybrid_recipe.py`.",
+        "Written by `benchmarks/scoring/probe_hybrid_recipe.py`.",
         "",
         "| data | budget | seeds | held-out plain | held-out recipe | difference | validation plain | validation recipe |",
         "|---|---|---|---|---|---|---|---|",

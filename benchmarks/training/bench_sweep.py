@@ -5,8 +5,8 @@ static student, scored on the official test-unseen-answers split. The full grid 
 every size is an option; the figures written to benchmarks/results/bench_sweep.json say exactly what
 ran (the command line, the grid, data sizes) with the headline table and the wall time.
 
-    python benchmarks/bench_sweep.py                       # defaults below (reduced: 8 items)
-    python benchmarks/bench_sweep.py --items 0 --budget 16 # every item
+    python benchmarks/training/bench_sweep.py                       # defaults below (reduced: 8 items)
+    python benchmarks/training/bench_sweep.py --items 0 --budget 16 # every item
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import RESULTS, ROOT, SCIENTSBANK  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=None, help="generation max tokens per call")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost, run nothing")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-sweep")
-    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "bench_sweep.json")
+    parser.add_argument("--results", type=Path, default=RESULTS / "bench_sweep.json")
     args = parser.parse_args(argv)
 
     from synthgrade.experiment import run_sweep, sweep_config_from_dict
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         {
             "name": "bench-sweep-scientsbank",
             "data": {
-                "path": str(DATA / args.labels / "train"),
-                "test_path": str(DATA / args.labels / "test" / "test-unseen-answers"),
+                "path": str(SCIENTSBANK / args.labels / "train"),
+                "test_path": str(SCIENTSBANK / args.labels / "test" / "test-unseen-answers"),
                 "split": {"by": "answer", "seed": 0, "val": 0.15, "test": 0.0},
                 "max_items": args.items or None,
                 "max_test_rows": args.max_test_rows or None,
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
     plan = json.loads((args.out / "plan.json").read_text())
     figures = {
-        "command": "python benchmarks/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python benchmarks/training/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()}, {platform.system()}, cpu count {__import__('os').cpu_count()}",
         "grid": {
             "labels": args.labels,

@@ -5,7 +5,7 @@ is fitted on the responses, wordings and references of the 80 %, then on the res
 (new questions, where the student's item-agnostic head decides) we compare the teacher's cosine(response,
 reference) with the student's, raw and mapped: Pearson correlation, and agreement of "above the item's median".
 
-    .venv/bin/python benchmarks/probe_projection.py --teacher minilm-l6 --seeds 0,1,2
+    .venv/bin/python benchmarks/training/probe_projection.py --teacher minilm-l6 --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATA, EMBEDDINGS, load_cache  # noqa: E402
 
 
 def main() -> int:
@@ -25,14 +24,13 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
     import numpy as np
-    from bench_scorers import DATA, load_cache
 
     from synthgrade.data import load_responses
     from synthgrade.distill.hybrid_student import fit_projection, static_encoder_for
     from synthgrade.scorers.hybrid import HybridFeatures
 
     full = load_responses(DATA / "train")
-    load_cache(ROOT / ".cache" / "embeddings")
+    load_cache(EMBEDDINGS)
     teacher = HybridFeatures(args.teacher, pair=True, labels=2, max_length=128)
     student = static_encoder_for(args.teacher)
     for seed in (int(s) for s in args.seeds.split(",")):

@@ -4,8 +4,8 @@ The old schedule multiplied the learning rate by ``(step + 1) / warmup`` during 
 ``get_linear_schedule_with_warmup`` by ``step / warmup`` (its first step has learning rate 0); both decay
 linearly to 0 at the last step. Same draws (bench_scorers), validation macro-F1 only (no test rows):
 
-    .venv/bin/python benchmarks/probe_schedule.py --budgets 100 --seeds 0,1,2 --model minilm-l6
-    .venv/bin/python benchmarks/probe_schedule.py --toy   # seconds: the tests' tiny encoder and separable toy set
+    .venv/bin/python benchmarks/training/probe_schedule.py --budgets 100 --seeds 0,1,2 --model minilm-l6
+    .venv/bin/python benchmarks/training/probe_schedule.py --toy   # seconds: the tests' tiny encoder and separable toy set
 
 ``--toy`` prints the whole validation curve for warm-up ratios 0, 0.1 and 0.3: without warm-up the two
 schedules are the same and so are the curves, to the last digit.
@@ -19,9 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATA, PROBES, ROOT, draw, macro_f1  # noqa: E402
 
 
 def old_schedule(self, model, total_steps):  # the replaced LambdaLR, for comparison only
@@ -73,9 +72,8 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--model", default="minilm-l6")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "schedule.json")
+    parser.add_argument("--out", type=Path, default=PROBES / "schedule.json")
     args = parser.parse_args()
-    from bench_scorers import DATA, draw, macro_f1
 
     from synthgrade.data import load_responses
     from synthgrade.scorers.transformer import TransformerTrainer
@@ -84,7 +82,7 @@ def main() -> int:
     global ORIGINAL
     ORIGINAL = TransformerTrainer.create_optimizer_and_scheduler
     if args.toy:
-        out = ROOT / "benchmarks" / "results" / "schedule-toy.json"
+        out = PROBES / "schedule-toy.json"
         out.write_text(json.dumps(toy(), indent=1) + "\n")
         print(f"wrote {out}")
         return 0

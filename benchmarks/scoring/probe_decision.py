@@ -7,15 +7,18 @@ For each (budget, seed, encoder), three variants of the seen/unseen heads:
   training rows (seen head, chosen C), then applied to the validation rows.
 Prints validation macro-F1 (and the cross-validated macro-F1 where the fit records one).
 
-    .venv/bin/python benchmarks/probe_decision.py --budgets all --seeds 0,1,2 --encoders minilm-l6
+    .venv/bin/python benchmarks/scoring/probe_decision.py --budgets all --seeds 0,1,2 --encoders minilm-l6
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-from probe_common import add_cell_arguments, encoder_cells, training_split
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import add_cell_arguments, draw, encoder_cells, training_split  # noqa: E402
 
 SHIFTS = [round(0.1 * k, 1) for k in range(-10, 11)]
 
@@ -25,7 +28,6 @@ def main() -> int:
     add_cell_arguments(parser, budgets="all", encoders="minilm-l6")
     args = parser.parse_args()
     import numpy as np
-    from bench_scorers import draw
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
 

@@ -5,22 +5,26 @@ variant of the selection rule (:data:`bench_scorers.VARIANTS`) on rows of the of
 the cell's draw (``results/probes/auto-candidates.jsonl``; never a test row). This script averages them per
 data set and budget over seeds and writes ``results/probes/auto-candidates.md``:
 
-    .venv/bin/python benchmarks/probe_auto_candidates.py
+    .venv/bin/python benchmarks/scoring/probe_auto_candidates.py
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results" / "probes"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import PROBES  # noqa: E402
 
 
 def main() -> int:
-    path = RESULTS / "auto-candidates.jsonl"
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    path = PROBES / "auto-candidates.jsonl"
     cells = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     latest = {(c["dataset"], c["labels"], c["budget"], c["seed"]): c for c in cells}  # a rerun replaces a cell
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -30,7 +34,7 @@ def main() -> int:
         "# auto's candidates and decision rule on held-out training-split rows (macro-F1, mean over seeds)",
         "",
         "Rows of the official training split outside each draw (never a test row); written by",
-        "`benchmarks/probe_auto_candidates.py` from `auto-candidates.jsonl` (`benchmarks/bench_scorers.py`).",
+        "`benchmarks/scoring/probe_auto_candidates.py` from `auto-candidates.jsonl` (`benchmarks/scoring/bench_scorers.py`).",
         "Rules: `tie` (validation first, cross-validation within its noise) or `pooled` (cross-validation",
         "pooled with validation for every candidate); candidate sets: all, no ensemble, no lexical (the earlier set).",
     ]
@@ -53,7 +57,7 @@ def main() -> int:
             lines.append(f"| **{rule}** | {np.mean(values):.3f} | {chosen} |")
     lines += ["", "## Mean over budgets", "", "| data | rule | held-out macro-F1 |", "|---|---|---|"]
     lines += [f"| {dataset} | {rule} | {np.mean(values):.4f} |" for (dataset, rule), values in overall.items()]
-    (RESULTS / "auto-candidates.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (PROBES / "auto-candidates.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0
 

@@ -6,15 +6,18 @@ of items are held out whole ("unseen items", as for new questions) and 10 % of t
 the student learns from the teacher's labels on the rest. Printed: human-label macro-F1 of teacher and
 student on both held-out sets, the student's share of the teacher's, and their agreement.
 
-    .venv/bin/python benchmarks/probe_students.py --budgets 50 --seeds 0,1,2
+    .venv/bin/python benchmarks/training/probe_students.py --budgets 50 --seeds 0,1,2
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-from probe_common import EMBEDDINGS, add_cell_arguments, cells, held_out_items, training_split
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import EMBEDDINGS, add_cell_arguments, cells, draw, held_out_items, save_cache, training_split  # noqa: E402
 
 
 def main() -> int:
@@ -23,7 +26,6 @@ def main() -> int:
     parser.add_argument("--teacher", default="hybrid:minilm-l6")
     args = parser.parse_args()
     import numpy as np
-    from bench_scorers import draw, save_cache
     from sklearn.metrics import f1_score
 
     from synthgrade.distill import DistillationArguments, DistillationTrainer, hybrid_student

@@ -11,18 +11,21 @@ other items ("seen items"). Per (budget, seed), macro-F1 of:
 - ``hybrid-setfit``: the hybrid over the SetFit-tuned body (the tuned encoder replaces MiniLM in every feature).
 
     pip install setfit   # not a dependency of synthgrade unless it wins
-    .venv/bin/python benchmarks/probe_setfit.py --budgets 50,100 --seeds 0,1,2
+    .venv/bin/python benchmarks/scoring/probe_setfit.py --budgets 50,100 --seeds 0,1,2
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from probe_common import add_cell_arguments, cells, held_out_items, training_split
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import add_cell_arguments, cells, draw, held_out_items, training_split  # noqa: E402
 
 
 def setfit_texts(frame: Any) -> list[str]:
@@ -46,7 +49,6 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=20, help="SetFit num_iterations (pairs per row and label).")
     args = parser.parse_args()
     import numpy as np
-    from bench_scorers import draw
     from datasets import Dataset
     from setfit import SetFitModel
     from setfit import Trainer as SetFitTrainer

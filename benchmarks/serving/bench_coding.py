@@ -8,8 +8,8 @@ the background (the select stage's default strategy with the MiniLM-L6 encoder, 
 embeds the whole pool); a watcher thread records when a retraining is running. Reported: p50/p95/p99
 latency per action, over all actions and over those answered while a retraining ran (target: p95 < 200 ms).
 
-    .venv/bin/python benchmarks/bench_coding.py            # writes benchmarks/results/coding.{json,md}
-    .venv/bin/python benchmarks/bench_coding.py --seconds 30 --out /tmp/coding.json   # a quick look
+    .venv/bin/python benchmarks/serving/bench_coding.py            # writes benchmarks/results/coding.{json,md}
+    .venv/bin/python benchmarks/serving/bench_coding.py --seconds 30 --out /tmp/coding.json   # a quick look
 """
 
 from __future__ import annotations
@@ -28,11 +28,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "coding.json"
-DATA = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank" / "3way" / "test"
-sys.path.insert(0, str(ROOT / "src"))
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import RESULTS, SCIENTSBANK  # noqa: E402
 from synthgrade.data import load_responses  # noqa: E402
 from synthgrade.io import write_json, write_text_atomic  # noqa: E402
 from synthgrade.serve.server import free_port  # noqa: E402
@@ -42,7 +39,7 @@ HEADERS = {"X-Synthgrade": "1"}
 
 
 def make_pool(folder: Path, rows: int) -> tuple[Path, dict[str, str]]:
-    frames = [load_responses(DATA / name) for name in ("test-unseen-domains", "test-unseen-answers")]
+    frames = [load_responses(SCIENTSBANK / "3way" / "test" / name) for name in ("test-unseen-domains", "test-unseen-answers")]
     import pandas as pd
 
     frame = pd.concat(frames, ignore_index=True).head(rows)
@@ -106,7 +103,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--pause", type=float, default=0.15, help="seconds the simulated coder waits between actions")
     parser.add_argument("--retrain-every", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "coding.json")
     args = parser.parse_args()
 
     rng = random.Random(0)
@@ -210,7 +207,7 @@ def main() -> None:
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
-        "command": " ".join(["benchmarks/bench_coding.py", *sys.argv[1:]]),
+        "command": " ".join(["benchmarks/serving/bench_coding.py", *sys.argv[1:]]),
     }
     write_json(args.out, result)
     write_text_atomic(args.out.with_suffix(".md"), markdown(result))

@@ -7,8 +7,8 @@ when the export stage is present, ONNX Runtime. Writes ``benchmarks/results/trai
 
 Target to report against: a student within 2% of the teacher's macro-F1 at >= 5x its CPU throughput.
 
-    .venv/bin/python benchmarks/bench_train.py                      # ~15 min on 2 idle cores
-    .venv/bin/python benchmarks/bench_train.py --train-rows 200 --epochs 1   # quick look
+    .venv/bin/python benchmarks/training/bench_train.py                      # ~15 min on 2 idle cores
+    .venv/bin/python benchmarks/training/bench_train.py --train-rows 200 --epochs 1   # quick look
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank" / "2way"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import DATA, RESULTS  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -39,7 +39,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-onnx", action="store_true", help="Skip ONNX Runtime timings.")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "train.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "train.json")
     parser.add_argument("--keep-models", type=Path, default=None, help="Also save the models to this folder.")
     return parser.parse_args()
 
@@ -65,7 +65,6 @@ def measure_onnx_speed(scorer: Any, frame: Any, **options: Any) -> dict[str, Any
 
 def main() -> int:
     args = parse()
-    sys.path.insert(0, str(ROOT / "src"))
     import numpy as np
     import torch
     from transformers.utils import logging as hf_logging

@@ -12,8 +12,8 @@ MiniLM-L6 classifier (teacher, 6 layers) and a 3-layer truncated copy of it (stu
 `--student layers:3`). Untrained heads do not change speed, only the labels they predict.
 Inputs are SciEntsBank (question, answer) pairs from ../shared when present, else built-in text.
 
-    .venv/bin/python benchmarks/bench_serve.py            # writes benchmarks/results/serve.json
-    .venv/bin/python benchmarks/bench_serve.py --per-client 10 --runtimes onnx-int8   # quicker
+    .venv/bin/python benchmarks/serving/bench_serve.py            # writes benchmarks/results/serve.json
+    .venv/bin/python benchmarks/serving/bench_serve.py --per-client 10 --runtimes onnx-int8   # quicker
 """
 
 from __future__ import annotations
@@ -34,69 +34,10 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "semeval2013-scientsbank"
-RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
-sys.path.insert(0, str(ROOT / "src"))
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
+from benchmarks.common import RESULTS, ROOT, SCIENTSBANK, build_models, load_requests, percentile  # noqa: E402
 from synthgrade.io import write_json  # noqa: E402
 from synthgrade.serve.server import free_port  # noqa: E402
-
-FALLBACK = [
-    ("q1", "The water evaporates and leaves the salt behind."),
-    ("q1", "I shook it."),
-    ("q2", "Use a magnet because iron is attracted to it but sand is not."),
-    ("q2", "pick them out by hand"),
-]
-
-
-def load_requests(limit: int = 400) -> tuple[list[dict], object]:
-    """(item_id, text) pairs from SciEntsBank's unseen-answers test set plus the training items for the bank."""
-    import pandas as pd
-
-    from synthgrade.data import load_responses
-
-    if SHARED.exists():
-        train_dir = next((p for p in sorted(SHARED.rglob("*")) if p.is_dir() and p.name.lower() == "train"), None)
-        test_dir = next((p for p in sorted(SHARED.rglob("*")) if p.is_dir() and "unseen-answers" in p.name.lower()), None)
-        if train_dir is not None and test_dir is not None:
-            train = load_responses(train_dir, require_label=False)
-            test = load_responses(test_dir, require_label=False).head(limit)
-            return [{"text": t, "item_id": i} for t, i in zip(test["text"], test["item_id"], strict=True)], train
-    frame = pd.DataFrame(
-        {
-            "item_id": ["q1", "q2"],
-            "item_text": ["How did you separate salt from water?", "How do you get iron out of sand?"],
-            "reference": ["Evaporate the water.", "Use a magnet."],
-        }
-    )
-    return [{"text": t, "item_id": i} for i, t in FALLBACK * (limit // len(FALLBACK))], frame
-
-
-def build_models(work: Path, bank_frame) -> tuple[Path, Path, str]:
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from synthgrade.distill.students import layer_student
-    from synthgrade.modeling import ModelInfo, item_bank_from
-    from synthgrade.models import resolve_model
-    from synthgrade.scorers.transformer import TransformerScorer
-
-    path = resolve_model("minilm-l6").path
-    torch.manual_seed(0)
-    teacher = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    labels = ["correct", "incorrect"]
-    bank = item_bank_from(bank_frame)
-    info = ModelInfo(kind="transformer", labels=labels, input_mode="pair", max_length=128, item_bank=bank, base_model="minilm-l6")
-    TransformerScorer(teacher, tokenizer, info).save_pretrained(work / "teacher")
-    student_info = info.model_copy(update={"provenance": {"teacher": {"path": str(work / "teacher"), "student": "layers:3"}}})
-    TransformerScorer(layer_student(teacher, 3), tokenizer, student_info).save_pretrained(work / "student")
-    return (
-        work / "teacher",
-        work / "student",
-        "untrained minilm-l6 classifier head (teacher) and its layers:3 truncated copy (student)",
-    )
 
 
 def start_server(
@@ -127,11 +68,6 @@ def start_server(
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("server did not start")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def process_cpu_seconds(pid: int | None) -> float | None:
@@ -365,7 +301,7 @@ def main() -> None:
         "right before this checkout's, so both are measured in the same run",
     )
     parser.add_argument("--baseline-label", default="baseline", help="what the baseline rows are called")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "serve.json")
     args = parser.parse_args()
 
     from transformers.utils import logging as transformers_logging
@@ -431,9 +367,9 @@ def main() -> None:
 
     document = {
         "benchmark": "serve",
-        "command": "python benchmarks/bench_serve.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/serving/bench_serve.py " + " ".join(sys.argv[1:]),
         "models": models,
-        "inputs": "SciEntsBank test-unseen-answers (item_id, answer) pairs" if SHARED.exists() else "built-in pairs",
+        "inputs": "SciEntsBank test-unseen-answers (item_id, answer) pairs" if SCIENTSBANK.exists() else "built-in pairs",
         "request": "one response per POST /score, JSON over HTTP/1.1 keep-alive on 127.0.0.1",
         "clients": f"wrk -t1 -c<clients> -d{args.seconds:g}s (one C epoll thread, one keep-alive connection per client)"
         if use_wrk
