@@ -201,11 +201,7 @@ def predict_file(
     if on_unscorable not in {"blank", "fail"}:
         raise ParameterError("on_unscorable", f"must be blank or fail, got {on_unscorable!r}")
     out = Path(out)
-    out_format = STREAM_SUFFIXES.get(out.suffix.lower())
-    if out_format is None:
-        raise SynthgradeError(
-            f"{out}: cannot write {out.suffix or 'a file without extension'}; use .csv, .tsv, .jsonl or .parquet"
-        )
+    out_format = _output_format(out)
     # the library replaces outputs; the CLI asks for --overwrite
     check_outputs([out], [data, None if isinstance(model, Scorer) else model], overwrite=True)
     columns = columns or ColumnMap()
@@ -239,53 +235,82 @@ def predict_file(
                 summary.rows += len(rows)
                 if frame is None:
                     continue
-                failing = read_problems or (on_unscorable == "fail" and summary.unscorable)
-                if failing:  # the output will be discarded: only find the remaining problems, skip the model
-                    _, _, problems = build_inputs(frame, scorer.info)
-                    summary.unscorable += len({problem.row for problem in problems})
-                    _keep(summary, [str(problem) for problem in problems])
-                else:
-                    proba, reasons = score_frame(scorer, frame, batch_size)
-                    bad = [f"{w}: {r}" for w, r in zip(frame[WHERE], reasons, strict=True) if r is not None]
-                    summary.unscorable += len(bad)
-                    _keep(summary, bad)
-                    result = add_predictions(rows.drop(columns=[c for c in clashes if c in rows.columns]), labels, proba, reasons)
-                    for label, count in result[PRED_LABEL].value_counts().items():
-                        summary.label_counts[str(label)] += int(count)
-                    if not (on_unscorable == "fail" and summary.unscorable):
-                        writer.write(result)
+                # once the output is bound to be discarded, only find the remaining problems, skip the model
+                discarded = bool(read_problems) or (on_unscorable == "fail" and summary.unscorable > 0)
+                result = _score_chunk(scorer, frame, rows.drop(columns=[c for c in clashes if c in rows.columns]), summary,
+                                      batch_size, discarded)  # fmt: skip
+                if result is not None and not (on_unscorable == "fail" and summary.unscorable):
+                    writer.write(result)
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 bar.update(task, advance=len(rows), rate=f"{summary.rows / elapsed:,.0f} rows/s")
             # the total was estimated from line counts (quoted newlines, blank lines): settle on the real count
             bar.update(task, total=summary.rows, completed=summary.rows)
         finally:
             writer.close()
-        if read_problems:
-            more = f" (and {read_failures - 1} more lines)" if read_failures > 1 else ""
-            unlisted = [f"... and {read_failures - len(read_problems)} more"] if read_failures > len(read_problems) else []
-            raise SynthgradeError(
-                f"{read_problems[0]}{more}; nothing written",
-                [*read_problems, *unlisted, f"{out}: nothing written ({read_failures} lines could not be read)"],
-            )
-        if on_unscorable == "fail" and summary.unscorable:
-            more = f" (and {summary.unscorable - 1} more rows)" if summary.unscorable > 1 else ""
-            extra = (
-                [f"... and {summary.unscorable - len(summary.problems)} more"]
-                if summary.unscorable > len(summary.problems)
-                else []
-            )
-            raise SynthgradeError(
-                f"{summary.problems[0]}{more}; nothing written (--on-unscorable blank writes them with an empty prediction)",
-                [
-                    *summary.problems,
-                    *extra,
-                    f"{out}: nothing written ({summary.unscorable} unscorable rows; --on-unscorable blank keeps them)",
-                ],
-            )
+        _refuse_unreadable(out, read_problems, read_failures)
+        if on_unscorable == "fail":
+            _refuse_unscorable(out, summary)
     summary.scored = summary.rows - summary.unscorable
     summary.output = str(out)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
+
+
+def _output_format(out: Path) -> str:
+    out_format = STREAM_SUFFIXES.get(out.suffix.lower())
+    if out_format is None:
+        raise SynthgradeError(
+            f"{out}: cannot write {out.suffix or 'a file without extension'}; use .csv, .tsv, .jsonl or .parquet"
+        )
+    return out_format
+
+
+def _score_chunk(
+    scorer: Scorer, frame: pd.DataFrame, rows: pd.DataFrame, summary: PredictionSummary, batch_size: int, discarded: bool
+) -> pd.DataFrame | None:
+    """One chunk's rows with their predictions (None when ``discarded``: its problems are counted, the model is
+    not run); unscorable rows are counted and listed in ``summary``."""
+    if discarded:
+        _, _, problems = build_inputs(frame, scorer.info)
+        summary.unscorable += len({problem.row for problem in problems})
+        _keep(summary, [str(problem) for problem in problems])
+        return None
+    proba, reasons = score_frame(scorer, frame, batch_size)
+    bad = [f"{w}: {r}" for w, r in zip(frame[WHERE], reasons, strict=True) if r is not None]
+    summary.unscorable += len(bad)
+    _keep(summary, bad)
+    result = add_predictions(rows, scorer.labels, proba, reasons)
+    for label, count in result[PRED_LABEL].value_counts().items():
+        summary.label_counts[str(label)] += int(count)
+    return result
+
+
+def _refuse_unreadable(out: Path, read_problems: list[str], read_failures: int) -> None:
+    """Lines that could not be read fail the whole run: nothing is written."""
+    if not read_problems:
+        return
+    more = f" (and {read_failures - 1} more lines)" if read_failures > 1 else ""
+    unlisted = [f"... and {read_failures - len(read_problems)} more"] if read_failures > len(read_problems) else []
+    raise SynthgradeError(
+        f"{read_problems[0]}{more}; nothing written",
+        [*read_problems, *unlisted, f"{out}: nothing written ({read_failures} lines could not be read)"],
+    )
+
+
+def _refuse_unscorable(out: Path, summary: PredictionSummary) -> None:
+    """With ``on_unscorable="fail"``, one unscorable row fails the run: nothing is written."""
+    if not summary.unscorable:
+        return
+    more = f" (and {summary.unscorable - 1} more rows)" if summary.unscorable > 1 else ""
+    extra = [f"... and {summary.unscorable - len(summary.problems)} more"] if summary.unscorable > len(summary.problems) else []
+    raise SynthgradeError(
+        f"{summary.problems[0]}{more}; nothing written (--on-unscorable blank writes them with an empty prediction)",
+        [
+            *summary.problems,
+            *extra,
+            f"{out}: nothing written ({summary.unscorable} unscorable rows; --on-unscorable blank keeps them)",
+        ],
+    )
 
 
 def _keep(summary: PredictionSummary, problems: list[str]) -> None:
