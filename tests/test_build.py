@@ -229,3 +229,18 @@ def test_load_build_data_refuses_a_test_file_with_synthetic_rows(data_file: Path
         load_build_data(data_file, BuildConfig(val=0.25), test=test_file)
     test_file.write_text(test_file.read_text().replace("True", "False"))
     assert len(load_build_data(data_file, BuildConfig(val=0.25), test=test_file).tests["held-out"]) == 8
+
+
+def test_the_stage_list_is_written_once_and_each_stage_reads_only_what_an_earlier_stage_produced():
+    from dataclasses import fields
+
+    from synthgrade.build import STAGES
+    from synthgrade.build.records import BuildState
+    from synthgrade.build.stages import PIPELINE
+
+    assert STAGES == tuple(stage.name for stage in PIPELINE) and len(set(STAGES)) == len(PIPELINE)
+    produced: set[str] = set()
+    for stage in PIPELINE:
+        assert set(stage.reads) <= produced, f"{stage.name} reads {set(stage.reads) - produced} before a stage produced it"
+        produced |= set(stage.produces)
+    assert produced == {field.name for field in fields(BuildState)}  # every record has a stage that makes it

@@ -178,14 +178,13 @@ class GridCell:
     val_macro_f1: float | None = None
     val_pred: list[int] | None = None
     oof: dict[str, Any] | None = None
-    #: macro-F1 on all held-out human rows, set by the decide stage (never in grid.jsonl)
-    heldout_macro_f1: float | None = None
 
     @property
     def trained(self) -> bool:
         return self.val_pred is not None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, heldout_macro_f1: float | None = None) -> dict[str, Any]:
+        """The line of ``grid.jsonl``; in ``build.json`` with the macro-F1 on all held-out rows the decide stage computed."""
         head = {"key": self.key, "set": self.set_name}
         if not self.trained:
             reason = {"skipped": self.skipped} if self.skipped is not None else {"failed": self.failed}
@@ -202,8 +201,8 @@ class GridCell:
             "val_pred": self.val_pred,
             "oof": self.oof,
         }
-        if self.heldout_macro_f1 is not None:
-            record["heldout_macro_f1"] = self.heldout_macro_f1
+        if heldout_macro_f1 is not None:
+            record["heldout_macro_f1"] = heldout_macro_f1
         return record
 
     @classmethod
@@ -223,6 +222,8 @@ class ShipDecision:
     shipped_dir: Path
     human_heldout_macro_f1: float
     best_heldout_macro_f1: float | None
+    #: every trained cell's macro-F1 on the held-out rows it was compared on, by key (not in decision.json)
+    heldout: dict[str, float] = field(default_factory=dict)
 
     @property
     def ship_synthetic(self) -> bool:

@@ -31,11 +31,9 @@ class DecideStage(Stage):
         trained = [cell for cell in state.cells if cell.trained]
         evidence = self.evidence(human, trained)
         k = len(self.labels)
-        for cell in trained:
-            y, _, cell_pred, _ = evidence[cell.key]
-            cell.heldout_macro_f1 = macro_f1(y, cell_pred, k)
+        heldout = {key: macro_f1(y, cell_pred, k) for key, (y, _, cell_pred, _) in evidence.items()}
         # Ties go to fewer synthetic rows, then the smaller weight: the cheaper, more conservative model.
-        best = max(trained, key=lambda c: (c.heldout_macro_f1, -c.synthetic_rows, -c.weight)) if trained else None
+        best = max(trained, key=lambda c: (heldout[c.key], -c.synthetic_rows, -c.weight)) if trained else None
         y_val, human_val = self.context.label_index(self.data.val), np.asarray(human.val_pred)
         y, human_pred, best_pred = evidence[best.key][:3] if best else (y_val, human_val, None)
         config = self.config
@@ -57,7 +55,8 @@ class DecideStage(Stage):
             shipped=best.key if ships_cell and best else "human-only",
             shipped_dir=self.layout.grid_model(best.key) if ships_cell and best else self.layout.human_model,
             human_heldout_macro_f1=round(macro_f1(y, human_pred, k), 4),
-            best_heldout_macro_f1=round(best.heldout_macro_f1, 4) if best and best.heldout_macro_f1 is not None else None,
+            best_heldout_macro_f1=round(heldout[best.key], 4) if best else None,
+            heldout=heldout,
         )
         self.announce(result.reason)
         write_json(self.layout.decision, state.decision.to_dict())

@@ -10,7 +10,7 @@ from synthgrade.build.records import BuildResult, BuildState, without_per_row
 from synthgrade.build.stage import Stage, minutes
 from synthgrade.build.verdict import Verdict, build_verdict
 from synthgrade.console import console
-from synthgrade.io import read_json, write_json
+from synthgrade.io import write_json
 
 
 class ReportStage(Stage):
@@ -26,7 +26,7 @@ class ReportStage(Stage):
         assert state.decision is not None
         decision = state.decision.to_dict()
         sets = [entry.to_dict() for entry in state.sets]
-        cells = [cell.to_dict() for cell in state.cells]
+        cells = [cell.to_dict(state.decision.heldout.get(cell.key)) for cell in state.cells]
         outcome = build_verdict(decision, state.evaluation, sets, cells, self.config.model_dump(mode="json"))
         summary = self.summary(state, outcome, decision, sets, cells)
         self.announce()
@@ -51,7 +51,8 @@ class ReportStage(Stage):
         cells: list[dict[str, Any]],
     ) -> dict[str, Any]:
         """``build.json``: the verdict, what shipped, why, and every record the stages made (without per-row predictions)."""
-        data = self.data
+        data, human = self.data, state.human
+        assert human is not None
         return {
             "verdict": outcome.text,
             "outcome": outcome.to_dict(),
@@ -59,7 +60,7 @@ class ReportStage(Stage):
             "model": str(self.layout.model),
             "student": str(state.student_dir) if state.student_dir else None,
             "decision": decision,
-            "human_only": without_per_row(read_json(self.layout.human_record)),
+            "human_only": without_per_row(human.to_dict()),
             "synthetic_sets": sets,
             "grid": [without_per_row(cell) for cell in cells],
             "evaluation": state.evaluation,
