@@ -13,7 +13,8 @@ from helpers.llm_server import FakeChatServer
 
 from synthgrade.build import BuildConfig, decide, load_build_data, run_build
 from synthgrade.build.grid import feasible_share
-from synthgrade.build.pipeline import Build, per_group_rows
+from synthgrade.build.pipeline import per_group_rows
+from synthgrade.build.stages.decide import DecideStage
 from synthgrade.errors import SynthgradeError
 from synthgrade.modeling import load_scorer
 
@@ -109,19 +110,19 @@ def test_a_killed_build_leaves_nothing_half_written_and_resumes(
     data_file: Path, server: FakeChatServer, tmp_path: Path, monkeypatch
 ):
     out = tmp_path / "build"
-    original = Build.decide
+    original = DecideStage.run
 
     def killed(self, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Build, "decide", killed)
+    monkeypatch.setattr(DecideStage, "run", killed)
     with pytest.raises(KeyboardInterrupt):
         run_build(data_file, out, config(server))
     assert not (out / "model").exists() and not (out / "build.json").exists() and not (out / "report").exists()
     assert not list(out.rglob("*.tmp"))  # no staging leftovers
     finished_cells = (out / "work" / "grid.jsonl").read_text()
     calls = server.answered
-    monkeypatch.setattr(Build, "decide", original)
+    monkeypatch.setattr(DecideStage, "run", original)
     result = run_build(data_file, out, config(server))
     assert (out / "work" / "grid.jsonl").read_text() == finished_cells and server.answered == calls
     assert (out / "model" / "synthgrade.json").exists() and result.report.exists()
@@ -228,3 +229,18 @@ def test_load_build_data_refuses_a_test_file_with_synthetic_rows(data_file: Path
         load_build_data(data_file, BuildConfig(val=0.25), test=test_file)
     test_file.write_text(test_file.read_text().replace("True", "False"))
     assert len(load_build_data(data_file, BuildConfig(val=0.25), test=test_file).tests["held-out"]) == 8
+
+
+def test_the_stage_list_is_written_once_and_each_stage_reads_only_what_an_earlier_stage_produced():
+    from dataclasses import fields
+
+    from synthgrade.build import STAGES
+    from synthgrade.build.records import BuildState
+    from synthgrade.build.stages import PIPELINE
+
+    assert STAGES == tuple(stage.name for stage in PIPELINE) and len(set(STAGES)) == len(PIPELINE)
+    produced: set[str] = set()
+    for stage in PIPELINE:
+        assert set(stage.reads) <= produced, f"{stage.name} reads {set(stage.reads) - produced} before a stage produced it"
+        produced |= set(stage.produces)
+    assert produced == {field.name for field in fields(BuildState)}  # every record has a stage that makes it

@@ -144,11 +144,11 @@ def test_tested_not_shipped_gives_cells_gain_and_bound(generator, tmp_path, caps
 
 
 def test_shipped_words_the_test_difference_by_its_interval(generator, tmp_path, capsys, monkeypatch):
-    from synthgrade.build import pipeline
+    from synthgrade.build.stages import decide as decide_stage
 
-    real = pipeline.decide
+    real = decide_stage.decide
     # The rule is tested elsewhere; here it ships any augmented model, so the shipped wording is reached.
-    monkeypatch.setattr(pipeline, "decide", lambda *args, **kwargs: real(*args, **(kwargs | {"margin": -1.0})))
+    monkeypatch.setattr(decide_stage, "decide", lambda *args, **kwargs: real(*args, **(kwargs | {"margin": -1.0})))
     result = run_build(EXAMPLE_SET, tmp_path / "build", tiny(generator))
     summary = check_everywhere(result, tmp_path / "build", capsys.readouterr().err)
     assert summary["outcome"]["case"] == "shipped" and result.ship_synthetic

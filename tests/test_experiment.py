@@ -433,7 +433,8 @@ def test_run_directory_paths_come_from_one_layout(tmp_path, fixtures):
     import ast
 
     import synthgrade.experiment.trial as trial_module
-    from synthgrade.experiment import BuildLayout, SweepLayout
+    from synthgrade.build.layout import BuildLayout
+    from synthgrade.experiment import SweepLayout
 
     config = sweep_config_from_dict(config_dict(fixtures, filter={"modes": ["off"]}, seeds=[0]))
     result = run_sweep(config, tmp_path / "run", trial_fn=fake_trial, synthetic_fn=fake_synthetic, show_progress=False)

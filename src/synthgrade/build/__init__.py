@@ -1,4 +1,4 @@
-"""Stage 7: ``synthgrade build``, the whole job on a user's human-coded file, shipping augmentation only where it wins."""
+"""Stage 10: ``synthgrade build``, the whole job on a user's human-coded file, shipping augmentation only where it wins."""
 
 from synthgrade.build.config import BuildConfig
 from synthgrade.build.decision import Decision, decide

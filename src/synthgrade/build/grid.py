@@ -2,8 +2,8 @@
 
 A :class:`GridTask` is picklable and names its inputs relative to the build folder (the split and one
 kept synthetic set), so the Ray executor ships exactly those files to a worker; the cell writes its model
-under ``work/grid/<key>/`` and returns its validation record, and only the driver appends it to
-``grid.jsonl``. The same function runs in-process for the local executor.
+under ``work/grid/<key>/`` and returns its validation record (a :class:`~synthgrade.build.records.GridCell`),
+and only the driver appends it to ``grid.jsonl``. The same function runs in-process for the local executor.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synthgrade.build.layout import BuildLayout
+from synthgrade.build.records import GridCell
 from synthgrade.data import load_responses
 from synthgrade.data.schema import LABEL
-from synthgrade.experiment.layout import BuildLayout
 from synthgrade.experiment.trial import read_synthetic
 from synthgrade.io import atomic_directory
 from synthgrade.mix import mix_training_set
@@ -75,7 +76,7 @@ def mixed_rows(out: Path, train: pd.DataFrame, set_name: str, share: float, labe
     return mix_training_set(train, synthetic, feasible_share(train, synthetic, share, labels), seed=seed)
 
 
-def train_grid_cell(task: GridTask) -> dict[str, Any]:
+def train_grid_cell(task: GridTask) -> GridCell:
     """Train one augmented model, save it under ``work/grid/<key>``, return its validation record."""
     from synthgrade.train import Trainer, TrainingArguments
 
@@ -93,17 +94,17 @@ def train_grid_cell(task: GridTask) -> dict[str, Any]:
     from synthgrade.metrics import point_metrics
 
     f1 = point_metrics(label_indices(val, labels), proba, labels)["macro_f1"]
-    return {
-        "key": task.key,
-        "set": task.set_name,
-        "strategy": task.strategy,
-        "temperature": task.temperature,
-        "share": task.share,
-        "achieved_share": round(float(mixed.manifest.get("achieved_ratio", 0.0)), 4),
-        "weight": task.weight,
-        "synthetic_rows": int(mixed.manifest.get("synthetic_rows", 0)),
-        "seconds": round(seconds, 1),
-        "val_macro_f1": float(f1 or 0.0),
-        "val_pred": proba.argmax(axis=1).tolist(),
-        "oof": (scorer.info.training or {}).get("oof"),
-    }
+    return GridCell(
+        key=task.key,
+        set_name=task.set_name,
+        strategy=task.strategy,
+        temperature=task.temperature,
+        share=task.share,
+        achieved_share=round(float(mixed.manifest.get("achieved_ratio", 0.0)), 4),
+        weight=task.weight,
+        synthetic_rows=int(mixed.manifest.get("synthetic_rows", 0)),
+        seconds=round(seconds, 1),
+        val_macro_f1=float(f1 or 0.0),
+        val_pred=proba.argmax(axis=1).tolist(),
+        oof=(scorer.info.training or {}).get("oof"),
+    )

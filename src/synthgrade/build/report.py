@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from synthgrade.experiment.layout import BuildLayout
+from synthgrade.build.layout import BuildLayout
 from synthgrade.io import write_text_atomic
 from synthgrade.report.html import render_page
 

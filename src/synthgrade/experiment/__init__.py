@@ -7,13 +7,12 @@
 from synthgrade.experiment.config import SweepConfig, load_sweep_config, sweep_config_from_dict
 from synthgrade.experiment.data import human_rows, read_split
 from synthgrade.experiment.executor import Executor, LocalExecutor, Outcome, ProcessExecutor
-from synthgrade.experiment.layout import BuildLayout, SweepLayout, synthetic_path
+from synthgrade.experiment.layout import SweepLayout, synthetic_path
 from synthgrade.experiment.plan import DataSummary, SweepPlan, SyntheticSpec, TrialSpec, plan_trials
 from synthgrade.experiment.store import ResultsStore
 from synthgrade.experiment.sweep import SweepResult, plan_sweep, run_sweep
 
 __all__ = [
-    "BuildLayout",
     "DataSummary",
     "Executor",
     "LocalExecutor",

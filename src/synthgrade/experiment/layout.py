@@ -1,8 +1,9 @@
-"""Where things live in a run directory: one place for the paths of a sweep run and of a build run.
+"""Where things live in a sweep's run directory, and the part every run directory shares (``split/``).
 
-Everything that reads or writes a run directory (the sweep driver, its trials, the report, ``build``)
-asks these layouts for paths instead of joining folder names itself, so the layout is written down once
-and no module has to import another just to find a file.
+Everything that reads or writes a run directory (the sweep driver, its trials, the report) asks
+:class:`SweepLayout` for paths instead of joining folder names itself, so the layout is written down once
+and no module has to import another just to find a file. A build's folder is
+:class:`synthgrade.build.layout.BuildLayout`, built on :class:`RunLayout` here.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ SYNTHETIC_DIR = "synthetic"
 
 
 @dataclass(frozen=True)
-class _RunLayout:
+class RunLayout:
+    """A run directory: its root and the split every run writes first."""
+
     root: Path
 
     def __init__(self, root: str | Path) -> None:
@@ -37,7 +40,7 @@ class _RunLayout:
         return self.split_dir / SPLIT_MANIFEST
 
 
-class SweepLayout(_RunLayout):
+class SweepLayout(RunLayout):
     """A sweep run directory: ``sweep.yaml``, ``plan.json``, ``split/``, ``synthetic/``, ``trials.jsonl``,
     ``failures.jsonl`` and (with ``keep_models``) ``models/TRIAL/``."""
 
@@ -87,76 +90,3 @@ def synthetic_path(run_dir: str | Path, key: str) -> Path:
 def diagnostics_path(run_dir: str | Path, key: str) -> Path:
     """``RUN_DIR/synthetic/KEY.diagnostics.json``: the numbers the report plots for one synthetic set."""
     return SweepLayout(run_dir).diagnostics(key)
-
-
-class BuildLayout(_RunLayout):
-    """A build run directory: the outputs a user opens (``model/``, ``student/``, ``report/``, ``build.json``,
-    ``split/``) and ``work/``, the resumable intermediate state."""
-
-    #: Everything a build writes directly under its root (what a fresh build clears).
-    OUTPUTS = ("work", SPLIT_DIR, "model", "student", "report", "build.json")
-
-    # -- what the user opens
-    def split(self, name: str) -> Path:
-        return self.split_dir / f"{name}.csv"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model"
-
-    @property
-    def student(self) -> Path:
-        return self.root / "student"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "build.json"
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report" / "index.html"
-
-    # -- work/: the state a rerun resumes from
-    @property
-    def work(self) -> Path:
-        return self.root / "work"
-
-    @property
-    def state(self) -> Path:
-        return self.work / "state.json"
-
-    @property
-    def human_record(self) -> Path:
-        return self.work / "human" / "record.json"
-
-    @property
-    def human_model(self) -> Path:
-        return self.work / "human" / "model"
-
-    def raw_synthetic(self, name: str) -> Path:
-        return self.work / SYNTHETIC_DIR / f"{name}.jsonl"
-
-    def kept_synthetic(self, name: str) -> Path:
-        return self.work / SYNTHETIC_DIR / f"{name}.kept.jsonl"
-
-    def filter_record(self, name: str) -> Path:
-        return self.work / SYNTHETIC_DIR / f"{name}.filter.json"
-
-    @property
-    def grid_results(self) -> Path:
-        return self.work / "grid.jsonl"
-
-    def grid_model(self, key: str) -> Path:
-        return self.work / "grid" / key
-
-    @property
-    def decision(self) -> Path:
-        return self.work / "decision.json"
-
-    @property
-    def student_record(self) -> Path:
-        return self.work / "student.json"
-
-    @property
-    def evaluation(self) -> Path:
-        return self.work / "evaluation.json"
