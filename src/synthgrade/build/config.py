@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from synthgrade.generate.config import check_temperatures
 from synthgrade.generate.strategies import STRATEGIES
-from synthgrade.registry import DEFAULT_GENERATOR
+from synthgrade.models import DEFAULT_GENERATOR
 
 
 class BuildConfig(BaseModel):
