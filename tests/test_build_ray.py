@@ -9,7 +9,7 @@ import ray  # noqa: F401  (`make setup` installs it: a missing Ray fails these t
 from helpers.build import config
 
 from synthgrade.build import run_build
-from synthgrade.experiment.ray_executor import RayExecutor
+from synthgrade.executors.ray import RayExecutor
 
 
 def _cells(out: Path) -> dict[str, dict]:

@@ -15,7 +15,7 @@ import pytest
 SWEEP = textwrap.dedent(
     """
     import time
-    from synthgrade.experiment.executor import ProcessExecutor
+    from synthgrade.executors.base import ProcessExecutor
     for outcome in ProcessExecutor(2, "spawn").map(time.sleep, [600, 600, 600]):
         print(outcome, flush=True)
     """

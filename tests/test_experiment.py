@@ -460,7 +460,7 @@ def test_run_directory_paths_come_from_one_layout(tmp_path, fixtures):
 def test_parameter_errors_name_the_python_parameter_and_the_cli_names_the_flag(cli, fixtures, tmp_path):
     """Library errors name what a Python caller passed; the CLI prints the flag its user typed."""
     from synthgrade.errors import ParameterError
-    from synthgrade.experiment.engines import ExecutorOptions, make_executor
+    from synthgrade.executors.engines import ExecutorOptions, make_executor
     from synthgrade.presets import load_config_or_preset
     from synthgrade.report import write_report
 

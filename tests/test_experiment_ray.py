@@ -14,9 +14,9 @@ import pytest
 import ray  # noqa: F401  (`make setup` installs it (the dev extra): a missing Ray fails these tests instead of skipping them)
 from helpers.sweep import config_dict, fake_synthetic, fake_trial
 
+from synthgrade.executors.engines import ExecutorOptions, make_executor
+from synthgrade.executors.ray import RayExecutor
 from synthgrade.experiment import LocalExecutor, ResultsStore, TrialSpec, run_sweep, sweep_config_from_dict
-from synthgrade.experiment.engines import ExecutorOptions, make_executor
-from synthgrade.experiment.ray_executor import RayExecutor
 
 
 def _rows(run_dir: Path) -> dict[str, dict]:
@@ -76,7 +76,7 @@ def test_killed_ray_driver_resumes_without_redoing_trials(ray_cluster, tmp_path,
             from pathlib import Path
             from helpers.sweep import config_dict, fake_synthetic, fake_trial  # tests/ is on PYTHONPATH (ray_cluster)
             from synthgrade.experiment import run_sweep, sweep_config_from_dict
-            from synthgrade.experiment.ray_executor import RayExecutor
+            from synthgrade.executors.ray import RayExecutor
             config = sweep_config_from_dict(config_dict(Path({str(fixtures)!r}), filter={{"modes": ["off"]}}))
             executor = RayExecutor({ray_cluster!r}, runtime_env={{"env_vars": {{"SYNTHGRADE_TEST_DELAY": sys.argv[1]}}}})
             run_sweep(config, {str(run_dir)!r}, executor, fake_trial, fake_synthetic, show_progress=False)

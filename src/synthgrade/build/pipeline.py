@@ -36,7 +36,7 @@ from synthgrade.build.stages.generate import one_strategy, per_group_rows
 from synthgrade.console import console
 from synthgrade.data import ColumnMap
 from synthgrade.errors import SynthgradeError
-from synthgrade.experiment.executor import Executor, LocalExecutor
+from synthgrade.executors.base import Executor, LocalExecutor
 from synthgrade.io import check_outputs, read_json, stable_hash
 
 
@@ -103,7 +103,7 @@ def run_build(
     """Build a scorer from a human-coded file (or prepared :class:`BuildData`) into ``out``; resumes a killed build.
 
     ``executor`` runs the grid's cells (default: one after another in this process; see
-    :data:`synthgrade.experiment.engines.EXECUTORS` for processes and Ray)."""
+    :data:`synthgrade.executors.engines.EXECUTORS` for processes and Ray)."""
     config = config or BuildConfig()
     # What a fresh build clears (--overwrite) must hold none of its inputs, e.g. OUT/split/train.csv of a rebuild.
     sources = [data.source if isinstance(data, BuildData) else data, test]

@@ -22,7 +22,7 @@ from synthgrade.build.inputs import BuildData
 from synthgrade.build.layout import BuildLayout
 from synthgrade.build.records import BuildState
 from synthgrade.console import console
-from synthgrade.experiment.executor import Executor
+from synthgrade.executors.base import Executor
 from synthgrade.io import write_json
 
 

@@ -119,7 +119,7 @@ def build(
         field = str(error["loc"][0]) if error["loc"] else "settings"
         # The CLI names the flag (ParameterError): --val-share, not the config field "val".
         raise ParameterError(BUILD_PARAMETERS.get(field, field), error["msg"]) from None
-    from synthgrade.experiment.engines import ExecutorOptions, make_executor
+    from synthgrade.executors.engines import ExecutorOptions, make_executor
 
     executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_task, gpus_per_task))
     result = run_build(data, out, config, columns=columns, test=test, overwrite=overwrite, executor=executor)

@@ -95,8 +95,8 @@ def sweep(
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write the HTML report when the sweep ends.")] = True,
 ) -> None:
     """Run a sweep (the cross product of its axes) as resumable trials, then write its report."""
+    from synthgrade.executors.engines import ExecutorOptions, make_executor
     from synthgrade.experiment import plan_sweep, run_sweep
-    from synthgrade.experiment.engines import ExecutorOptions, make_executor
     from synthgrade.presets import load_config_or_preset
 
     executor = make_executor(executor_name, ExecutorOptions(workers, address, cpus_per_task, gpus_per_task))

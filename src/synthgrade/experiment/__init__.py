@@ -4,9 +4,9 @@
 >>> result = run_sweep(load_sweep_config("sweep.yaml"), "runs/my-sweep")   # doctest: +SKIP
 """
 
+from synthgrade.executors import Executor, LocalExecutor, Outcome, ProcessExecutor
 from synthgrade.experiment.config import SweepConfig, load_sweep_config, sweep_config_from_dict
 from synthgrade.experiment.data import human_rows, read_split
-from synthgrade.experiment.executor import Executor, LocalExecutor, Outcome, ProcessExecutor
 from synthgrade.experiment.layout import SweepLayout, synthetic_path
 from synthgrade.experiment.plan import DataSummary, SweepPlan, SyntheticSpec, TrialSpec, plan_trials
 from synthgrade.experiment.store import ResultsStore

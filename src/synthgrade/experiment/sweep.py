@@ -19,9 +19,9 @@ import yaml
 
 from synthgrade.console import console, progress
 from synthgrade.errors import SynthgradeError
+from synthgrade.executors.base import Executor, LocalExecutor
 from synthgrade.experiment.config import SweepConfig
 from synthgrade.experiment.data import load_and_split, prepare_split, summarise
-from synthgrade.experiment.executor import Executor, LocalExecutor
 from synthgrade.experiment.layout import SweepLayout, synthetic_path
 from synthgrade.experiment.plan import SweepPlan, SyntheticSpec, TrialSpec, plan_trials
 from synthgrade.experiment.store import ResultsStore

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from synthgrade.errors import ParameterError, SynthgradeError
-from synthgrade.experiment.executor import Executor, LocalExecutor, ProcessExecutor
+from synthgrade.executors.base import Executor, LocalExecutor, ProcessExecutor
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def _process(options: ExecutorOptions) -> Executor:
 
 
 def _ray(options: ExecutorOptions) -> Executor:
-    from synthgrade.experiment.ray_executor import RayExecutor
+    from synthgrade.executors.ray import RayExecutor
 
     return RayExecutor(options.address, options.cpus_per_task, options.gpus_per_task)
 

@@ -3,9 +3,9 @@
 An executor only needs :meth:`Executor.map`: apply ``fn`` to each task and yield an :class:`Outcome`
 as each finishes, in any order. Trial code never sees the executor, so a distributed engine fits
 without touching it: :class:`ProcessExecutor` runs tasks in local worker processes, and
-:class:`~synthgrade.experiment.ray_executor.RayExecutor` on a Ray cluster (shipping each task's input
+:class:`~synthgrade.executors.ray.RayExecutor` on a Ray cluster (shipping each task's input
 files through Ray's object store, so no shared disk is needed). Commands pick one by name from
-:data:`synthgrade.experiment.engines.EXECUTORS`.
+:data:`synthgrade.executors.engines.EXECUTORS`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
-def _timed_call(fn: Callable[[Any], Any], task: Any) -> tuple[Any, str | None, float]:
+def timed_call(fn: Callable[[Any], Any], task: Any) -> tuple[Any, str | None, float]:
     start = time.perf_counter()
     try:
         return fn(task), None, time.perf_counter() - start
@@ -60,7 +60,7 @@ class LocalExecutor(Executor):
 
     def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Outcome]:
         for task in tasks:
-            result, error, seconds = _timed_call(fn, task)
+            result, error, seconds = timed_call(fn, task)
             yield Outcome(task, result, error, seconds)
 
 
@@ -81,7 +81,7 @@ class ProcessExecutor(Executor):
         finished = False
         try:
             with _sigterm_as_exit():
-                futures: dict[Future, Any] = {pool.submit(_timed_call, fn, task): task for task in tasks}
+                futures: dict[Future, Any] = {pool.submit(timed_call, fn, task): task for task in tasks}
                 pending = set(futures)
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)

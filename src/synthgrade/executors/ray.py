@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from synthgrade.errors import ParameterError, SynthgradeError
-from synthgrade.experiment.executor import Executor, Outcome, _timed_call, describe_error
+from synthgrade.executors.base import Executor, Outcome, timed_call, describe_error
 from synthgrade.io import atomic_path
 
 
@@ -61,7 +61,7 @@ def run_staged(fn: Callable[[Any], Any], task: Any, names: list[str], *contents:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         before = _snapshot(work)
-        result, error, seconds = _timed_call(fn, dataclasses.replace(task, run_dir=str(work)))
+        result, error, seconds = timed_call(fn, dataclasses.replace(task, run_dir=str(work)))
         written = {name: (work / name).read_bytes() for name, stamp in _snapshot(work).items() if before.get(name) != stamp}
         return result, error, seconds, written if error is None else {}
     finally:
