@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from synthgrade.errors import ParameterError, SynthgradeError
-from synthgrade.executors.base import Executor, Outcome, timed_call, describe_error
+from synthgrade.executors.base import Executor, Outcome, describe_error, timed_call
 from synthgrade.io import atomic_path
 
 
