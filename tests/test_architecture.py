@@ -19,7 +19,6 @@ BASE = {
     "io",
     "console",
     "models",
-    "registry",
     "executors",
     "data",
     "metrics",

@@ -9,8 +9,11 @@ import pytest
 
 from synthgrade.data import load_responses
 from synthgrade.errors import SynthgradeError
-from synthgrade.generate import GenerationConfig, backends, generate_synthetic
+from synthgrade.generate import GenerationConfig, generate_synthetic
 from synthgrade.generate.backends import BACKENDS, Backend, ChatRequest, completion, is_gguf_model, make_backend, resolve_backend
+
+# resolve_backend reads llamacpp_available from the factory module: the tests patch it there.
+from synthgrade.generate.backends import factory as backend_factory
 
 
 class FakeEngine(Backend):
@@ -40,7 +43,7 @@ def engines(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_auto_picks_llamacpp_for_a_gguf_model_only_when_it_is_importable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(backends, "llamacpp_available", lambda: True)
+    monkeypatch.setattr(backend_factory, "llamacpp_available", lambda: True)
     assert resolve_backend("auto", "smollm2-135m") == "llamacpp"
     assert resolve_backend("auto", "qwen2.5-coder-0.5b") == "llamacpp"  # registered GGUF: nothing assembled to decide
     assert resolve_backend("auto", "bert-base-uncased") == "local"  # a transformers model llama.cpp cannot load
@@ -48,7 +51,7 @@ def test_auto_picks_llamacpp_for_a_gguf_model_only_when_it_is_importable(monkeyp
     assert is_gguf_model(str(tmp_path / "m.gguf")) and is_gguf_model(str(tmp_path))
     assert resolve_backend("auto", str(tmp_path)) == "llamacpp"
     assert not is_gguf_model(str(tmp_path / "missing-folder"))
-    monkeypatch.setattr(backends, "llamacpp_available", lambda: False)
+    monkeypatch.setattr(backend_factory, "llamacpp_available", lambda: False)
     assert resolve_backend("auto", "smollm2-135m") == "local"
     for name in ("local", "llamacpp", "openai", "openai-batch"):
         assert resolve_backend(name, "smollm2-135m") == name  # an explicit choice is never second-guessed
@@ -61,14 +64,14 @@ def test_llamacpp_available_tracks_the_installed_package(monkeypatch: pytest.Mon
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
-    assert not backends.llamacpp_available() and resolve_backend("auto", "smollm2-135m") == "local"
+    assert not backend_factory.llamacpp_available() and resolve_backend("auto", "smollm2-135m") == "local"
 
 
 @pytest.mark.parametrize("installed, engine", [(True, "llamacpp"), (False, "local")])
 def test_generation_records_the_engine_auto_chose(
     engines: None, monkeypatch: pytest.MonkeyPatch, fixtures: Path, tmp_path: Path, installed: bool, engine: str
 ) -> None:
-    monkeypatch.setattr(backends, "llamacpp_available", lambda: installed)
+    monkeypatch.setattr(backend_factory, "llamacpp_available", lambda: installed)
     train: pd.DataFrame = load_responses(fixtures / "civics.csv")
     config = GenerationConfig(model="smollm2-135m", per_label=2, per_call=2, embedder=None, max_rounds=1)
     assert config.backend == "auto"  # the default

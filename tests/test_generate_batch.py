@@ -19,7 +19,7 @@ from synthgrade.data import load_responses
 from synthgrade.errors import SynthgradeError
 from synthgrade.generate import GenerationConfig, generate_synthetic
 from synthgrade.generate.batch import OpenAIBatchBackend, parse_output_line
-from synthgrade.generate.runner import CallStats
+from synthgrade.generate.call_stats import CallStats
 
 FAST_BATCH = {"poll_interval": 0.02}
 

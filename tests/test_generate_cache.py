@@ -11,9 +11,10 @@ from tenacity import RetryCallState
 
 from synthgrade.generate import GenerationConfig, default_cache_dir
 from synthgrade.generate.backends import RetryableError, completion, parse_retry_after, price_for
+from synthgrade.generate.backoff import BackoffWait
 from synthgrade.generate.cache import CACHE_FILE, CallCache, call_key
+from synthgrade.generate.call_stats import Budget
 from synthgrade.generate.config import RetryPolicy
-from synthgrade.generate.runner import BackoffWait, Budget
 
 
 def test_cache_round_trip_wal_and_key_sensitivity(tmp_path: Path) -> None:

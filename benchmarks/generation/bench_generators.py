@@ -243,7 +243,7 @@ def run_cell(
 def packaged_hash(model: str, strategy: str) -> str:
     """The hash of the prompt file the package ships for ``strategy`` (chat or continuation by model)."""
     from synthgrade.generate import GenerationConfig
-    from synthgrade.generate.core import choose_templates
+    from synthgrade.generate.prompting import choose_templates
 
     return choose_templates(GenerationConfig(backend="llamacpp", model=model, strategy=[strategy]), True)[strategy].hash
 
@@ -363,7 +363,7 @@ def main() -> int:
     from transformers.utils import logging as hf_logging
 
     from synthgrade.generate import GenerationConfig
-    from synthgrade.generate.core import choose_templates
+    from synthgrade.generate.prompting import choose_templates
 
     hf_logging.set_verbosity_error()
     log = args.out.with_suffix(".jsonl")

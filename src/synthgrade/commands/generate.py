@@ -144,8 +144,8 @@ def generate(
     """Write synthetic responses per label (and item) with provenance, cached and resumable."""
     from synthgrade.generate import GenerationConfig, generate_synthetic, summary_path, write_synthetic
     from synthgrade.generate.config import RetryPolicy
-    from synthgrade.generate.core import failed_generation
     from synthgrade.generate.strategies import DEFAULT_STRATEGY, check_strategy_names
+    from synthgrade.generate.summary import failed_generation
     from synthgrade.io import redact_url
     from synthgrade.models import DEFAULT_GENERATOR
 

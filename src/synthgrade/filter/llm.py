@@ -164,7 +164,8 @@ class LLMGrader:
         self, tasks: Sequence[str], items: Sequence[str | None], responses: Sequence[str], show_progress: bool = True
     ) -> list[list[str | None]]:
         """Per row, the label of each vote (None for a failed, refused or unparsable reply)."""
-        from synthgrade.generate.runner import Budget, CallRunner
+        from synthgrade.generate.call_stats import Budget
+        from synthgrade.generate.runner import CallRunner
 
         per_row = self.requests(tasks, items, responses)
         backend = make_backend(

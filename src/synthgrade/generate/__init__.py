@@ -1,6 +1,6 @@
 """Step 1: label-conditional synthetic responses from an LLM, cached, resumable and cleaned."""
 
-# Importing the Batch API backend also registers it as "openai-batch" in generate.backends.BACKENDS.
+# Importing the Batch API backend also registers it as "openai-batch" in generate.backends.factory.BACKENDS.
 from synthgrade.generate.batch import OpenAIBatchBackend
 from synthgrade.generate.config import GenerationConfig, RetryPolicy, default_cache_dir
 from synthgrade.generate.core import GenerationResult, generate_synthetic, summary_path, write_synthetic

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from synthgrade.errors import SynthgradeError
 from synthgrade.generate.strategies import DEFAULT_STRATEGY, check_strategy_names
 from synthgrade.io import cache_dir
-from synthgrade.registry import DEFAULT_ENCODER, DEFAULT_GENERATOR
+from synthgrade.models import DEFAULT_ENCODER, DEFAULT_GENERATOR
 
 BackendName = Literal["auto", "local", "openai", "openai-batch", "llamacpp"]
 #: The sampling temperatures generation accepts (GenerationConfig.temperature, and every config that sweeps it).

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from synthgrade.io import atomic_directory, stable_hash
-from synthgrade.registry import ResolvedModel, model_cache_dir, offline_error, resolve_model
+from synthgrade.models import ResolvedModel, model_cache_dir, offline_error, resolve_model
 
 STAMP = ".synthgrade-converted"
 

@@ -1,7 +1,8 @@
 """Prompt templates: plain files with ``### system`` / ``### user`` sections and ``$name`` placeholders.
 
 A template with a single ``### prompt`` section is a continuation prompt for base (not instruction-tuned)
-models: its text is continued as it is, without a chat template.
+models: its text is continued as it is, without a chat template. :func:`choose_templates` picks each
+strategy's template for a run (chat or continuation, by model and backend).
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ from importlib import resources
 from pathlib import Path
 
 from synthgrade.errors import SynthgradeError
+from synthgrade.generate.config import GenerationConfig
+from synthgrade.generate.strategies import STRATEGIES
 from synthgrade.io import sha256_bytes
+from synthgrade.models import REGISTRY
 
 SECTION = re.compile(r"^###\s*(system|user|prompt)\s*$", re.MULTILINE | re.IGNORECASE)
+#: The placeholder a rewriting strategy's template must hold (the response it rewrites).
+SOURCE_PLACEHOLDER = re.compile(r"\$(?:source\b|\{source\})")
 SINGLE_ITEM_TASK = "All responses answer the same open-ended question."
 
 
@@ -82,6 +88,34 @@ def load_template(path: str | Path | None, default: str) -> PromptTemplate:
     except UnicodeDecodeError:
         raise SynthgradeError(f"{path}: prompt template is not UTF-8 text") from None
     return parse_template(text, str(path))
+
+
+def choose_templates(config: GenerationConfig, continues_text: bool) -> dict[str, PromptTemplate]:
+    """Each strategy's template: ``--prompt``, else its chat file, or its continuation file for a base model."""
+    entry = REGISTRY.get(config.model)
+    base_model = entry is not None and not entry.chat
+    if base_model and not continues_text:
+        raise SynthgradeError(
+            f"model '{config.model}' is a base model that needs a continuation prompt; "
+            f"the {config.backend} backend sends chat messages only: use --backend local or llamacpp"
+        )
+    templates = {}
+    for name in config.strategy:
+        strategy = STRATEGIES[name]
+        template = load_template(config.prompt, strategy.base_template if base_model else strategy.template)
+        if template.continuation and not continues_text:
+            raise SynthgradeError(
+                f"{template.source}: a '### prompt' continuation template needs --backend local or llamacpp, not {config.backend}"
+            )
+        if strategy.rewrites and not SOURCE_PLACEHOLDER.search(template.system + template.user):
+            raise SynthgradeError(f"{template.source}: the {name} strategy rewrites one response; its template needs $source")
+        if base_model and not template.continuation:
+            raise SynthgradeError(
+                f"{template.source}: model '{config.model}' is a base model without a chat template; "
+                "give it a continuation template (one '### prompt' section)"
+            )
+        templates[name] = template
+    return templates
 
 
 def task_block(item_text: str | None, reference: str | None) -> str:
