@@ -199,7 +199,7 @@ def test_ensemble_weight_mixes_models_that_err_on_different_rows():
 
 def test_auto_ensemble_of_hybrid_and_lexical_scores_saves_and_loads(hybrid: HybridScorer, tiny_encoder: Path, tmp_path: Path):
     from synthgrade.data import label_indices
-    from synthgrade.scorers.ensemble import EnsembleScorer
+    from synthgrade.scorers.ensemble import EnsembleScorer, weighted
     from synthgrade.train.auto import ensemble_candidate
 
     train, val = rows("t", 60), rows("v", 20, start=500)
@@ -223,8 +223,12 @@ def test_auto_ensemble_of_hybrid_and_lexical_scores_saves_and_loads(hybrid: Hybr
     retrained = Trainer(args(f"ensemble:hybrid:{tiny_encoder}+lexical")).train(train, val)  # the spec auto records
     assert isinstance(retrained, EnsembleScorer) and retrained.weights == [weight, 1 - weight]
     np.testing.assert_allclose(retrained.predict_proba(val), expected, rtol=1e-5, atol=1e-6)
-    with pytest.raises(SynthgradeError, match="out-of-fold probabilities"):
-        Trainer(args(f"ensemble:hybrid:{tiny_encoder}+tfidf")).train(train, val)  # tfidf records predictions only
+    with_tfidf = Trainer(args(f"ensemble:hybrid:{tiny_encoder}+tfidf")).train(train, val)  # tfidf's C is cross-validated too
+    assert isinstance(with_tfidf, EnsembleScorer) and with_tfidf.info.training["oof"]["ids"] == train["id"].tolist()
+    lexical.oof_proba = None  # what a member fitted without folds (or a fine-tuned transformer) has
+    with pytest.raises(SynthgradeError, match="each member needs out-of-fold probabilities"):
+        y_val = label_indices(val, hybrid.labels)
+        weighted([hybrid, lexical], ["hybrid", "lexical"], train, [hybrid.predict_proba(val)] * 2, y_val, hybrid.labels)
     (tmp_path / "ensemble" / "ensemble.json").unlink()
     with pytest.raises(SynthgradeError, match="damaged ensemble model files"):
         load_scorer(tmp_path / "ensemble")

@@ -108,8 +108,8 @@ def weighted(
     tables = [getattr(member, "oof_proba", None) for member in members]
     if any(table is None for table in tables):
         raise SynthgradeError(
-            f"ensemble of {' + '.join(names)}: each member needs out-of-fold probabilities (lexical and hybrid record "
-            "them; too few training rows per label give none)"
+            f"ensemble of {' + '.join(names)}: each member needs out-of-fold probabilities (tfidf, lexical and "
+            "hybrid record them; a fine-tuned transformer, or too few training rows per label, gives none)"
         )
     human = ~is_synthetic(train_df).to_numpy()
     first, second = tables
