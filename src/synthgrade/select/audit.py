@@ -68,7 +68,7 @@ def find_suspects(
         raise SynthgradeError("there are no coded rows to audit")
     labels = coded_labels(coded, labels)
     if model.startswith("tfidf"):
-        raise ParameterError("model", "tfidf picks its regularisation on validation rows; use hybrid:<encoder> here")
+        raise ParameterError("model", "the audit refits the hybrid's head per fold; use hybrid:<encoder> here")
     y = label_indices(coded, labels)
     if proba is None:
         proba = out_of_fold_proba(coded, labels, model, seed)

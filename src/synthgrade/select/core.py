@@ -48,7 +48,7 @@ def select_rows(
     Rows already in ``coded`` (same id, or same item and normalised text), repeats of a text within an item and
     empty texts are never proposed; a pool sharing rows with an ``exclude`` table (validation or test data) is
     refused. ``model``: a scorer already fitted on ``coded`` (used as is), a model spec to fit on ``coded``
-    (``hybrid:<encoder>``, ``tfidf`` needs validation rows and is not accepted), or None for ``hybrid:<encoder>``.
+    (``hybrid:<encoder>``; ``tfidf`` is not accepted), or None for ``hybrid:<encoder>``.
     No model is fitted while fewer than two labels have 3 coded rows each: the picks are then cold-start ones
     and ``guess`` is empty. The summary (rows set aside, model used) is in ``result.attrs["select"]``.
     """
@@ -113,7 +113,7 @@ def _guess_model(
         return None, None
     spec = model or scorer_spec(encoder, len(coded))
     if spec.startswith("tfidf"):
-        raise ParameterError("model", "tfidf picks its regularisation on validation rows; use hybrid:<encoder> here")
+        raise ParameterError("model", "selection ranks with the frozen-encoder hybrid's probabilities; use hybrid:<encoder> here")
     try:
         return fit_guess_model(coded, labels, spec, seed), spec
     except SynthgradeError as exc:

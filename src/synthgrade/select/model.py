@@ -27,6 +27,6 @@ def scorer_spec(encoder: str, rows: int) -> str:
 
 
 def fit_guess_model(coded: pd.DataFrame, labels: list[str], spec: str, seed: int = 0) -> Scorer:
-    """``spec`` (``hybrid:<encoder>`` or ``tfidf``) fitted on every coded row; C is chosen by its own cross-validation."""
+    """``spec`` (``hybrid:<encoder>``) fitted on every coded row; C is chosen by its own cross-validation."""
     args = TrainingArguments(model=spec, seed=seed, labels=labels, show_progress=False)
     return kind_for(spec).fit(coded, coded.iloc[:0], args, labels, {})
