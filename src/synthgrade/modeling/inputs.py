@@ -41,8 +41,17 @@ def choose_input_mode(requested: str, frame: pd.DataFrame) -> InputMode:
 
 
 def item_context(item_text: str | None, reference: str | None) -> str:
+    """The pair-mode context: the item's wording and reference answer joined by :data:`REFERENCE_MARK`."""
     parts = [p.strip() for p in (item_text, reference) if isinstance(p, str) and p.strip()]
     return REFERENCE_MARK.join(parts)
+
+
+def context_parts(context: str) -> tuple[str, str]:
+    """(item wording, reference answer) of a context :func:`item_context` made; either stands in for a missing other."""
+    wording, mark, reference = context.partition(REFERENCE_MARK)
+    if not mark:
+        return context, context
+    return wording or reference, reference or wording
 
 
 def build_inputs(frame: pd.DataFrame, info: ModelInfo) -> tuple[list[str], list[str] | None, list[RowProblem]]:

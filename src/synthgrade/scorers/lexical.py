@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from synthgrade.io import read_json, write_json
-from synthgrade.modeling import ModelInfo
+from synthgrade.modeling import ModelInfo, context_parts
 from synthgrade.scorers.base import Provenance, TrainableScorer
 from synthgrade.scorers.cv import label_proba
 from synthgrade.scorers.fitting import fit_linear_scorer, logistic_arrays, logistic_from_arrays
@@ -35,13 +35,11 @@ from synthgrade.scorers.training_args import TrainingArguments
 KIND = "lexical"
 #: Searched by cross-validation on the training rows; the textbook recipe fixes C = 4, inside the grid.
 C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
-REFERENCE_MARK = " Reference: "  # how modeling.item_context joins item wording and reference answer
 
 
 def reference_of(context: str) -> str:
     """The reference answer in a pair-mode context (the item wording when the item has no reference)."""
-    wording, mark, reference = context.partition(REFERENCE_MARK)
-    return reference if mark and reference.strip() else wording
+    return context_parts(context)[1]
 
 
 def overlap_features(responses: Sequence[str], references: Sequence[str]) -> np.ndarray:

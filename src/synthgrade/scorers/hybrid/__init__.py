@@ -35,12 +35,12 @@ Saved without pickle: the lexical vocabularies (JSON), the coefficients and the 
 local folder, so the directory scores on any machine where synthgrade and that encoder are installed.
 """
 
+from synthgrade.modeling import context_parts
 from synthgrade.scorers.hybrid.features import HybridFeatures
 from synthgrade.scorers.hybrid.item_chars import ItemCharModel
 from synthgrade.scorers.hybrid.scorer import HybridScorer
 from synthgrade.scorers.hybrid.spec import (
     KIND,
-    context_parts,
     default_hybrid_encoder,
     log_proba,
     logistic,

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from synthgrade.mix import TrainingRows
+from synthgrade.modeling import context_parts
 from synthgrade.scorers import cv
 from synthgrade.scorers.fitting import logistic_arrays, logistic_from_arrays
 from synthgrade.scorers.hybrid.item_chars import ItemCharModel
-from synthgrade.scorers.hybrid.spec import context_parts, log_proba, logistic, rows_by_key
+from synthgrade.scorers.hybrid.spec import log_proba, logistic, rows_by_key
 from synthgrade.scorers.tfidf import TfidfFeatures, item_key
 
 #: Scale of the interaction vectors relative to the standardised scalar features (chosen on validation rows

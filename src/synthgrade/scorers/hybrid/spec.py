@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from synthgrade.errors import SynthgradeError
-from synthgrade.modeling import REFERENCE_MARK
 from synthgrade.models import DEFAULT_ENCODER
 from synthgrade.scorers import cv
 
@@ -37,14 +36,6 @@ def split_encoder(encoder: str) -> tuple[str, str]:
     from synthgrade.embed import STATIC_PREFIX
 
     return (STATIC_PREFIX, encoder[len(STATIC_PREFIX) :]) if encoder.startswith(STATIC_PREFIX) else ("", encoder)
-
-
-def context_parts(context: str) -> tuple[str, str]:
-    """(item wording, reference answer) of a pair-mode context; either stands in for a missing other."""
-    wording, mark, reference = context.partition(REFERENCE_MARK)
-    if not mark:
-        return context, context
-    return wording or reference, reference or wording
 
 
 def rows_by_key(keys: Sequence[str]) -> dict[str, list[int]]:
