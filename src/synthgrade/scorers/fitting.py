@@ -3,8 +3,6 @@ logistic heads as arrays and the out-of-fold record (the cross-validation itself
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -64,37 +62,3 @@ def out_of_fold_record(train_df: pd.DataFrame, predicted: np.ndarray | None, row
     human = rows.human if rows is not None else np.ones(len(train_df), dtype=bool)
     ids = train_df["id"].astype(str).to_numpy() if "id" in train_df.columns else np.arange(len(train_df)).astype(str)
     return {"ids": ids[human].tolist(), "pred": np.asarray(predicted)[human].astype(int).tolist()}
-
-
-def fit_linear_scorer(
-    cls: Any, make_features: Any, estimator: Any, grid: dict[str, Sequence[Any]],
-    train_df: pd.DataFrame, val_df: pd.DataFrame, args: Any, labels: list[str], provenance: dict[str, Any] | None,
-) -> Any:  # fmt: skip
-    """The fit of a linear kind (``tfidf``, ``lexical``): ``make_features(pair)`` fitted on the training rows,
-    ``estimator``'s settings chosen by cross-validation there (:func:`~synthgrade.scorers.cv.cross_validated_choice`),
-    and ``val_df`` (human rows) only reported, so ``auto`` compares kinds on rows none of them was tuned on."""
-    from synthgrade.metrics import point_metrics
-    from synthgrade.mix import training_rows
-    from synthgrade.scorers.cv import cross_validated_choice
-
-    started = time.perf_counter()
-    info, inputs, y_train, y_val = prepare_inputs(train_df, val_df, args, labels, cls.kind, cls.kind)
-    features = make_features(info.input_mode == "pair").fit(*inputs["train"])
-    matrix = features.transform(*inputs["train"])
-    rows = training_rows(train_df, args.synthetic_weight)
-    choice = cross_validated_choice(estimator, grid, matrix, y_train, args.seed, rows, len(labels))
-    scorer = cls(features, choice.model, info)
-    scorer.oof_proba = choice.oof_proba  # in memory only: auto weighs ensembles on it
-    proba = scorer.predict_proba_inputs(*inputs["val"])
-    info.parameters = int(choice.model.coef_.size + choice.model.intercept_.size)
-    info.training = {
-        "arguments": args.to_dict(),
-        "curve": choice.curve,
-        "best": choice.best,
-        "cv_macro_f1": choice.score,
-        "oof": out_of_fold_record(train_df, choice.oof_pred, rows),
-        "validation": point_metrics(y_val, proba, labels, ordinal=info.ordinal),
-        "elapsed_s": round(time.perf_counter() - started, 2),
-    }
-    info.provenance = provenance or {}
-    return scorer

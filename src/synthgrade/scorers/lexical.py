@@ -19,17 +19,12 @@ words and length remain. Saved without pickle: vocabularies and IDF weights in J
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from synthgrade.io import read_json, write_json
-from synthgrade.modeling import ModelInfo, context_parts
-from synthgrade.scorers.base import Provenance, TrainableScorer
-from synthgrade.scorers.cv import label_proba
-from synthgrade.scorers.fitting import fit_linear_scorer, logistic_arrays, logistic_from_arrays
+from synthgrade.modeling import context_parts
+from synthgrade.scorers.linear import LinearScorer
 from synthgrade.scorers.training_args import TrainingArguments
 
 KIND = "lexical"
@@ -113,39 +108,16 @@ class LexicalFeatures:
         return features
 
 
-class LexicalScorer(TrainableScorer):
+class LexicalScorer(LinearScorer):
     """The strong lexical recipe (kind ``lexical``): n-grams, item-tagged words, reference overlap, length."""
 
     kind = KIND
-
-    def __init__(self, features: LexicalFeatures, classifier: Any, info: ModelInfo) -> None:
-        self.features = features
-        self.classifier = classifier
-        self.info = info
-        #: Out-of-fold probabilities of the human training rows (set by ``fit``, never saved): ``auto`` weighs
-        #: an ensemble on them.
-        self.oof_proba: np.ndarray | None = None
-
-    def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
-        return label_proba(self.classifier, self.features.transform(first, second), len(self.labels))
-
-    def save_weights(self, directory: Path) -> None:
-        write_json(directory / "lexical.json", self.features.state())
-        np.savez(directory / "lexical.npz", **logistic_arrays(self.classifier))
+    features_class = LexicalFeatures
+    state_file, weights_file = "lexical.json", "lexical.npz"
+    grid = {"C": C_GRID}
 
     @classmethod
-    def load_weights(cls, directory: Path, info: ModelInfo) -> LexicalScorer:
-        features = LexicalFeatures.from_state(read_json(directory / "lexical.json"))
-        with np.load(directory / "lexical.npz", allow_pickle=False) as data:
-            return cls(features, logistic_from_arrays(data), info)
-
-    @classmethod
-    def fit(
-        cls, train_df: pd.DataFrame, val_df: pd.DataFrame, args: TrainingArguments, labels: list[str],
-        provenance: Provenance = None,
-    ) -> LexicalScorer:  # fmt: skip
-        """Fit on ``train_df`` with C chosen by cross-validation there; ``val_df`` (human rows) is only reported."""
+    def estimator(cls, args: TrainingArguments) -> Any:
         from sklearn.linear_model import LogisticRegression
 
-        estimator = LogisticRegression(max_iter=3000, class_weight="balanced")
-        return fit_linear_scorer(cls, LexicalFeatures, estimator, {"C": C_GRID}, train_df, val_df, args, labels, provenance)
+        return LogisticRegression(max_iter=3000, class_weight="balanced")

@@ -14,18 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from synthgrade.errors import SynthgradeError
-from synthgrade.io import read_json, stable_hash, write_json
-from synthgrade.modeling import METADATA_FILE, ModelInfo
-from synthgrade.scorers.base import Provenance, TrainableScorer
-from synthgrade.scorers.cv import label_proba
-from synthgrade.scorers.fitting import fit_linear_scorer, logistic_arrays, logistic_from_arrays
+from synthgrade.io import stable_hash
+from synthgrade.scorers.linear import LinearScorer
 from synthgrade.scorers.training_args import TrainingArguments
 
 TOKEN = re.compile(r"(?u)\b\w+\b")
@@ -108,43 +102,16 @@ class TfidfFeatures:
         return features
 
 
-class TfidfScorer(TrainableScorer):
-    """TF-IDF features + multinomial logistic regression (kind ``tfidf``)."""
+class TfidfScorer(LinearScorer):
+    """TF-IDF features + multinomial logistic regression (kind ``tfidf``), C by cross-validation."""
 
     kind = "tfidf"
-
-    def __init__(self, features: TfidfFeatures, classifier: Any, info: ModelInfo) -> None:
-        self.features = features
-        self.classifier = classifier
-        self.info = info
-
-    def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
-        return label_proba(self.classifier, self.features.transform(first, second), len(self.labels))
-
-    def save_weights(self, directory: Path) -> None:
-        write_json(directory / "tfidf.json", self.features.state())
-        np.savez(directory / "logistic.npz", **logistic_arrays(self.classifier))
+    features_class = TfidfFeatures
+    state_file, weights_file = "tfidf.json", "logistic.npz"
+    grid = {"C": C_GRID}
 
     @classmethod
-    def load_weights(cls, directory: Path, info: ModelInfo) -> TfidfScorer:
-        features = TfidfFeatures.from_state(read_json(directory / "tfidf.json"))
-        with np.load(directory / "logistic.npz", allow_pickle=False) as data:
-            classifier = logistic_from_arrays(data)
-        classes = classifier.classes_
-        if classes.size and (int(classes.max()) >= len(info.labels) or int(classes.min()) < 0):
-            raise SynthgradeError(
-                f"{directory}: damaged tfidf model: its weights have classes up to {int(classes.max())} but "
-                f"{METADATA_FILE} lists {len(info.labels)} labels"
-            )
-        return cls(features, classifier, info)
-
-    @classmethod
-    def fit(
-        cls, train_df: pd.DataFrame, val_df: pd.DataFrame, args: TrainingArguments, labels: list[str],
-        provenance: Provenance = None,
-    ) -> TfidfScorer:  # fmt: skip
-        """Fit the TF-IDF model with C chosen by cross-validation on ``train_df``; ``val_df`` is only reported."""
+    def estimator(cls, args: TrainingArguments) -> Any:
         from sklearn.linear_model import LogisticRegression
 
-        estimator = LogisticRegression(max_iter=2000, class_weight="balanced" if args.class_weights else None)
-        return fit_linear_scorer(cls, TfidfFeatures, estimator, {"C": C_GRID}, train_df, val_df, args, labels, provenance)
+        return LogisticRegression(max_iter=2000, class_weight="balanced" if args.class_weights else None)
