@@ -25,6 +25,7 @@ import numpy as np
 
 from synthgrade.modeling import context_parts
 from synthgrade.scorers.linear import LinearScorer
+from synthgrade.scorers.tfidf import TOKEN, WordFeatures
 from synthgrade.scorers.training_args import TrainingArguments
 
 KIND = "lexical"
@@ -40,7 +41,6 @@ def reference_of(context: str) -> str:
 def overlap_features(responses: Sequence[str], references: Sequence[str]) -> np.ndarray:
     """Per row: recall (share of the reference's distinct words in the response) and precision (share of the
     response's distinct words in the reference)."""
-    from synthgrade.scorers.tfidf import TOKEN
 
     out = np.zeros((len(responses), 2))
     for row, (response, reference) in enumerate(zip(responses, references, strict=True)):
@@ -51,61 +51,28 @@ def overlap_features(responses: Sequence[str], references: Sequence[str]) -> np.
 
 
 def length_feature(responses: Sequence[str]) -> np.ndarray:
-    from synthgrade.scorers.tfidf import TOKEN
 
     return np.log1p([len(TOKEN.findall(r)) for r in responses]).reshape(-1, 1)
 
 
-class LexicalFeatures:
+class LexicalFeatures(WordFeatures):
     """Sparse matrix of the recipe's features from (context, response) inputs; fit once, then transform."""
 
-    def __init__(self, pair: bool) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        from synthgrade.scorers.tfidf import TOKEN
-
-        self.pair = pair
-        self.words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=TOKEN.pattern, lowercase=True)
-        self.tagged = TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True) if pair else None
-
-    @staticmethod
-    def _split(first: Sequence[str], second: Sequence[str] | None) -> tuple[Sequence[str], Sequence[str] | None]:
-        return (second, first) if second is not None else (first, None)
-
     def fit(self, first: Sequence[str], second: Sequence[str] | None) -> LexicalFeatures:
-        from synthgrade.scorers.tfidf import tagged_text
-
-        responses, contexts = self._split(first, second)
+        responses, contexts = self.split(first, second)
         self.words.fit(responses)
-        if self.tagged is not None and contexts is not None:
-            self.tagged.fit([tagged_text(c, r) for c, r in zip(contexts, responses, strict=True)])
+        self.fit_tagged(responses, contexts)
         return self
 
     def transform(self, first: Sequence[str], second: Sequence[str] | None) -> Any:
         from scipy.sparse import csr_matrix, hstack
 
-        from synthgrade.scorers.tfidf import tagged_text
-
-        responses, contexts = self._split(first, second)
+        responses, contexts = self.split(first, second)
         blocks = [self.words.transform(responses), csr_matrix(length_feature(responses))]
         if self.tagged is not None and contexts is not None:
-            blocks.append(self.tagged.transform([tagged_text(c, r) for c, r in zip(contexts, responses, strict=True)]))
+            blocks.append(self.tagged_matrix(responses, contexts))
             blocks.append(csr_matrix(overlap_features(responses, [reference_of(c) for c in contexts])))
         return hstack(blocks).tocsr()
-
-    def state(self) -> dict[str, Any]:
-        from synthgrade.scorers.tfidf import vectorizer_state
-
-        tagged = vectorizer_state(self.tagged) if self.tagged else None
-        return {"pair": self.pair, "words": vectorizer_state(self.words), "tagged": tagged}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> LexicalFeatures:
-        from synthgrade.scorers.tfidf import restore_vectorizers
-
-        features = cls(bool(state["pair"]))
-        restore_vectorizers((features.words, state["words"]), (features.tagged, state.get("tagged")))
-        return features
 
 
 class LexicalScorer(LinearScorer):

@@ -50,8 +50,9 @@ def restore_vectorizers(*pairs: tuple[Any, dict[str, Any] | None]) -> None:
         vectorizer.idf_ = np.asarray(saved["idf"], dtype=np.float64)
 
 
-class TfidfFeatures:
-    """Builds the sparse feature matrix from (context, response) inputs; fit once, then transform."""
+class WordFeatures:
+    """What both lexical kinds fit, save and load: word 1-2-grams of the response and, in pair mode, the same words
+    tagged with their item (an item-specific vocabulary). Subclasses add their own features in ``transform``."""
 
     def __init__(self, pair: bool) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -60,24 +61,46 @@ class TfidfFeatures:
         self.words = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, token_pattern=TOKEN.pattern, lowercase=True)
         self.tagged = TfidfVectorizer(token_pattern=r"\S+", lowercase=False, sublinear_tf=True) if pair else None
 
-    def fit(self, first: Sequence[str], second: Sequence[str] | None) -> TfidfFeatures:
-        responses, contexts = self._split(first, second)
-        self.words.fit(list(responses) + (sorted(set(contexts)) if contexts is not None else []))
+    @staticmethod
+    def split(first: Sequence[str], second: Sequence[str] | None) -> tuple[Sequence[str], Sequence[str] | None]:
+        """(responses, contexts or None) of model inputs."""
+        return (second, first) if second is not None else (first, None)
+
+    def fit_tagged(self, responses: Sequence[str], contexts: Sequence[str] | None) -> None:
         if self.tagged is not None and contexts is not None:
             self.tagged.fit([tagged_text(c, r) for c, r in zip(contexts, responses, strict=True)])
-        return self
 
-    def _split(self, first: Sequence[str], second: Sequence[str] | None) -> tuple[Sequence[str], Sequence[str] | None]:
-        return (second, first) if second is not None else (first, None)
+    def tagged_matrix(self, responses: Sequence[str], contexts: Sequence[str]) -> Any:
+        return self.tagged.transform([tagged_text(c, r) for c, r in zip(contexts, responses, strict=True)])
+
+    def state(self) -> dict[str, Any]:
+        tagged = vectorizer_state(self.tagged) if self.tagged is not None else None
+        return {"pair": self.pair, "words": vectorizer_state(self.words), "tagged": tagged}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Any:
+        features = cls(bool(state["pair"]))
+        restore_vectorizers((features.words, state["words"]), (features.tagged, state.get("tagged")))
+        return features
+
+
+class TfidfFeatures(WordFeatures):
+    """The ``tfidf`` kind's matrix: words (fitted on responses and item texts), item-tagged words, and the
+    response's TF-IDF cosine and word overlap with its item text."""
+
+    def fit(self, first: Sequence[str], second: Sequence[str] | None) -> TfidfFeatures:
+        responses, contexts = self.split(first, second)
+        self.words.fit(list(responses) + (sorted(set(contexts)) if contexts is not None else []))
+        self.fit_tagged(responses, contexts)
+        return self
 
     def transform(self, first: Sequence[str], second: Sequence[str] | None) -> Any:
         from scipy.sparse import csr_matrix, hstack
 
-        responses, contexts = self._split(first, second)
+        responses, contexts = self.split(first, second)
         words = self.words.transform(responses)
         if not self.pair or contexts is None:
             return words
-        tagged = self.tagged.transform([tagged_text(c, r) for c, r in zip(contexts, responses, strict=True)])
         context_vectors = self.words.transform(contexts)
         similarity = np.asarray(words.multiply(context_vectors).sum(axis=1)).reshape(-1, 1)
         overlap = np.array(
@@ -86,20 +109,7 @@ class TfidfFeatures:
                 for c, r in zip(contexts, responses, strict=True)
             ]
         ).reshape(-1, 1)
-        return hstack([words, tagged, csr_matrix(similarity), csr_matrix(overlap)]).tocsr()
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "pair": self.pair,
-            "words": vectorizer_state(self.words),
-            "tagged": vectorizer_state(self.tagged) if self.tagged is not None else None,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> TfidfFeatures:
-        features = cls(bool(state["pair"]))
-        restore_vectorizers((features.words, state["words"]), (features.tagged, state.get("tagged")))
-        return features
+        return hstack([words, self.tagged_matrix(responses, contexts), csr_matrix(similarity), csr_matrix(overlap)]).tocsr()
 
 
 class TfidfScorer(LinearScorer):
