@@ -41,7 +41,6 @@ def reference_of(context: str) -> str:
 def overlap_features(responses: Sequence[str], references: Sequence[str]) -> np.ndarray:
     """Per row: recall (share of the reference's distinct words in the response) and precision (share of the
     response's distinct words in the reference)."""
-
     out = np.zeros((len(responses), 2))
     for row, (response, reference) in enumerate(zip(responses, references, strict=True)):
         said, wanted = set(TOKEN.findall(response.lower())), set(TOKEN.findall(reference.lower()))
@@ -51,7 +50,7 @@ def overlap_features(responses: Sequence[str], references: Sequence[str]) -> np.
 
 
 def length_feature(responses: Sequence[str]) -> np.ndarray:
-
+    """Per row: log(1 + number of words)."""
     return np.log1p([len(TOKEN.findall(r)) for r in responses]).reshape(-1, 1)
 
 
