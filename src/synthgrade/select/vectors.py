@@ -7,13 +7,12 @@ under ``$SYNTHGRADE_CACHE/embeddings`` (or the user cache folder): texts and the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from synthgrade.io import atomic_path, stable_hash
+from synthgrade.io import atomic_path, cache_dir, stable_hash
 
 MAX_LENGTH = 128
 #: Beyond this many texts the file starts afresh (a cache, not an archive).
@@ -21,12 +20,7 @@ DISK_LIMIT = 200_000
 
 
 def embedding_cache_dir() -> Path:
-    env = os.environ.get("SYNTHGRADE_CACHE")
-    if env:
-        return Path(env).expanduser() / "embeddings"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("synthgrade")) / "embeddings"
+    return cache_dir() / "embeddings"
 
 
 def _cache_file(encoder: str, folder: Path) -> Path:
