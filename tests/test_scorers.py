@@ -229,3 +229,20 @@ def test_lexical_scores_new_items_by_their_reference_overlap() -> None:
     assert accuracy >= 0.95
     blank = new.assign(reference="unrelated words only")  # without its reference an answer looks like any other
     assert float((scorer.predict(blank) == "correct").mean()) <= 0.5
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "lexical"])
+def test_linear_kinds_choose_c_by_cross_validation_without_validation_rows(kind: str, tmp_path: Path) -> None:
+    """C comes from folds of the training rows (select and the audit fit with no validation rows at all), the
+    out-of-fold probabilities cover every training row, and an empty batch scores to an empty table."""
+    train = frame("t", 30)
+    args = TrainingArguments(model=kind, seed=0, labels=["no", "yes"], show_progress=False)
+    scorer = kind_for(kind).fit(train, train.iloc[:0], args, ["no", "yes"], {})
+    training = scorer.info.training
+    assert training["best"]["C"] in type(scorer).grid["C"] and len(training["curve"]) == len(type(scorer).grid["C"])
+    assert scorer.oof_proba.shape == (30, 2) and np.allclose(scorer.oof_proba.sum(axis=1), 1)
+    assert training["oof"]["ids"] == train["id"].tolist() and training["cv_macro_f1"] is not None
+    assert scorer.predict_proba_inputs([], None).shape == (0, 2)
+    again = load_scorer(scorer.save_pretrained(tmp_path / kind))
+    np.testing.assert_allclose(again.predict_proba(train), scorer.predict_proba(train))
+    assert again.info.kind == kind and scorer.info.kind == kind

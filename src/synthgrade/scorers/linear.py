@@ -48,6 +48,8 @@ class LinearScorer(TrainableScorer):
         """The logistic regression to fit (its C is chosen from :attr:`grid`)."""
 
     def predict_proba_inputs(self, first: Sequence[str], second: Sequence[str] | None, batch_size: int = 64) -> np.ndarray:
+        if not len(first):  # the vectorizers refuse an empty batch
+            return np.zeros((0, len(self.labels)))
         return label_proba(self.classifier, self.features.transform(first, second), len(self.labels))
 
     def save_weights(self, directory: Path) -> None:
