@@ -326,7 +326,7 @@ def _build_onnx_file(model: str, int8: bool) -> Path:
             return fp32
         target = onnx_encoder_file(model, int8=True)
         with atomic_path(target) as tmp:
-            quantize_int8(fp32, tmp)
+            quantize_int8(fp32, tmp, per_channel=True)
         return target
     except OSError as exc:
         raise SynthgradeError(f"{fp32.parent}: cannot write the ONNX encoder cache ({exc})") from None
