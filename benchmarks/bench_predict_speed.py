@@ -4,8 +4,9 @@ sentence encoder in PyTorch, in onnxruntime (fp32) and in onnxruntime (dynamic i
 The draw is that of ``bench_scorers.py`` (budget 400, seed 0: 320 training rows, 80 human validation rows).
 Models are trained with the encoder in PyTorch (the unaccelerated model) and saved under ``--work``
 (default ``/tmp/synthgrade-bench-predict``); a rerun loads them instead of training again. Besides ``auto``'s
-pick at seed 0, ``ensemble:hybrid:minilm-l6+lexical`` (what auto ships at this budget with seeds 1 and 2 in
-``scorers.jsonl``) and the two hybrids alone are measured (``--models``), trained on the same draw.
+pick at seed 0 (``lexical`` when last run), ``ensemble:hybrid:minilm-l6+lexical`` on the draw of seed 1 (what
+auto ships at this budget with seeds 1 and 2 in ``scorers.jsonl``; on the seed-0 draw the ensemble's weight
+leaves the hybrid out) and the two hybrids alone on the seed-0 draw are measured (``--models``).
 
 Timing: :func:`synthgrade.predict.predict_file` (read the CSV, score, write the CSV, as ``synthgrade predict``
 does) on the unseen-answers test (540 rows), after a warm-up run on its first 16 rows (which loads the model,
@@ -44,7 +45,11 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", default="400")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--models", default="auto,ensemble:hybrid:minilm-l6+lexical,hybrid:minilm-l6,hybrid:mpnet-base")
+    parser.add_argument(
+        "--models",
+        default="auto,ensemble:hybrid:minilm-l6+lexical@1,hybrid:minilm-l6,hybrid:mpnet-base",
+        help="Comma-separated specs; spec@N trains on the draw of seed N instead of --seed.",
+    )
     parser.add_argument("--backends", default="torch,onnx,onnx-int8")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/synthgrade-bench-predict"))
@@ -57,19 +62,22 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def trained(spec: str, args: argparse.Namespace, train: Any, val: Any, labels: list[str]) -> tuple[Path, dict]:
-    """The saved model of ``spec`` for this draw (trained with the encoder in PyTorch when not saved yet)."""
+def trained(spec: str, seed: int, args: argparse.Namespace, full: Any, labels: list[str]) -> tuple[Path, dict]:
+    """The saved model of ``spec`` for the draw of ``seed`` (trained with the encoder in PyTorch when not saved yet)."""
+    from bench_scorers import draw
+
     from synthgrade import embed
     from synthgrade.modeling import load_scorer
     from synthgrade.train import Trainer, TrainingArguments
 
-    folder = args.work / f"{spec.replace(':', '_')}-{args.budget}-seed{args.seed}"
+    train, val, _ = draw(full, args.budget, seed, labels)
+    folder = args.work / f"{spec.replace(':', '_')}-{args.budget}-seed{seed}"
     if folder.exists() and not args.retrain:
         info = load_scorer(folder).info
         return folder, {"train_seconds": info.training.get("bench_train_seconds"), "loaded": True}
     embed.set_encoder_backend("torch")
     started = time.perf_counter()
-    scorer = Trainer(TrainingArguments(model=spec, seed=args.seed, labels=labels, show_progress=False)).train(train, val)
+    scorer = Trainer(TrainingArguments(model=spec, seed=seed, labels=labels, show_progress=False)).train(train, val)
     seconds = round(time.perf_counter() - started, 1)
     scorer.info.training["bench_train_seconds"] = seconds
     scorer.save_pretrained(folder)
@@ -95,13 +103,15 @@ def time_predict(folder: Path, test_csv: Path, warm_csv: Path, out: Path, repeat
     from synthgrade.predict import predict_file
 
     started = time.perf_counter()
-    scorer = load_scorer(folder)
-    predict_file(scorer, warm_csv, out, show_progress=False)
+    predict_file(load_scorer(folder), warm_csv, out, show_progress=False)
     first_seconds = time.perf_counter() - started
     seconds = []
     load_before = load_average()
     for repeat in range(repeats):
-        embed._VECTORS.clear()  # a fresh process: nothing embedded yet
+        # As a fresh process after the warm-up: the encoder is loaded, nothing is embedded yet (the texts' memo
+        # is emptied, and a newly loaded scorer has no item embeddings).
+        embed._VECTORS.clear()
+        scorer = load_scorer(folder)
         tick = time.perf_counter()
         summary = predict_file(scorer, test_csv, out if repeat else out.with_name("first-" + out.name), show_progress=False)
         seconds.append(time.perf_counter() - tick)
@@ -127,7 +137,6 @@ def main() -> int:
     args = parse()
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from bench_scorers import draw
     from transformers.utils import logging as hf_logging
 
     from synthgrade import embed
@@ -139,7 +148,6 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     full = load_responses(DATA / "train")
     labels = sorted(full["label"].unique())
-    train, val, _ = draw(full, args.budget, args.seed, labels)
     test = load_responses(DATA / "test" / TEST)
     columns = ["id", "text", "label", "item_id", "item_text", "reference"]
     test_csv = args.work / f"{TEST}.csv"
@@ -149,9 +157,10 @@ def main() -> int:
     import torch
 
     rows: list[dict[str, Any]] = []
-    for spec in [m.strip() for m in args.models.split(",") if m.strip()]:
-        folder, training = trained(spec, args, train, val, labels)
-        model = {"model": spec, **describe(folder), **training}
+    for entry in [m.strip() for m in args.models.split(",") if m.strip()]:
+        spec, _, seed = entry.partition("@")
+        folder, training = trained(spec, int(seed or args.seed), args, full, labels)
+        model = {"model": entry, "seed": int(seed or args.seed), **describe(folder), **training}
         print(f"{spec}: {model}", flush=True)
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
             embed.set_encoder_backend(backend)
@@ -178,7 +187,7 @@ def main() -> int:
         row["macro_f1_change"] = round(row["macro_f1"] - reference["macro_f1"], 4)
         row["speedup"] = round(row["responses_per_s"] / reference["responses_per_s"], 2)
     result = {
-        "data": f"SciEntsBank 2-way, budget {args.budget} (seed {args.seed}: {len(train)} training + {len(val)} validation rows)",
+        "data": f"SciEntsBank 2-way, budget {args.budget} (the draw of bench_scorers.py: 80 % training, 20 % validation rows)",
         "test": f"{TEST} ({len(test)} rows)",
         "target_responses_per_s": TARGET_RESPONSES_PER_S,
         "f1_tolerance": F1_TOLERANCE,
@@ -197,13 +206,14 @@ def main() -> int:
         f"the encoder in PyTorch; the target is {TARGET_RESPONSES_PER_S:.0f} responses/s with macro-F1 within "
         f"{F1_TOLERANCE} of the PyTorch encoder.",
         "",
-        "| model | ships | encoder backend | responses/s (best) | median | speed-up | macro-F1 | change | load avg |",
+        "| model @ draw seed | ships | encoder | responses/s (best) | median | speed-up | macro-F1 | change | load avg |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ships = r["auto_chose"] or r["kind"]
         lines.append(
-            f"| {r['model']} | {ships} | {r['backend']} | {r['responses_per_s']} | {r['responses_per_s_median']} | "
+            f"| {r['model'].split('@')[0]} @ {r['seed']} | {ships} | {r['backend']} | {r['responses_per_s']} | "
+            f"{r['responses_per_s_median']} | "
             f"{r['speedup']}x | {r['macro_f1']:.4f} | {r['macro_f1_change']:+.4f} | "
             f"{r['load_average_before'][0]} / {r['load_average_after'][0]} |"
         )

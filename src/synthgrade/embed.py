@@ -211,6 +211,9 @@ INT8_MEMO_SUFFIX = "#onnx-int8"
 GRAPH_FORMAT = "mean-pooled-l2-v1"
 #: fp32 graphs further than this from PyTorch on the check sentences are refused (the TorchScript fallback drifts).
 PARITY_TOLERANCE = 1e-3
+#: Rows per fp32 session call. On 2 busy cores, MiniLM / mpnet embedded 300 test responses (sorted by length) at
+#: 142-169 / 27-29 a second in calls of 8-32 rows, 106-122 / 17-21 in calls of 64.
+ONNX_CHUNK_ROWS = 16
 _BACKEND: str | None = None
 _ONNX: dict[tuple[str, bool], tuple[Any, Any, list[str]]] = {}
 _WEIGHT_BYTES: dict[str, int] = {}
@@ -364,13 +367,14 @@ def _onnx_session(model: str, int8: bool) -> tuple[Any, Any, list[str]]:
 
 
 def _onnx_vectors(texts: list[str], model: str, int8: bool, batch_size: int, max_length: int) -> np.ndarray:
-    """Embeddings through onnxruntime. fp32: batches of similar length. int8: one text per call, because dynamic
-    quantization scales activations per call and a text's vector would otherwise depend on its batch-mates."""
+    """Embeddings through onnxruntime. fp32: calls of up to :data:`ONNX_CHUNK_ROWS` texts of similar length.
+    int8: one text per call, because dynamic quantization scales activations per call and a text's vector would
+    otherwise depend on its batch-mates."""
     tokenizer, session, names = _onnx_session(model, int8)
     encoded = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
     lengths = [len(ids) for ids in encoded["input_ids"]]
     order = np.argsort(lengths, kind="stable")
-    step = 1 if int8 else batch_size
+    step = 1 if int8 else min(batch_size, ONNX_CHUNK_ROWS)
     pad_id = tokenizer.pad_token_id or 0
     out: np.ndarray | None = None
     for start in range(0, len(texts), step):
