@@ -11,12 +11,14 @@ leaves the hybrid out) and the two hybrids alone on the seed-0 draw are measured
 Timing: :func:`synthgrade.predict.predict_file` (read the CSV, score, write the CSV, as ``synthgrade predict``
 does) on the unseen-answers test (540 rows), after a warm-up run on its first 16 rows (which loads the model,
 and exports the ONNX graph into the cache the first time). Before every timed run the in-process embedding
-memo is emptied and the scorer loaded again, so each run embeds every distinct text and item once, as a fresh
-``predict`` process does (repeated texts within the run are embedded once). ``responses_per_s`` = rows / the
-fastest of ``--repeats`` runs; the median is recorded too, with the load average before and after (the
-machine has 2 cores shared with other work), and ``responses_per_cpu_s`` = rows / the process CPU time of the run (all its threads), which
-other work on the machine moves less than the wall clock. Macro-F1 is that of the first timed run's
-predictions on the test rows, reported once.
+memo is emptied and the scorer loaded again, so each run embeds every distinct text and item once, as a
+fresh ``predict`` process does (repeated texts within the run are embedded once).
+
+- ``responses_per_s``: rows / the fastest of ``--repeats`` runs (the median is recorded too), with the load
+  average before and after: the machine has 2 cores shared with other work;
+- ``responses_per_cpu_s``: rows / the process CPU time of the fastest run (all its threads), which other
+  work on the machine moves less than the wall clock;
+- macro-F1: the first timed run's predictions on the test rows, reported once.
 
     .venv/bin/python benchmarks/bench_predict_speed.py
     .venv/bin/python benchmarks/bench_predict_speed.py --models auto --backends torch,onnx --repeats 3
