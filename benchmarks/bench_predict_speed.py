@@ -66,15 +66,24 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def scorer_bench_draw() -> Any:
+    """The scorer bench's ``draw`` (``benchmarks/common.py`` once the benchmarks are grouped, else bench_scorers)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.common import draw
+    except ImportError:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_scorers import draw
+    return draw
+
+
 def trained(spec: str, seed: int, args: argparse.Namespace, full: Any, labels: list[str]) -> tuple[Path, dict]:
     """The saved model of ``spec`` for the draw of ``seed`` (trained with the encoder in PyTorch when not saved yet)."""
-    from bench_scorers import draw
-
     from synthgrade import embed
     from synthgrade.modeling import load_scorer
     from synthgrade.train import Trainer, TrainingArguments
 
-    train, val, _ = draw(full, args.budget, seed, labels)
+    train, val, _ = scorer_bench_draw()(full, args.budget, seed, labels)
     folder = args.work / f"{spec.replace(':', '_')}-{args.budget}-seed{seed}"
     if folder.exists() and not args.retrain:
         info = load_scorer(folder).info
@@ -143,7 +152,6 @@ def macro_f1(predictions: Path, truth: Any) -> float:
 def main() -> int:
     args = parse()
     sys.path.insert(0, str(ROOT / "src"))
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from transformers.utils import logging as hf_logging
 
     from synthgrade import embed
