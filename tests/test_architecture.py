@@ -24,6 +24,7 @@ BASE = {
     "metrics",
     "speed",
     "embed",
+    "onnx_graph",
     "modeling",
     "modelcard",
     "__init__",

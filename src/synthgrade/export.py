@@ -5,9 +5,8 @@ the tokenizer files, ``model.onnx`` and a model card), so ``predict``, ``evaluat
 like any other. It keeps the source model's labels, input mode, item bank, provenance, training record
 and evaluations, and adds ``provenance.export`` (source path and kind, exporter, int8, parity check).
 
-Exporter: the torch.export-based exporter (``dynamo=True``) gives outputs identical to PyTorch for
-transformers 5 BERT models; the legacy TorchScript exporter is used only if it fails (it drifts by about
-1e-2 in the logits with transformers 5's attention masks, which the parity check then shows).
+The graph, its quantization and the onnxruntime session come from :mod:`synthgrade.onnx_graph` (the frozen
+encoders of :mod:`synthgrade.embed` use the same functions).
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgrade.console import console
 from synthgrade.errors import ParameterError, SynthgradeError
 from synthgrade.modeling import (
     ModelInfo,
@@ -34,9 +32,10 @@ from synthgrade.modeling import (
     padded_arrays,
     similar_length_chunks,
 )
+from synthgrade.onnx_graph import INPUT_NAMES, export_graph, positional_module, quantize_int8
+from synthgrade.onnx_graph import open_session as _session
 
 ONNX_FILE = "model.onnx"
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 #: Responses used for the parity check when no sample is given: short, long, odd.
 DEFAULT_SAMPLE = [
@@ -75,20 +74,6 @@ def set_inference_threads(threads: int | None) -> None:
 
     torch.set_num_threads(threads)
     os.environ["SYNTHGRADE_ONNX_THREADS"] = str(threads)
-
-
-def _session(path: Path, threads: int | None = None):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    threads = threads or int(os.environ.get("SYNTHGRADE_ONNX_THREADS", "0"))
-    if threads:
-        options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for a bad file
-        raise SynthgradeError(f"{path}: cannot load ONNX model ({str(exc).splitlines()[0]})") from None
 
 
 class OnnxScorer(Scorer):
@@ -155,93 +140,17 @@ class OnnxScorer(Scorer):
         return cls(_session(path), tokenizer, info, directory)
 
 
-def _logits_module(model: Any, names: list[str]):
-    """Wrap ``model`` so its forward takes the named input tensors positionally and returns the logits tensor."""
-    import torch
-
-    class Logits(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-    if "token_type_ids" in names:
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
-
-    else:
-
-        def forward(self, input_ids, attention_mask):
-            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    Logits.forward = forward  # explicit argument names, so torch.export can map dynamic shapes onto them
-    return Logits().eval()
-
-
 def _export_graph(scorer: Scorer, path: Path) -> tuple[str, list[str]]:
-    """Write an fp32 ONNX graph with dynamic batch and sequence axes; returns (exporter, input names)."""
-    import logging
-    import warnings
-
-    import onnx
-    import torch
-
+    """Write an fp32 ONNX graph of the scorer's logits with dynamic batch and sequence axes; returns (exporter, input names)."""
     first = ["a short answer", "a somewhat longer example answer used only to trace the graph"]
     second = ["the response", "another response"] if scorer.info.input_mode == "pair" else None
     encoded = scorer.tokenizer(
         first, second, padding=True, truncation=True, max_length=scorer.info.max_length, return_tensors="pt"
     )
     names = [n for n in INPUT_NAMES if n in encoded]
-    if names[:2] != ["input_ids", "attention_mask"]:
-        raise SynthgradeError(f"cannot export: the tokenizer gives {sorted(encoded)}, expected input_ids and attention_mask")
-    args = tuple(encoded[n] for n in names)
-    module = _logits_module(scorer.model, names)
-    raw = path.with_suffix(".raw.onnx")
-    exporter = "dynamo"
-    registration_log = logging.getLogger("torch.onnx._internal.exporter._registration")
-    previous_level = registration_log.level
-    registration_log.setLevel(logging.ERROR)  # "torchvision is not installed" notes are noise here
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            try:
-                batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-                torch.onnx.export(
-                    module,
-                    args,
-                    str(raw),
-                    dynamo=True,
-                    input_names=names,
-                    output_names=["logits"],
-                    dynamic_shapes={n: {0: batch, 1: sequence} for n in names},
-                    verbose=False,
-                )
-            except Exception as exc:  # torch.export cannot trace every model; fall back to TorchScript tracing
-                cause = exc.__cause__ or exc
-                reason = f"{type(cause).__name__}: {str(cause).strip().splitlines()[0][:160] if str(cause).strip() else ''}"
-                console.print(
-                    f"[yellow]warning:[/yellow] torch.export failed ({reason}); using the TorchScript exporter", highlight=False
-                )
-                exporter = "torchscript"
-                axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
-                torch.onnx.export(
-                    module,
-                    args,
-                    str(raw),
-                    dynamo=False,
-                    input_names=names,
-                    output_names=["logits"],
-                    dynamic_axes=axes,
-                    opset_version=17,
-                )
-    finally:
-        registration_log.setLevel(previous_level)
-    graph = onnx.load(str(raw))
-    # Shapes recorded while tracing confuse onnxruntime's quantizer; onnxruntime re-infers them anyway.
-    del graph.graph.value_info[:]
-    onnx.save_model(graph, str(path), save_as_external_data=False)
-    for leftover in path.parent.glob(raw.name + "*"):
-        leftover.unlink()
+    model = scorer.model
+    module = positional_module(lambda **inputs: model(**inputs).logits, names)
+    exporter = export_graph(module, tuple(encoded[n] for n in names), names, path, "logits")
     return exporter, names
 
 
@@ -307,13 +216,7 @@ def export_onnx(
         fp32 = staging / ("model.fp32.onnx" if int8 else ONNX_FILE)
         exporter, names = _export_graph(scorer, fp32)
         if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            logging_level = _quiet_quantizer()
-            try:
-                quantize_dynamic(str(fp32), str(staging / ONNX_FILE), weight_type=QuantType.QInt8)
-            finally:
-                _quiet_quantizer(logging_level)
+            quantize_int8(fp32, staging / ONNX_FILE)
             fp32.unlink()
         tokenizer.save_pretrained(staging)
         info = ModelInfo.model_validate(scorer.info.model_dump(mode="json"))
@@ -334,13 +237,3 @@ def export_onnx(
         info.provenance = {**info.provenance, "export": export_record}
         info.save(staging)
     return {"out": str(out_dir), **export_record, "seconds": round(time.perf_counter() - started, 2)}
-
-
-def _quiet_quantizer(level: int | None = None) -> int:
-    """onnxruntime's quantizer logs a pre-processing hint on the root logger at WARNING; keep stderr clean."""
-    import logging
-
-    root = logging.getLogger()
-    previous = root.level
-    root.setLevel(logging.ERROR if level is None else level)
-    return previous
