@@ -18,10 +18,11 @@ import pandas as pd
 
 from synthgrade.build.layout import BuildLayout
 from synthgrade.build.records import GridCell
+from synthgrade.build.selftrain import SELF_TRAINING
 from synthgrade.data import load_responses
 from synthgrade.data.schema import LABEL
 from synthgrade.experiment.trial import read_synthetic
-from synthgrade.io import atomic_directory
+from synthgrade.io import atomic_directory, read_json
 from synthgrade.mix import mix_training_set
 
 
@@ -43,6 +44,8 @@ class GridTask:
         """The files the task reads, relative to the run directory (a remote executor ships them)."""
         layout = BuildLayout(self.run_dir)
         paths = (layout.split("train"), layout.split("val"), layout.kept_synthetic(self.set_name))
+        if self.set_name == SELF_TRAINING:  # cross-fitting pseudo-labels the pool again, with the set's threshold
+            paths += (layout.unlabeled_pool, layout.filter_record(self.set_name))
         return tuple(path.relative_to(layout.root).as_posix() for path in paths)
 
 
@@ -94,6 +97,9 @@ def train_grid_cell(task: GridTask) -> GridCell:
     from synthgrade.metrics import point_metrics
 
     f1 = point_metrics(label_indices(val, labels), proba, labels)["macro_f1"]
+    oof = (scorer.info.training or {}).get("oof")
+    if task.set_name == SELF_TRAINING:  # its own out-of-fold rows saw their labels through the pseudo-labels
+        oof = self_training_oof(task, train, val)
     return GridCell(
         key=task.key,
         set_name=task.set_name,
@@ -106,5 +112,17 @@ def train_grid_cell(task: GridTask) -> GridCell:
         seconds=round(seconds, 1),
         val_macro_f1=float(f1 or 0.0),
         val_pred=proba.argmax(axis=1).tolist(),
-        oof=(scorer.info.training or {}).get("oof"),
+        oof=oof,
+    )
+
+
+def self_training_oof(task: GridTask, train: pd.DataFrame, val: pd.DataFrame) -> dict[str, Any] | None:
+    """The self-training cell's out-of-fold predictions, its pseudo-labels remade without each fold."""
+    from synthgrade.build.selftrain import cross_fitted_oof
+
+    layout, labels = BuildLayout(task.run_dir), list(task.labels)
+    record = read_json(layout.filter_record(task.set_name))
+    pool = read_synthetic(layout.unlabeled_pool, labels).drop(columns=["synthetic"])
+    return cross_fitted_oof(
+        task.spec, train, val, pool, labels, task.share, task.weight, float(record["threshold"]), float(record["cap"]), task.seed
     )

@@ -169,7 +169,8 @@ def build_verdict(
             f"not above the margin {config.get('margin', 0.0):g}"
         )
         text = f"synthetic data tested, not shipped: {why}; shipped the human-only model"
-        return Verdict("not_shipped", text, why, [STRONGER_GENERATOR, CODE_MORE, UNLABELED])
+        self_trained = any(s.get("strategy") == "self-training" for s in sets)  # --unlabeled was given
+        return Verdict("not_shipped", text, why, [STRONGER_GENERATOR, CODE_MORE] + ([] if self_trained else [UNLABELED]))
     tests: dict[str, dict[str, Any]] = {}
     parts = []
     for name, arms in evaluation.get("tests", {}).items():
