@@ -110,16 +110,16 @@ def pseudo_label(
     )
     frame = frame.loc[top >= threshold]
     coded = _items(train).value_counts()
-    allowed = (frame["_item"].map(coded).fillna(0) * cap).astype(int)
+    allowed = np.array([int(coded.get(item, 0) * cap) for item in frame["_item"]], dtype=np.int64)
     rank = frame.sort_values("pseudo_confidence", ascending=False, kind="stable").groupby("_item").cumcount()
-    frame = frame.loc[rank.reindex(frame.index) < allowed].drop(columns=["_item"])
+    frame = frame.loc[rank.reindex(frame.index).to_numpy(dtype=np.int64) < allowed].drop(columns=["_item"])
     frame = frame.assign(
         id="pseudo-" + frame[ID].astype(str).str.removeprefix(POOL_ID),
         source_id=frame[ID],
         synthetic=True,
         generator=SELF_TRAINING,
         backend=SELF_TRAINING,
-        model=getattr(scorer.info, "kind", None),
+        model=getattr(getattr(scorer, "info", None), "kind", None),
         strategy=SELF_TRAINING,
         threshold=threshold,
     )
