@@ -114,6 +114,7 @@ def test_self_training_enters_the_grid_and_a_losing_arm_ships_human_only(tmp_pat
         return frame.assign(label=frame["label"].map({"correct": "incorrect", "incorrect": "correct"}))
 
     monkeypatch.setattr(selftrain_module, "pseudo_label", flipped)
+    monkeypatch.setattr(selftrain_module, "_FOLD_PSEUDO", {})  # no fold's pseudo-labels from another test's build
     monkeypatch.setattr(selftrain_stage, "pseudo_label", flipped)
     result = run_build(data, tmp_path / "build", quick(pool), test=test)
     entry = next(s for s in result.summary["synthetic_sets"] if s["name"] == SELF_TRAINING)

@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgrade.data import check_disjoint, is_synthetic, label_indices
+from synthgrade.data import check_disjoint, frame_hash, is_synthetic, label_indices
 from synthgrade.data.integrity import normalised_text
 from synthgrade.data.schema import ID, ITEM_ID, LABEL, TEXT
+from synthgrade.io import stable_hash
 
 #: The synthetic set (and grid cells) of pseudo-labelled rows.
 SELF_TRAINING = "self-training"
@@ -41,6 +42,8 @@ THRESHOLDS = (0.6, 0.7, 0.8, 0.9)
 MIN_CONFIDENT = 3
 #: Prefix of pool row ids (a pool's ids must not collide with the coded rows' ids).
 POOL_ID = "pool:"
+#: A fold's pseudo-labels, by (teacher spec, seed, threshold, cap, fold rows, pool): the cells of one set share them.
+_FOLD_PSEUDO: dict[str, pd.DataFrame] = {}
 
 
 @dataclass
@@ -154,9 +157,11 @@ def cross_fitted_oof(
     for fit_index, held_index in folds:
         part, held = train.iloc[fit_index].reset_index(drop=True), train.iloc[held_index].reset_index(drop=True)
         part.attrs["labels"] = labels
-        args = TrainingArguments(model=spec, seed=seed, labels=labels, show_progress=False)
-        teacher = Trainer(args).train(part, val)
-        pseudo = pseudo_label(teacher, pool, part, labels, threshold, cap)
+        key = stable_hash([spec, seed, threshold, cap, frame_hash(part), frame_hash(pool)])
+        if key not in _FOLD_PSEUDO:
+            teacher = Trainer(TrainingArguments(model=spec, seed=seed, labels=labels, show_progress=False)).train(part, val)
+            _FOLD_PSEUDO[key] = pseudo_label(teacher, pool, part, labels, threshold, cap)
+        pseudo = _FOLD_PSEUDO[key].copy()
         pseudo.attrs["labels"] = labels
         mixed = mix_training_set(part, pseudo, feasible_share(part, pseudo, share, labels), seed=seed)
         student_args = TrainingArguments(model=spec, seed=seed, labels=labels, synthetic_weight=weight, show_progress=False)

@@ -24,6 +24,7 @@ README_SECTIONS = {
     "generate": "generate-and-filter-synthetic-responses",
     "generators": "generators-compared",
     "data": "data",
+    "unlabeled": "uncoded-responses-self-training-with---unlabeled",
 }
 
 
@@ -89,8 +90,9 @@ CODE_MORE = NextStep(
     "data",
 )
 UNLABELED = NextStep(
-    "uncoded responses of the same items can teach the scorer and its student too (`--unlabeled FILE`, where available)",
-    "build",
+    "uncoded responses of the same items can teach the scorer and its student too: `--unlabeled FILE` adds a "
+    "self-training arm, judged by the same rule, and joins the student's transfer rows",
+    "unlabeled",
 )
 
 
