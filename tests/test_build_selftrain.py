@@ -134,6 +134,27 @@ def test_self_training_enters_the_grid_and_a_losing_arm_ships_human_only(tmp_pat
     assert is_synthetic(kept).all() and not set(kept["text"]) & set(pd.read_csv(test)["text"])
 
 
+def test_a_self_training_cell_whose_gain_passes_the_bound_ships(tmp_path: Path, monkeypatch):
+    from synthgrade.build import grid
+    from synthgrade.data import label_indices
+
+    data, pool, test = files(tmp_path)
+    rows = pd.read_csv(data)
+    noisy = rows.index % 4 == 0  # a quarter of the coded labels flipped: human-only errs out of fold
+    rows.loc[noisy, "label"] = rows.loc[noisy, "label"].map({"correct": "incorrect", "incorrect": "correct"})
+    rows.to_csv(data, index=False)
+
+    def perfect(task, train, val):  # a fake cell that gets every held-out training row right
+        return {"ids": train["id"].astype(str).tolist(), "pred": label_indices(train, list(task.labels)).tolist()}
+
+    monkeypatch.setattr(grid, "self_training_oof", perfect)
+    result = run_build(data, tmp_path / "build", quick(pool), test=test)
+    assert result.decision["lower_bound"] > 0 and result.ship_synthetic and result.shipped == "self-training-s0.5-w1"
+    assert result.verdict.startswith("synthetic data shipped (self-training-s0.5-w1)")
+    provenance = json.loads((tmp_path / "build" / "model" / "synthgrade.json").read_text())["provenance"]
+    assert provenance["arm"] == "self-training-s0.5-w1"  # OUT/model is the cell's model
+
+
 def test_the_threshold_and_pseudo_labels_never_read_the_test_rows(tmp_path: Path, monkeypatch):
     data, pool, test = files(tmp_path)
     seen = []
