@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from helpers.build import dataset
 
-from synthgrade.build import BuildConfig, run_build
+from synthgrade.build import BuildConfig, grid, run_build
 from synthgrade.build import selftrain as selftrain_module
 from synthgrade.build.selftrain import SELF_TRAINING, choose_threshold, prepare_pool, pseudo_label
 from synthgrade.build.stages import selftrain as selftrain_stage
@@ -114,7 +114,7 @@ def test_self_training_enters_the_grid_and_a_losing_arm_ships_human_only(tmp_pat
         return frame.assign(label=frame["label"].map({"correct": "incorrect", "incorrect": "correct"}))
 
     monkeypatch.setattr(selftrain_module, "pseudo_label", flipped)
-    monkeypatch.setattr(selftrain_module, "_FOLD_PSEUDO", {})  # no fold's pseudo-labels from another test's build
+    monkeypatch.setattr(grid, "_FOLD_PSEUDO", {})  # no fold's pseudo-labels from another test's build
     monkeypatch.setattr(selftrain_stage, "pseudo_label", flipped)
     result = run_build(data, tmp_path / "build", quick(pool), test=test)
     entry = next(s for s in result.summary["synthetic_sets"] if s["name"] == SELF_TRAINING)
@@ -135,7 +135,6 @@ def test_self_training_enters_the_grid_and_a_losing_arm_ships_human_only(tmp_pat
 
 
 def test_a_self_training_cell_whose_gain_passes_the_bound_ships(tmp_path: Path, monkeypatch):
-    from synthgrade.build import grid
     from synthgrade.data import label_indices
 
     data, pool, test = files(tmp_path)

@@ -239,7 +239,7 @@ def run_selftrain(dataset: str, seeds: list[int], sizes: list[int], full: Any, t
             for frame in (train, val, *tests.values()):
                 frame.attrs["labels"] = labels
             for arm in ("build", "build_unlabeled"):
-                if (dataset, arm, size, seed) in done:
+                if (dataset, arm, size, seed, model) in done:
                     continue
                 pool = prepare_pool(uncoded, train, {"validation": val, **tests}) if arm == "build_unlabeled" else None
                 data = BuildData(train.copy(), val.copy(), tests, labels, source=f"{dataset}-{size}-{seed}", unlabeled=pool)
@@ -447,7 +447,7 @@ def main() -> int:
     elif args.phase == "timing":
         run_timing(args.dataset, full, tests, labels, log)
     elif args.phase == "selftrain":
-        done = {(r["dataset"], r["arm"], r["coded"], r["seed"]) for r in rows if r.get("kind") == "selftrain"}
+        done = {(r["dataset"], r["arm"], r["coded"], r["seed"], r["model"]) for r in rows if r.get("kind") == "selftrain"}
         sizes = [int(s) for s in args.coded.split(",")]
         run_selftrain(args.dataset, seeds, sizes, full, tests, labels, args.selftrain_model, log, done)
     else:

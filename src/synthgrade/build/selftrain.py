@@ -16,7 +16,7 @@ non-human and the ship rule judges them like generated rows. Three rules make th
 
 The pseudo-labels come from a scorer fitted on every training row, so the augmented model's own
 out-of-fold predictions would see each held-out row's label through them. A self-training cell therefore
-recomputes its out-of-fold predictions by cross-fitting (:func:`cross_fitted_oof`): per fold, the teacher is
+recomputes its out-of-fold predictions by cross-fitting (:func:`synthgrade.build.grid.cross_fitted_oof`): per fold, the teacher is
 refitted without the fold, pseudo-labels the pool again, and the student fitted on the rest predicts the fold.
 The decision then pools the same kind of evidence as for every other cell.
 """
@@ -29,10 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthgrade.data import check_disjoint, frame_hash, is_synthetic, label_indices
+from synthgrade.data import check_disjoint, is_synthetic
 from synthgrade.data.integrity import normalised_text
 from synthgrade.data.schema import ID, ITEM_ID, LABEL, TEXT
-from synthgrade.io import stable_hash
 
 #: The synthetic set (and grid cells) of pseudo-labelled rows.
 SELF_TRAINING = "self-training"
@@ -42,8 +41,6 @@ THRESHOLDS = (0.6, 0.7, 0.8, 0.9)
 MIN_CONFIDENT = 3
 #: Prefix of pool row ids (a pool's ids must not collide with the coded rows' ids).
 POOL_ID = "pool:"
-#: A fold's pseudo-labels, by (teacher spec, seed, threshold, cap, fold rows, pool): the cells of one set share them.
-_FOLD_PSEUDO: dict[str, pd.DataFrame] = {}
 
 
 @dataclass
@@ -104,9 +101,9 @@ def pseudo_label(
     scorer: Any, pool: pd.DataFrame, train: pd.DataFrame, labels: list[str], threshold: float, cap: float
 ) -> pd.DataFrame:
     """The pool rows the scorer labels with top probability >= ``threshold``, at most ``cap`` x coded rows per item."""
-    from synthgrade.build.grid import aligned_proba
-
-    proba = aligned_proba(scorer, pool, labels) if len(pool) else np.zeros((0, len(labels)))
+    proba = np.zeros((0, len(labels)))
+    if len(pool):  # columns in the order of ``labels``
+        proba = np.asarray(scorer.predict_proba(pool), dtype=np.float64)[:, [scorer.labels.index(x) for x in labels]]
     top = proba.max(axis=1) if len(pool) else np.zeros(0)
     frame = pool.assign(
         **{LABEL: [labels[i] for i in proba.argmax(axis=1)], "pseudo_confidence": np.round(top, 4), "_item": _items(pool)}
@@ -127,45 +124,3 @@ def pseudo_label(
         threshold=threshold,
     )
     return frame.reset_index(drop=True)
-
-
-def cross_fitted_oof(
-    spec: str,
-    train: pd.DataFrame,
-    val: pd.DataFrame,
-    pool: pd.DataFrame,
-    labels: list[str],
-    share: float,
-    weight: float,
-    threshold: float,
-    cap: float,
-    seed: int,
-) -> dict[str, Any] | None:
-    """Out-of-fold predictions of the self-training cell with the pseudo-labels remade inside each fold.
-
-    None when the training rows are too few for folds (the decision then uses the validation rows alone)."""
-    from synthgrade.build.grid import aligned_proba, feasible_share
-    from synthgrade.mix import mix_training_set
-    from synthgrade.scorers.cv import splits
-    from synthgrade.train import Trainer, TrainingArguments
-
-    folds = splits(label_indices(train, labels), seed)
-    if not folds:
-        return None
-    ids: list[str] = []
-    pred: list[int] = []
-    for fit_index, held_index in folds:
-        part, held = train.iloc[fit_index].reset_index(drop=True), train.iloc[held_index].reset_index(drop=True)
-        part.attrs["labels"] = labels
-        key = stable_hash([spec, seed, threshold, cap, frame_hash(part), frame_hash(pool)])
-        if key not in _FOLD_PSEUDO:
-            teacher = Trainer(TrainingArguments(model=spec, seed=seed, labels=labels, show_progress=False)).train(part, val)
-            _FOLD_PSEUDO[key] = pseudo_label(teacher, pool, part, labels, threshold, cap)
-        pseudo = _FOLD_PSEUDO[key].copy()
-        pseudo.attrs["labels"] = labels
-        mixed = mix_training_set(part, pseudo, feasible_share(part, pseudo, share, labels), seed=seed)
-        student_args = TrainingArguments(model=spec, seed=seed, labels=labels, synthetic_weight=weight, show_progress=False)
-        student = Trainer(student_args).train(mixed.frame, val)
-        ids += held[ID].astype(str).tolist()
-        pred += aligned_proba(student, held, labels).argmax(axis=1).tolist()
-    return {"ids": ids, "pred": pred}
