@@ -262,7 +262,7 @@ def selftrain_summary(rows: list[dict]) -> tuple[list[str], list[dict]]:
     """The self-training section of active.md and its rows of active.json."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows).drop_duplicates(["dataset", "arm", "coded", "seed", "test"], keep="last")
+    frame = pd.DataFrame(rows).drop_duplicates(["dataset", "model", "arm", "coded", "seed", "test"], keep="last")
     lines = ["", "## Self-training: `build` vs `build --unlabeled` (pool = the rest of the training split)", "",
              "Mean macro-F1 over the seeds both arms finished; the difference is build_unlabeled - build (paired by seed).", "",
              "| dataset | model | coded | test | seeds | build | build_unlabeled | difference | self-training shipped |",
@@ -277,7 +277,7 @@ def selftrain_summary(rows: list[dict]) -> tuple[list[str], list[dict]]:
         diff = (wide["build_unlabeled"] - wide["build"]).mean()
         lines.append(f"| {dataset} | {model} | {coded} | {test} | {len(wide)} | {wide['build'].mean():.3f} | "
                      f"{wide['build_unlabeled'].mean():.3f} | {diff:+.3f} | {shipped}/{len(wide)} |")  # fmt: skip
-        output += [{k: r[k] for k in ("dataset", "arm", "coded", "seed", "test", "macro_f1")}
+        output += [{k: r[k] for k in ("dataset", "arm", "coded", "seed", "test", "macro_f1", "model")}
                    for r in group[group["seed"].isin(wide.index)].to_dict("records")]  # fmt: skip
     return lines, output
 
