@@ -23,6 +23,13 @@ random's mean at 200).
     nice .venv/bin/python benchmarks/active/bench_active.py                                           # every strategy, 3 seeds
     nice .venv/bin/python benchmarks/active/bench_active.py --phase audit
     nice .venv/bin/python benchmarks/active/bench_active.py --phase timing      # select on 5,000 pool rows, warm cache
+    nice .venv/bin/python benchmarks/active/bench_active.py --phase selftrain --log benchmarks/results/active-f.jsonl
+
+Self-training (``--phase selftrain``): per seed and size (``--coded``, 50 and 100), that many rows drawn from the
+training split stratified by label are the coded rows (``build`` keeps 20 % of them for validation), the rest of
+the split without its labels is the pool. ``build`` (``--selftrain-model``, no generation, no student) runs twice
+on the same split: arm "build" without the pool, arm "build_unlabeled" with ``unlabeled`` = the pool; each
+shipped model is scored on the three official tests.
     .venv/bin/python benchmarks/active/bench_active.py --summarise-only
 """
 
@@ -56,7 +63,9 @@ def parse() -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="scientsbank", choices=sorted(DATASETS))
-    parser.add_argument("--phase", default="curves", choices=("curves", "audit", "timing"))
+    parser.add_argument("--phase", default="curves", choices=("curves", "audit", "timing", "selftrain"))
+    parser.add_argument("--coded", default="50,100", help="Self-training: coded rows per build.")
+    parser.add_argument("--selftrain-model", default="tfidf", help="Self-training: build's --model.")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--steps", default=STEPS)
@@ -208,6 +217,71 @@ def run_timing(dataset: str, full: Any, tests: dict[str, Any], labels: list[str]
              "load_average": round(os.getloadavg()[0], 1)}], log)  # fmt: skip
 
 
+def run_selftrain(dataset: str, seeds: list[int], sizes: list[int], full: Any, tests: dict[str, Any], labels: list[str],
+                  model: str, log: Path, done: set) -> None:  # fmt: skip
+    """Arms "build" and "build_unlabeled" on the same coded rows; the shipped model of each scored on every test."""
+    import tempfile
+
+    import numpy as np
+
+    from synthgrade.build import BuildConfig, BuildData, run_build
+    from synthgrade.build.selftrain import prepare_pool
+    from synthgrade.data.split import split_responses
+    from synthgrade.mix import stratified_sample
+    from synthgrade.modeling import load_scorer
+
+    for size in sizes:
+        for seed in seeds:
+            coded = stratified_sample(full, size, np.random.default_rng(700 + seed), labels)
+            uncoded = full.drop(index=coded.index).drop(columns=["label"]).reset_index(drop=True)
+            parts = split_responses(coded.reset_index(drop=True), seed=seed, by="answer", fractions=(0.8, 0.2, 0.0))
+            train, val = parts["train"], parts["val"]
+            for frame in (train, val, *tests.values()):
+                frame.attrs["labels"] = labels
+            for arm in ("build", "build_unlabeled"):
+                if (dataset, arm, size, seed, model) in done:
+                    continue
+                pool = prepare_pool(uncoded, train, {"validation": val, **tests}) if arm == "build_unlabeled" else None
+                data = BuildData(train.copy(), val.copy(), tests, labels, source=f"{dataset}-{size}-{seed}", unlabeled=pool)
+                config = BuildConfig(model=model, strategies=[], student="none", seed=seed,
+                                     unlabeled="pool" if pool is not None else None)  # fmt: skip
+                tick = time.perf_counter()
+                with tempfile.TemporaryDirectory(prefix="bench-selftrain-") as out:
+                    result = run_build(data, out, config)
+                    scorer = load_scorer(Path(out) / "model")
+                    entry = next((s for s in result.summary["synthetic_sets"] if s["name"] == "self-training"), {})
+                    seconds = round(time.perf_counter() - tick, 1)
+                    record([{"dataset": dataset, "arm": arm, "coded": size, "seed": seed, "test": name,
+                             "macro_f1": round(macro_f1(scorer, frame), 4), "kind": "selftrain", "model": model,
+                             "shipped": result.shipped, "pseudo_rows": entry.get("rows"), "threshold": entry.get("threshold"),
+                             "pool_rows": entry.get("usable_pool"), "lower_bound": result.decision.get("lower_bound"),
+                             "seconds": seconds} for name, frame in tests.items()], log)  # fmt: skip
+
+
+def selftrain_summary(rows: list[dict]) -> tuple[list[str], list[dict]]:
+    """The self-training section of active.md and its rows of active.json."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows).drop_duplicates(["dataset", "model", "arm", "coded", "seed", "test"], keep="last")
+    lines = ["", "## Self-training: `build` vs `build --unlabeled` (pool = the rest of the training split)", "",
+             "Mean macro-F1 over the seeds both arms finished; the difference is build_unlabeled - build (paired by seed).", "",
+             "| dataset | model | coded | test | seeds | build | build_unlabeled | difference | self-training shipped |",
+             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    output = []
+    for (dataset, model, coded, test), group in frame.groupby(["dataset", "model", "coded", "test"]):
+        wide = group.pivot(index="seed", columns="arm", values="macro_f1").dropna()
+        if not {"build", "build_unlabeled"} <= set(wide.columns) or wide.empty:
+            continue
+        unlabeled = group[(group["arm"] == "build_unlabeled") & group["seed"].isin(wide.index)]
+        shipped = int((unlabeled["shipped"] != "human-only").sum())
+        diff = (wide["build_unlabeled"] - wide["build"]).mean()
+        lines.append(f"| {dataset} | {model} | {coded} | {test} | {len(wide)} | {wide['build'].mean():.3f} | "
+                     f"{wide['build_unlabeled'].mean():.3f} | {diff:+.3f} | {shipped}/{len(wide)} |")  # fmt: skip
+        output += [{k: r[k] for k in ("dataset", "arm", "coded", "seed", "test", "macro_f1", "model")}
+                   for r in group[group["seed"].isin(wide.index)].to_dict("records")]  # fmt: skip
+    return lines, output
+
+
 def read_logs(out: Path) -> list[dict]:
     """Every row of ``active.jsonl`` and ``active-*.jsonl`` (parallel runs write their own log)."""
     rows = []
@@ -288,6 +362,7 @@ def summarise(rows: list[dict], out: Path) -> None:
         curves = complete_curves(curves.drop_duplicates(["dataset", "strategy", "seed", "coded", "test"], keep="last"))
     audits = [r for r in rows if r.get("kind") == "audit"]
     timing = [r for r in rows if r.get("kind") == "timing"]
+    selftrain = [r for r in rows if r.get("kind") == "selftrain"]
     lines = ["# Choosing what to code: active-learning curves (macro-F1, mean over seeds [95% t-interval])", "",
              "Written by `benchmarks/active/bench_active.py`; one row per measurement in `active.json`.", ""]  # fmt: skip
     output: list[dict] = []
@@ -345,6 +420,10 @@ def summarise(rows: list[dict], out: Path) -> None:
                   f"strategy {last['strategy']}, on-disk embedding cache warm: **{last['seconds']} s** "
                   f"({last['cpus']} CPUs shared, load average {last.get('load_average')})"]  # fmt: skip
         output += [{k: v for k, v in last.items() if k != "kind"} | {"kind": "timing"}]
+    if selftrain:
+        section, selftrain_rows = selftrain_summary(selftrain)
+        lines += section
+        output += selftrain_rows
     out.write_text(json.dumps(output, indent=1) + "\n", encoding="utf-8")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -367,6 +446,10 @@ def main() -> int:
         run_audit(args.dataset, seeds, full, labels, log, done, tuple(float(x) for x in args.noise.split(",")))
     elif args.phase == "timing":
         run_timing(args.dataset, full, tests, labels, log)
+    elif args.phase == "selftrain":
+        done = {(r["dataset"], r["arm"], r["coded"], r["seed"], r["model"]) for r in rows if r.get("kind") == "selftrain"}
+        sizes = [int(s) for s in args.coded.split(",")]
+        run_selftrain(args.dataset, seeds, sizes, full, tests, labels, args.selftrain_model, log, done)
     else:
         pool, validation = carve_validation(full)
         evaluation = validation | tests

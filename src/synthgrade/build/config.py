@@ -39,6 +39,9 @@ class BuildConfig(BaseModel):
     # filter: keep rows whose intended label the human-only scorer supports with this probability
     filter: Literal["classifier", "off"] = "classifier"
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    # self-training: uncoded responses the human-only scorer labels confidently join the grid as one more set
+    unlabeled: str | None = Field(None, description="uncoded responses (any format validate reads; labels ignored)")
+    pseudo_cap: float = Field(2.0, gt=0, description="pseudo-labelled rows per item at most, times its coded training rows")
     # grid
     shares: list[float] = Field(default_factory=lambda: [0.5, 0.8], description="synthetic share of the training rows")
     weights: list[float] = Field(default_factory=lambda: [0.5, 1.0], description="sample weight of a synthetic row")

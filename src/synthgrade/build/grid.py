@@ -16,13 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synthgrade.build import selftrain
 from synthgrade.build.layout import BuildLayout
 from synthgrade.build.records import GridCell
-from synthgrade.data import load_responses
-from synthgrade.data.schema import LABEL
+from synthgrade.build.selftrain import SELF_TRAINING
+from synthgrade.data import frame_hash, label_indices, load_responses
+from synthgrade.data.schema import ID, LABEL
 from synthgrade.experiment.trial import read_synthetic
-from synthgrade.io import atomic_directory
+from synthgrade.io import atomic_directory, read_json, stable_hash
 from synthgrade.mix import mix_training_set
+
+#: A fold's pseudo-labels, by (teacher spec, seed, threshold, cap, fold rows, pool): the cells of one set share them.
+_FOLD_PSEUDO: dict[str, pd.DataFrame] = {}
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class GridTask:
         """The files the task reads, relative to the run directory (a remote executor ships them)."""
         layout = BuildLayout(self.run_dir)
         paths = (layout.split("train"), layout.split("val"), layout.kept_synthetic(self.set_name))
+        if self.set_name == SELF_TRAINING:  # cross-fitting pseudo-labels the pool again, with the set's threshold
+            paths += (layout.unlabeled_pool, layout.filter_record(self.set_name))
         return tuple(path.relative_to(layout.root).as_posix() for path in paths)
 
 
@@ -90,10 +97,12 @@ def train_grid_cell(task: GridTask) -> GridCell:
     with atomic_directory(BuildLayout(out).grid_model(task.key)) as tmp:
         scorer.save_pretrained(tmp)
     proba = aligned_proba(scorer, val, labels)
-    from synthgrade.data import label_indices
     from synthgrade.metrics import point_metrics
 
     f1 = point_metrics(label_indices(val, labels), proba, labels)["macro_f1"]
+    oof = (scorer.info.training or {}).get("oof")
+    if task.set_name == SELF_TRAINING:  # its own out-of-fold rows saw their labels through the pseudo-labels
+        oof = self_training_oof(task, train, val)
     return GridCell(
         key=task.key,
         set_name=task.set_name,
@@ -106,5 +115,55 @@ def train_grid_cell(task: GridTask) -> GridCell:
         seconds=round(seconds, 1),
         val_macro_f1=float(f1 or 0.0),
         val_pred=proba.argmax(axis=1).tolist(),
-        oof=(scorer.info.training or {}).get("oof"),
+        oof=oof,
     )
+
+
+def self_training_oof(task: GridTask, train: pd.DataFrame, val: pd.DataFrame) -> dict[str, Any] | None:
+    """The self-training cell's out-of-fold predictions, its pseudo-labels remade without each fold."""
+    layout, labels = BuildLayout(task.run_dir), list(task.labels)
+    record = read_json(layout.filter_record(task.set_name))
+    pool = read_synthetic(layout.unlabeled_pool, labels).drop(columns=["synthetic"])
+    return cross_fitted_oof(
+        task.spec, train, val, pool, labels, task.share, task.weight, float(record["threshold"]), float(record["cap"]), task.seed
+    )
+
+
+def cross_fitted_oof(
+    spec: str,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    pool: pd.DataFrame,
+    labels: list[str],
+    share: float,
+    weight: float,
+    threshold: float,
+    cap: float,
+    seed: int,
+) -> dict[str, Any] | None:
+    """Out-of-fold predictions of the self-training cell with the pseudo-labels remade inside each fold.
+
+    None when the training rows are too few for folds (the decision then uses the validation rows alone)."""
+    from synthgrade.scorers.cv import splits
+    from synthgrade.train import Trainer, TrainingArguments
+
+    folds = splits(label_indices(train, labels), seed)
+    if not folds:
+        return None
+    ids: list[str] = []
+    pred: list[int] = []
+    for fit_index, held_index in folds:
+        part, held = train.iloc[fit_index].reset_index(drop=True), train.iloc[held_index].reset_index(drop=True)
+        part.attrs["labels"] = labels
+        key = stable_hash([spec, seed, threshold, cap, frame_hash(part), frame_hash(pool)])
+        if key not in _FOLD_PSEUDO:
+            teacher = Trainer(TrainingArguments(model=spec, seed=seed, labels=labels, show_progress=False)).train(part, val)
+            _FOLD_PSEUDO[key] = selftrain.pseudo_label(teacher, pool, part, labels, threshold, cap)
+        pseudo = _FOLD_PSEUDO[key].copy()
+        pseudo.attrs["labels"] = labels
+        mixed = mix_training_set(part, pseudo, feasible_share(part, pseudo, share, labels), seed=seed)
+        student_args = TrainingArguments(model=spec, seed=seed, labels=labels, synthetic_weight=weight, show_progress=False)
+        student = Trainer(student_args).train(mixed.frame, val)
+        ids += held[ID].astype(str).tolist()
+        pred += aligned_proba(student, held, labels).argmax(axis=1).tolist()
+    return {"ids": ids, "pred": pred}

@@ -9,6 +9,7 @@ import pandas as pd
 
 from synthgrade.build.config import BuildConfig
 from synthgrade.build.layout import BuildLayout
+from synthgrade.build.selftrain import Pool, prepare_pool
 from synthgrade.console import console
 from synthgrade.data import ColumnMap, check_human_test, load_responses
 from synthgrade.data.schema import LABEL, label_order
@@ -27,13 +28,16 @@ class BuildData:
     tests: dict[str, pd.DataFrame]
     labels: list[str]
     source: str = ""
+    #: uncoded responses (``--unlabeled``) for self-training and the student's transfer set
+    unlabeled: Pool | None = None
 
     def fingerprint(self) -> str:
         from synthgrade.data import frame_hash
 
-        return stable_hash(
-            [self.labels, frame_hash(self.train), frame_hash(self.val), {k: frame_hash(v) for k, v in self.tests.items()}]
-        )
+        parts = [self.labels, frame_hash(self.train), frame_hash(self.val), {k: frame_hash(v) for k, v in self.tests.items()}]
+        if self.unlabeled is not None:  # a build without a pool keeps its key
+            parts.append(frame_hash(self.unlabeled.frame))
+        return stable_hash(parts)
 
 
 def load_build_data(
@@ -59,7 +63,11 @@ def load_build_data(
             console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     for part in (splits["train"], splits["val"], *tests.values()):
         part.attrs["labels"] = labels
-    return BuildData(splits["train"], splits["val"], tests, labels, source=str(data))
+    pool = None
+    if config.unlabeled is not None:
+        uncoded = load_responses(config.unlabeled, columns, None, require_label=False)
+        pool = prepare_pool(uncoded, splits["train"], {"validation": splits["val"], **tests})
+    return BuildData(splits["train"], splits["val"], tests, labels, source=str(data), unlabeled=pool)
 
 
 def _load_test(test: str | Path, data: pd.DataFrame, labels: list[str], columns: ColumnMap | None) -> pd.DataFrame:

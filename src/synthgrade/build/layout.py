@@ -66,6 +66,11 @@ class BuildLayout(RunLayout):
         return self.work / SYNTHETIC_DIR / f"{name}.filter.json"
 
     @property
+    def unlabeled_pool(self) -> Path:
+        """The usable uncoded rows (``--unlabeled``), as self-training's cross-fitting reads them."""
+        return self.work / SYNTHETIC_DIR / "unlabeled-pool.jsonl"
+
+    @property
     def grid_results(self) -> Path:
         return self.work / "grid.jsonl"
 

@@ -8,13 +8,16 @@ The stages run in the order of :data:`synthgrade.build.stages.PIPELINE`, each a 
 2. **human-only**: the human-only scorer (``--model auto`` by default), chosen on the validation rows.
 3. **generate**: per strategy and temperature, synthetic rows from the training rows only, sized to ``--time-budget``.
 4. **filter**: keep the rows whose intended label the human-only scorer supports; every dropped row is counted.
-5. **grid**: one scorer of the human-only winner's kind per (synthetic set, share, synthetic weight).
-6. **decide**: the best cell on the held-out human rows (validation rows, pooled with the out-of-fold
+5. **self-train** (``--unlabeled POOL`` only): the uncoded responses the human-only scorer labels with a
+   confidence above a threshold chosen on the validation rows become one more synthetic set
+   (:mod:`synthgrade.build.selftrain`).
+6. **grid**: one scorer of the human-only winner's kind per (synthetic set, share, synthetic weight).
+7. **decide**: the best cell on the held-out human rows (validation rows, pooled with the out-of-fold
    predictions of the training rows where the kind cross-validates) ships only when the one-sided lower
    bound of its paired bootstrap gain in macro-F1 over human-only, at a level corrected for the cells tried
    (Bonferroni), exceeds ``--margin`` (:mod:`synthgrade.build.decision`); otherwise human-only ships.
-7. **distill**: a cheaper student of the shipped model.
-8. **evaluate** every model once on the untouched test rows; 9. **report** with the verdict at the top.
+8. **distill**: a cheaper student of the shipped model (``--unlabeled`` rows join its transfer set).
+9. **evaluate** every model once on the untouched test rows; 10. **report** with the verdict at the top.
 
 Each stage writes its outputs atomically under ``OUT/work`` and reuses them when it finds them, so a
 killed build resumes where it stopped; ``work/state.json`` holds the key of the data and settings.
@@ -106,7 +109,7 @@ def run_build(
     :data:`synthgrade.executors.engines.EXECUTORS` for processes and Ray)."""
     config = config or BuildConfig()
     # What a fresh build clears (--overwrite) must hold none of its inputs, e.g. OUT/split/train.csv of a rebuild.
-    sources = [data.source if isinstance(data, BuildData) else data, test]
+    sources = [data.source if isinstance(data, BuildData) else data, test, config.unlabeled]
     check_outputs([BuildLayout(out).root / name for name in BuildLayout.OUTPUTS], sources, overwrite=True, directories=True)
     bd = data if isinstance(data, BuildData) else load_build_data(data, config, columns, test)
     build = Build(bd, out, config, executor)

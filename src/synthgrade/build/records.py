@@ -137,6 +137,7 @@ class SyntheticSet:
     skip_call_failures: dict[str, int] | None = None  # set when the generator failed before this set ran
     generation: GenerationCounts | None = None
     outcome: FilterOutcome | None = None
+    details: dict[str, Any] | None = None  # how a set not written by a generator was made (self-training: threshold, pool)
 
     @property
     def rows(self) -> int:
@@ -157,6 +158,8 @@ class SyntheticSet:
             record |= self.generation.to_dict()
         if self.outcome is not None:
             record |= self.outcome.to_dict()
+        if self.details is not None:
+            record |= self.details
         return record
 
 

@@ -46,7 +46,13 @@ def what_the_build_did(summary: dict[str, Any]) -> list[str]:
         f"split the human-coded rows: {counts['train']:,} training, {counts['val']:,} validation, test rows set aside ({tests})",
         f"trained the human-only scorer: {human['spec']} (validation macro-F1 {human['val_macro_f1']:.3f})",
     ]
-    sets = summary["synthetic_sets"]
+    sets = [s for s in summary["synthetic_sets"] if s.get("strategy") != "self-training"]
+    for entry in summary["synthetic_sets"]:
+        if entry.get("strategy") == "self-training":
+            lines.append(
+                f"pseudo-labelled {entry.get('rows', 0)} of {entry.get('usable_pool', 0)} uncoded responses with the "
+                f"human-only scorer (top probability >= {entry.get('threshold', 0):g}, chosen on the validation rows)"
+            )
     if sets:
         kept = ", ".join(
             f"{s['name']} {s.get('rows', 0)} of {s.get('generated', 0) or 0}"

@@ -24,6 +24,7 @@ README_SECTIONS = {
     "generate": "generate-and-filter-synthetic-responses",
     "generators": "generators-compared",
     "data": "data",
+    "unlabeled": "uncoded-responses-self-training-with---unlabeled",
 }
 
 
@@ -89,8 +90,9 @@ CODE_MORE = NextStep(
     "data",
 )
 UNLABELED = NextStep(
-    "uncoded responses of the same items can teach the scorer and its student too (`--unlabeled FILE`, where available)",
-    "build",
+    "uncoded responses of the same items can teach the scorer and its student too: `--unlabeled FILE` adds a "
+    "self-training arm, judged by the same rule, and joins the student's transfer rows",
+    "unlabeled",
 )
 
 
@@ -169,7 +171,8 @@ def build_verdict(
             f"not above the margin {config.get('margin', 0.0):g}"
         )
         text = f"synthetic data tested, not shipped: {why}; shipped the human-only model"
-        return Verdict("not_shipped", text, why, [STRONGER_GENERATOR, CODE_MORE, UNLABELED])
+        self_trained = any(s.get("strategy") == "self-training" for s in sets)  # --unlabeled was given
+        return Verdict("not_shipped", text, why, [STRONGER_GENERATOR, CODE_MORE] + ([] if self_trained else [UNLABELED]))
     tests: dict[str, dict[str, Any]] = {}
     parts = []
     for name, arms in evaluation.get("tests", {}).items():

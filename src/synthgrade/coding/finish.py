@@ -71,7 +71,9 @@ class BuildRun:
         if len(coded) < 10 or labels_present < 2:
             raise SynthgradeError(f"build needs at least 10 coded rows with two different labels; there are {len(coded)}")
         self.store.export()
-        unlabeled = self.store.write_uncoded() if build_takes_unlabeled() else None
+        # every response coded: no pool to pass (build refuses an --unlabeled file without rows)
+        has_uncoded = build_takes_unlabeled() and not self.store.uncoded().empty
+        unlabeled = self.store.write_uncoded() if has_uncoded else None
         self.command = build_command(self.store.project, self.extra, unlabeled)
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child process owns it from here
         env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="100")

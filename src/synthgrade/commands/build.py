@@ -68,6 +68,13 @@ def build(
     min_confidence: Annotated[
         float, typer.Option("--min-confidence", help="Filter: probability of the intended label the scorer must give.")
     ] = 0.5,
+    unlabeled: Annotated[
+        Path | None,
+        typer.Option(
+            "--unlabeled",
+            help="Uncoded responses: a self-training arm in the grid (judged by the same rule) and the student's transfer rows.",
+        ),
+    ] = None,
     margin: Annotated[float, typer.Option(help="Ship synthetic data only if its supported validation gain exceeds this.")] = 0.0,
     student: Annotated[str, typer.Option(help="Student: auto, none, static, or an encoder (hybrid student).")] = "auto",
     time_budget: Annotated[float, typer.Option("--time-budget", help="Minutes for generation and the grid.")] = 15.0,
@@ -107,6 +114,7 @@ def build(
         "filter": filter_mode,
         "min_confidence": min_confidence,
         "margin": margin,
+        "unlabeled": str(unlabeled) if unlabeled is not None else None,
         "student": student,
         "time_budget": time_budget,
     }

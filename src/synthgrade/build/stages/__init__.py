@@ -15,12 +15,14 @@ from synthgrade.build.stages.generate import GenerateStage
 from synthgrade.build.stages.grid import GridStage
 from synthgrade.build.stages.human import HumanOnlyStage
 from synthgrade.build.stages.report import ReportStage
+from synthgrade.build.stages.selftrain import SelfTrainStage
 
 PIPELINE: tuple[type[Stage], ...] = (
     DataStage,
     HumanOnlyStage,
     GenerateStage,
     FilterStage,
+    SelfTrainStage,
     GridStage,
     DecideStage,
     DistillStage,

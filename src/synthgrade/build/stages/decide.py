@@ -1,4 +1,4 @@
-"""Stage 6, decide: the best cell on the held-out human rows ships only when the ship rule supports its gain.
+"""Stage 7, decide: the best cell on the held-out human rows ships only when the ship rule supports its gain.
 
 The rule is :func:`synthgrade.build.decision.decide`: the one-sided lower bound of the best cell's paired
 bootstrap gain in macro-F1 over human-only, at a level corrected for the cells tried (Bonferroni), must

@@ -1,4 +1,5 @@
-"""Stage 7, distill: a cheaper student of the shipped model (``--student``), taught on the shipped model's training rows."""
+"""Stage 8, distill: a cheaper student of the shipped model (``--student``), taught on the shipped model's training rows
+(and the uncoded responses of ``--unlabeled``, which the teacher labels softly)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ class DistillStage(Stage):
             student=spec, seed=self.config.seed, labels=self.labels, speed_rows=min(256, len(self.data.val))
         )
         provenance = {"build": str(self.layout.root), "teacher": shipped}
-        student = DistillationTrainer(teacher, args).train(transfer, self.data.val, provenance=provenance)
+        pool = self.data.unlabeled.frame if self.data.unlabeled is not None and len(self.data.unlabeled.frame) else None
+        student = DistillationTrainer(teacher, args).train(transfer, self.data.val, pool, provenance=provenance)
         with atomic_directory(student_dir) as tmp:
             student.save_pretrained(tmp)
         write_json(record_path, {"student": spec, "teacher": shipped})

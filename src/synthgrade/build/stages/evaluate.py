@@ -1,4 +1,4 @@
-"""Stage 8, evaluate: every model once on every untouched test set, with paired differences against human-only."""
+"""Stage 9, evaluate: every model once on every untouched test set, with paired differences against human-only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage 5, grid: one scorer of the human-only kind per (synthetic set, share, synthetic weight), within the time budget."""
+"""Stage 6, grid: one scorer of the human-only kind per (synthetic set, share, synthetic weight), within the time budget."""
 
 from __future__ import annotations
 

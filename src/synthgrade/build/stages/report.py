@@ -1,4 +1,4 @@
-"""Stage 9, report: the verdict, ``build.json`` and the HTML report, with the verdict at the top."""
+"""Stage 10, report: the verdict, ``build.json`` and the HTML report, with the verdict at the top."""
 
 from __future__ import annotations
 
