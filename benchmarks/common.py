@@ -188,3 +188,25 @@ def percentile(values: list[float], q: float) -> float:
     """The nearest-rank ``q`` quantile of ``values``."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def wait_until_up(process: Any, probe: str, timeout: float, what: str, pause: float = 0.2) -> None:
+    """Poll ``probe`` (a GET that answers 200 once the server is ready) until ``timeout`` seconds pass; a server
+    process that exits, or never answers, is a RuntimeError naming ``what`` (the process is killed on timeout)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr = getattr(process, "stderr", None)
+            detail = stderr.read() if stderr is not None and hasattr(stderr, "read") else ""
+            raise RuntimeError(f"{what} exited before it was ready{': ' + detail if detail else ''}")
+        try:
+            if httpx.get(probe, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(pause)
+    process.kill()
+    raise RuntimeError(f"{what} did not start within {timeout:g} s")

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
-from benchmarks.common import DATA, RESULTS  # noqa: E402
+from benchmarks.common import DATA, RESULTS, wait_until_up  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -82,8 +82,6 @@ def load_budget(args: argparse.Namespace) -> tuple[Any, list, list]:
 
 def start_llama_server(model: str) -> tuple[subprocess.Popen, str]:
     """llama-cpp-python's OpenAI-compatible server on the GGUF of ``model``, on a free loopback port."""
-    import httpx
-
     from synthgrade.models import resolve_model
     from synthgrade.serve.server import free_port
 
@@ -100,15 +98,8 @@ def start_llama_server(model: str) -> tuple[subprocess.Popen, str]:
     command += ["--n_threads", cores, "--n_threads_batch", cores, "--n_ctx", "4096"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    process.kill()
-    raise SystemExit("llama-cpp-python's server did not start")
+    wait_until_up(process, f"{url}/models", 300, "llama-cpp-python's server", pause=0.5)
+    return process, url
 
 
 def warm_up(url: str) -> None:

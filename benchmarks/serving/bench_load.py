@@ -30,7 +30,7 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
-from benchmarks.common import RESULTS, build_models, load_requests, percentile  # noqa: E402
+from benchmarks.common import RESULTS, build_models, load_requests, percentile, wait_until_up  # noqa: E402
 from synthgrade.io import write_json  # noqa: E402
 from synthgrade.serve.server import free_port  # noqa: E402
 
@@ -45,17 +45,8 @@ def start_server(model: Path, token: str, threads: int) -> tuple[psutil.Popen, s
         env={**os.environ, "SYNTHGRADE_TOKEN": token},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("serve exited before it was ready")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start")
+    wait_until_up(process, f"{url}/health", 180, "synthgrade serve")
+    return process, url
 
 
 def hold(url: str, token: str, requests: list[dict], clients: int, seconds: float, server: psutil.Process) -> dict:

@@ -32,10 +32,8 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: run as a file, see README
-from benchmarks.common import RESULTS, ROOT, SCIENTSBANK, build_models, load_requests, percentile  # noqa: E402
+from benchmarks.common import RESULTS, ROOT, SCIENTSBANK, build_models, load_requests, percentile, wait_until_up  # noqa: E402
 from synthgrade.io import write_json  # noqa: E402
 from synthgrade.serve.server import free_port  # noqa: E402
 
@@ -57,17 +55,8 @@ def start_server(
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"serve exited: {process.stderr.read() if process.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start")
+    wait_until_up(process, f"{url}/health", 180, "synthgrade serve")
+    return process, url
 
 
 def process_cpu_seconds(pid: int | None) -> float | None:
