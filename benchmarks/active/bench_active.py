@@ -11,8 +11,9 @@ unseen questions) and 10 % of the rows of the other items ("validation-answers")
 training split. The default is the strategy with the largest gain in mean validation area under the curve over
 random (on the seeds both ran) among those whose area on neither validation part is more than 0.01 below random's.
 
-Audit: 400 rows drawn from the training split, 5 % or 10 % of their labels flipped; precision at k (k = the number
-of flips) of ``find_suspects`` (cleanlab on 5-fold out-of-fold hybrid probabilities).
+Audit: 400 rows (``--audit-rows``; 0 = the whole training split) drawn from the training split, 5 % or 10 % of
+their labels flipped; precision at k (k = the number of flips) of ``find_suspects`` (cleanlab on 5-fold
+out-of-fold hybrid probabilities).
 
 Rows go to ``benchmarks/results/active.jsonl`` as they finish (a rerun skips finished ones); ``--summarise-only``
 writes ``active.json`` (one row per measurement, ``default: true`` on the shipped strategy's curve rows) and
@@ -22,6 +23,7 @@ random's mean at 200).
     nice .venv/bin/python benchmarks/active/bench_active.py --seeds 0 --strategies random,stratified     # the shape
     nice .venv/bin/python benchmarks/active/bench_active.py                                           # every strategy, 3 seeds
     nice .venv/bin/python benchmarks/active/bench_active.py --phase audit
+    nice .venv/bin/python benchmarks/active/bench_active.py --phase audit --audit-rows 0 --noise 0.1  # the whole split
     nice .venv/bin/python benchmarks/active/bench_active.py --phase timing      # select on 5,000 pool rows, warm cache
     nice .venv/bin/python benchmarks/active/bench_active.py --phase selftrain --log benchmarks/results/active-f.jsonl
 
@@ -70,6 +72,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--steps", default=STEPS)
     parser.add_argument("--noise", default="0.05,0.1", help="Audit: shares of flipped labels.")
+    parser.add_argument("--audit-rows", type=int, default=400, help="Audit: coded rows drawn (0: the whole split).")
     parser.add_argument("--embedding-cache", type=Path, default=EMBEDDINGS)
     parser.add_argument("--out", type=Path, default=RESULTS / "active.json")
     parser.add_argument("--summarise-only", action="store_true")
@@ -159,17 +162,18 @@ def run_curve(dataset: str, strategy: str, seed: int, steps: list[int], pool: An
 
 
 def run_audit(dataset: str, seeds: list[int], full: Any, labels: list[str], log: Path, done: set,
-              noises: tuple[float, ...] = (0.05, 0.10)) -> None:  # fmt: skip
+              noises: tuple[float, ...] = (0.05, 0.10), size: int = 400) -> None:  # fmt: skip
     import numpy as np
 
     from synthgrade.select.audit import find_suspects, precision_at_k
 
+    size = size if 0 < size < len(full) else len(full)
     for noise in noises:
         for seed in seeds:
-            if (dataset, "audit", noise, seed) in done:
+            if (dataset, "audit", noise, seed, size) in done:
                 continue
             rng = np.random.default_rng(500 + seed)
-            coded = full.iloc[rng.choice(len(full), size=400, replace=False)].reset_index(drop=True)
+            coded = full.iloc[rng.choice(len(full), size=size, replace=False)].reset_index(drop=True)
             flips = rng.choice(len(coded), size=round(noise * len(coded)), replace=False)
             wrong = coded["id"].iloc[flips].astype(str).tolist()
             other = {a: b for a, b in zip(labels, labels[::-1], strict=True)}  # 2-way: the other label
@@ -375,9 +379,11 @@ def summarise(rows: list[dict], out: Path) -> None:
                   "below random's).", "",
                   "| strategy | seeds | validation AUC | random's, same seeds | worst part: AUC gap to random | "
                   "worst step: gap to random |", "|---|---|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {s} | {b['seeds']} | {b['validation_auc']:.3f} | {b['random_auc_same_seeds']:.3f} | "
-                  f"{b['worst_part_auc_gap']:+.3f} | {b['max_shortfall_to_random']:+.3f} |"
-                  for s, b in sorted(board.items(), key=lambda kv: kv[1]["random_auc_same_seeds"] - kv[1]["validation_auc"])]
+        lines += [
+            f"| {s} | {b['seeds']} | {b['validation_auc']:.3f} | {b['random_auc_same_seeds']:.3f} | "
+            f"{b['worst_part_auc_gap']:+.3f} | {b['max_shortfall_to_random']:+.3f} |"
+            for s, b in sorted(board.items(), key=lambda kv: kv[1]["random_auc_same_seeds"] - kv[1]["validation_auc"])
+        ]
         for row in data.to_dict("records"):
             output.append({k: row[k] for k in ("dataset", "labels", "strategy", "seed", "coded", "test", "split", "macro_f1")}
                           | {"default": row["strategy"] == default})  # fmt: skip
@@ -405,15 +411,17 @@ def summarise(rows: list[dict], out: Path) -> None:
                 reached = reach if reach else f"> {xs[-1]}"
                 lines.append(f"| {name} | " + " | ".join(cells) + f" | {area(xs, ys):.3f} | {reached} | {max(gaps):+.3f} |")
     if audits:
-        lines += ["", "## Audit: precision at k on injected label flips (k = flips, 400 coded rows)", "",
-                  "| dataset | noise | seeds | precision@k mean [95% CI] | flagged (mean) |",
-                  "|---|---|---|---|---|"]  # fmt: skip
+        lines += ["", "## Audit: precision at k on injected label flips (k = flips)", "",
+                  "| dataset | coded rows | noise | seeds | precision@k mean [95% CI] | flagged (mean) | seconds (mean) |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
         frame = pd.DataFrame(audits)
-        for (dataset, noise), group in frame.groupby(["dataset", "noise"]):
+        for (dataset, size, noise), group in frame.groupby(["dataset", "coded_rows", "noise"]):
             mean, low, high = t_interval(group["precision_at_k"].tolist())
-            interval = f"{mean:.3f} [{low:.3f}, {high:.3f}]"
-            lines.append(f"| {dataset} | {noise:.0%} | {len(group)} | {interval} | {group['flagged'].mean():.1f} |")
-            output += [{k: r[k] for k in ("dataset", "noise", "seed", "k", "precision_at_k")} for r in group.to_dict("records")]
+            interval = f"{mean:.3f} [{low:.3f}, {high:.3f}]" if len(group) > 1 else f"{mean:.3f}"
+            lines.append(f"| {dataset} | {size} | {noise:.0%} | {len(group)} | {interval} | {group['flagged'].mean():.1f} "
+                         f"| {group['seconds'].mean():.0f} |")  # fmt: skip
+            keys = ("dataset", "coded_rows", "noise", "seed", "k", "precision_at_k")
+            output += [{k: r[k] for k in keys} for r in group.to_dict("records")]
     if timing:
         last = timing[-1]
         lines += ["", f"## select timing: {last['pool_rows']} pool rows, {last['coded_rows']} coded, n={last['n']}, "
@@ -442,8 +450,9 @@ def main() -> int:
     full, tests, labels = load(args.dataset, args.embedding_cache)
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.phase == "audit":
-        done = {(r["dataset"], "audit", r["noise"], r["seed"]) for r in rows if r.get("kind") == "audit"}
-        run_audit(args.dataset, seeds, full, labels, log, done, tuple(float(x) for x in args.noise.split(",")))
+        done = {(r["dataset"], "audit", r["noise"], r["seed"], r["coded_rows"]) for r in rows if r.get("kind") == "audit"}
+        noises = tuple(float(x) for x in args.noise.split(","))
+        run_audit(args.dataset, seeds, full, labels, log, done, noises, args.audit_rows)
     elif args.phase == "timing":
         run_timing(args.dataset, full, tests, labels, log)
     elif args.phase == "selftrain":

@@ -15,7 +15,7 @@ memo is emptied and the scorer loaded again, so each run embeds every distinct t
 fresh ``predict`` process does (repeated texts within the run are embedded once).
 
 - ``responses_per_s``: rows / the fastest of ``--repeats`` runs (the median is recorded too), with the load
-  average before and after: the machine has 2 cores shared with other work;
+  average before and after: the machine has 2 cores, possibly shared with other work;
 - ``responses_per_cpu_s``: rows / the process CPU time of the fastest run (all its threads), which other
   work on the machine moves less than the wall clock;
 - macro-F1: the first timed run's predictions on the test rows, reported once.
@@ -198,7 +198,7 @@ def main() -> int:
         "f1_tolerance": F1_TOLERANCE,
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform()},
         "onnx_cache": str(cache_dir() / "onnx-encoders"),
-        "command": "python benchmarks/bench_predict_speed.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/serving/bench_predict_speed.py " + " ".join(sys.argv[1:]),
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -206,9 +206,9 @@ def main() -> int:
     lines = [
         "# predict speed of the model auto ships (SciEntsBank 2-way, 400 rows, seed 0)",
         "",
-        f"Written by `{result['command'].strip()}`; {result['test']}, {result['machine']['cpus']} CPU cores shared with "
-        "other work (load average before and after each backend's runs in the last column). Models trained with "
-        f"the encoder in PyTorch; the target is {TARGET_RESPONSES_PER_S:.0f} responses/s with macro-F1 within "
+        f"Written by `{result['command'].strip()}`; {result['test']}, {result['machine']['cpus']} CPU cores "
+        "(load average before and after each backend's runs in the last column: other work slows every figure). "
+        f"Models trained with the encoder in PyTorch; the target is {TARGET_RESPONSES_PER_S:.0f} responses/s with macro-F1 within "
         f"{F1_TOLERANCE} of the PyTorch encoder.",
         "",
         "| model @ draw seed | ships | encoder | responses/s (best) | median | per CPU-second | speed-up | macro-F1 | change "
