@@ -12,10 +12,10 @@ from helpers.build import config, dataset
 from helpers.llm_server import FakeChatServer
 
 from synthgrade.build import BuildConfig, decide, load_build_data, run_build
-from synthgrade.build.grid import feasible_share
 from synthgrade.build.pipeline import per_group_rows
 from synthgrade.build.stages.decide import DecideStage
 from synthgrade.errors import SynthgradeError
+from synthgrade.mix import feasible_share
 from synthgrade.modeling import load_scorer
 
 

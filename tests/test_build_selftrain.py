@@ -11,11 +11,11 @@ import pytest
 from helpers.build import dataset
 
 from synthgrade.build import BuildConfig, grid, run_build
-from synthgrade.build import selftrain as selftrain_module
-from synthgrade.build.selftrain import SELF_TRAINING, choose_threshold, prepare_pool, pseudo_label
 from synthgrade.build.stages import selftrain as selftrain_stage
 from synthgrade.data import check_human_test, check_human_validation, generated_rows, is_synthetic
 from synthgrade.errors import SynthgradeError
+from synthgrade.train import selftrain as selftrain_module
+from synthgrade.train.selftrain import SELF_TRAINING, choose_threshold, prepare_pool, pseudo_label
 
 LABELS = ["correct", "incorrect"]
 

@@ -26,12 +26,14 @@ random's mean at 200).
     nice .venv/bin/python benchmarks/active/bench_active.py --phase audit --audit-rows 0 --noise 0.1  # the whole split
     nice .venv/bin/python benchmarks/active/bench_active.py --phase timing      # select on 5,000 pool rows, warm cache
     nice .venv/bin/python benchmarks/active/bench_active.py --phase selftrain --log benchmarks/results/active-f.jsonl
+    nice .venv/bin/python benchmarks/active/bench_active.py --phase train-selftrain --log benchmarks/results/active-t.jsonl
 
 Self-training (``--phase selftrain``): per seed and size (``--coded``, 50 and 100), that many rows drawn from the
 training split stratified by label are the coded rows (``build`` keeps 20 % of them for validation), the rest of
 the split without its labels is the pool. ``build`` (``--selftrain-model``, no generation, no student) runs twice
 on the same split: arm "build" without the pool, arm "build_unlabeled" with ``unlabeled`` = the pool; each
-shipped model is scored on the three official tests.
+shipped model is scored on the three official tests. ``--phase train-selftrain`` does the same with ``train``
+(``Trainer.train`` without and with ``unlabeled``; arms "train" and "train_unlabeled").
     .venv/bin/python benchmarks/active/bench_active.py --summarise-only
 """
 
@@ -65,9 +67,9 @@ def parse() -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="scientsbank", choices=sorted(DATASETS))
-    parser.add_argument("--phase", default="curves", choices=("curves", "audit", "timing", "selftrain"))
+    parser.add_argument("--phase", default="curves", choices=("curves", "audit", "timing", "selftrain", "train-selftrain"))
     parser.add_argument("--coded", default="50,100", help="Self-training: coded rows per build.")
-    parser.add_argument("--selftrain-model", default="tfidf", help="Self-training: build's --model.")
+    parser.add_argument("--selftrain-model", default="tfidf", help="Self-training: build's (or train's) --model.")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--steps", default=STEPS)
@@ -229,10 +231,10 @@ def run_selftrain(dataset: str, seeds: list[int], sizes: list[int], full: Any, t
     import numpy as np
 
     from synthgrade.build import BuildConfig, BuildData, run_build
-    from synthgrade.build.selftrain import prepare_pool
     from synthgrade.data.split import split_responses
     from synthgrade.mix import stratified_sample
     from synthgrade.modeling import load_scorer
+    from synthgrade.train.selftrain import prepare_pool
 
     for size in sizes:
         for seed in seeds:
@@ -262,25 +264,62 @@ def run_selftrain(dataset: str, seeds: list[int], sizes: list[int], full: Any, t
                              "seconds": seconds} for name, frame in tests.items()], log)  # fmt: skip
 
 
+def run_train_selftrain(dataset: str, seeds: list[int], sizes: list[int], full: Any, tests: dict[str, Any],
+                        labels: list[str], model: str, log: Path, done: set) -> None:  # fmt: skip
+    """Arms "train" and "train_unlabeled" (``Trainer.train(..., unlabeled=pool)``) on the draws of ``run_selftrain``."""
+    import numpy as np
+
+    from synthgrade.data.split import split_responses
+    from synthgrade.mix import stratified_sample
+    from synthgrade.train import Trainer, TrainingArguments
+    from synthgrade.train.selftrain import prepare_pool
+
+    for size in sizes:
+        for seed in seeds:
+            coded = stratified_sample(full, size, np.random.default_rng(700 + seed), labels)
+            uncoded = full.drop(index=coded.index).drop(columns=["label"]).reset_index(drop=True)
+            parts = split_responses(coded.reset_index(drop=True), seed=seed, by="answer", fractions=(0.8, 0.2, 0.0))
+            train, val = parts["train"], parts["val"]
+            for arm in ("train", "train_unlabeled"):
+                if (dataset, arm, size, seed, model) in done:
+                    continue
+                # as in the build arm: repeats of test texts leave the pool first (train itself sees only --val)
+                pool = prepare_pool(uncoded, train, {"validation": val, **tests}).frame if arm == "train_unlabeled" else None
+                tick = time.perf_counter()
+                args = TrainingArguments(model=model, seed=seed, labels=labels, show_progress=False)
+                scorer = Trainer(args).train(train.copy(), val.copy(), unlabeled=pool)
+                entry = scorer.info.training.get("self_training") or {}
+                seconds = round(time.perf_counter() - tick, 1)
+                record([{"dataset": dataset, "arm": arm, "coded": size, "seed": seed, "test": name,
+                         "macro_f1": round(macro_f1(scorer, frame), 4), "kind": "selftrain", "model": model,
+                         "shipped": "self-training" if entry.get("shipped") else "human-only",
+                         "pseudo_rows": entry.get("rows"), "threshold": entry.get("threshold"),
+                         "pool_rows": entry.get("usable_pool"), "lower_bound": (entry.get("validation_gain") or [None] * 2)[1],
+                         "seconds": seconds} for name, frame in tests.items()], log)  # fmt: skip
+
+
 def selftrain_summary(rows: list[dict]) -> tuple[list[str], list[dict]]:
     """The self-training section of active.md and its rows of active.json."""
     import pandas as pd
 
     frame = pd.DataFrame(rows).drop_duplicates(["dataset", "model", "arm", "coded", "seed", "test"], keep="last")
-    lines = ["", "## Self-training: `build` vs `build --unlabeled` (pool = the rest of the training split)", "",
-             "Mean macro-F1 over the seeds both arms finished; the difference is build_unlabeled - build (paired by seed).", "",
-             "| dataset | model | coded | test | seeds | build | build_unlabeled | difference | self-training shipped |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    frame["command"] = frame["arm"].str.removesuffix("_unlabeled")
+    lines = ["", "## Self-training: `build` / `train` vs the same with `--unlabeled` (pool = the rest of the training split)",
+             "", "Mean macro-F1 over the seeds both arms finished; the difference is with - without `--unlabeled` "
+             "(paired by seed).", "",
+             "| dataset | command | model | coded | test | seeds | without | with `--unlabeled` | difference | "
+             "self-training shipped |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     output = []
-    for (dataset, model, coded, test), group in frame.groupby(["dataset", "model", "coded", "test"]):
+    for (dataset, command, model, coded, test), group in frame.groupby(["dataset", "command", "model", "coded", "test"]):
         wide = group.pivot(index="seed", columns="arm", values="macro_f1").dropna()
-        if not {"build", "build_unlabeled"} <= set(wide.columns) or wide.empty:
+        with_pool = f"{command}_unlabeled"
+        if not {command, with_pool} <= set(wide.columns) or wide.empty:
             continue
-        unlabeled = group[(group["arm"] == "build_unlabeled") & group["seed"].isin(wide.index)]
+        unlabeled = group[(group["arm"] == with_pool) & group["seed"].isin(wide.index)]
         shipped = int((unlabeled["shipped"] != "human-only").sum())
-        diff = (wide["build_unlabeled"] - wide["build"]).mean()
-        lines.append(f"| {dataset} | {model} | {coded} | {test} | {len(wide)} | {wide['build'].mean():.3f} | "
-                     f"{wide['build_unlabeled'].mean():.3f} | {diff:+.3f} | {shipped}/{len(wide)} |")  # fmt: skip
+        diff = (wide[with_pool] - wide[command]).mean()
+        lines.append(f"| {dataset} | {command} | {model} | {coded} | {test} | {len(wide)} | {wide[command].mean():.3f} | "
+                     f"{wide[with_pool].mean():.3f} | {diff:+.3f} | {shipped}/{len(wide)} |")  # fmt: skip
         output += [{k: r[k] for k in ("dataset", "arm", "coded", "seed", "test", "macro_f1", "model")}
                    for r in group[group["seed"].isin(wide.index)].to_dict("records")]  # fmt: skip
     return lines, output
@@ -459,6 +498,10 @@ def main() -> int:
         done = {(r["dataset"], r["arm"], r["coded"], r["seed"], r["model"]) for r in rows if r.get("kind") == "selftrain"}
         sizes = [int(s) for s in args.coded.split(",")]
         run_selftrain(args.dataset, seeds, sizes, full, tests, labels, args.selftrain_model, log, done)
+    elif args.phase == "train-selftrain":
+        done = {(r["dataset"], r["arm"], r["coded"], r["seed"], r["model"]) for r in rows if r.get("kind") == "selftrain"}
+        sizes = [int(s) for s in args.coded.split(",")]
+        run_train_selftrain(args.dataset, seeds, sizes, full, tests, labels, args.selftrain_model, log, done)
     else:
         pool, validation = carve_validation(full)
         evaluation = validation | tests

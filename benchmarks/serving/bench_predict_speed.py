@@ -208,8 +208,8 @@ def main() -> int:
         "",
         f"Written by `{result['command'].strip()}`; {result['test']}, {result['machine']['cpus']} CPU cores "
         "(load average before and after each backend's runs in the last column: other work slows every figure). "
-        f"Models trained with the encoder in PyTorch; the target is {TARGET_RESPONSES_PER_S:.0f} responses/s with macro-F1 within "
-        f"{F1_TOLERANCE} of the PyTorch encoder.",
+        f"Models trained with the encoder in PyTorch; the target is {TARGET_RESPONSES_PER_S:.0f} responses/s "
+        f"with macro-F1 within {F1_TOLERANCE} of the PyTorch encoder.",
         "",
         "| model @ draw seed | ships | encoder | responses/s (best) | median | per CPU-second | speed-up | macro-F1 | change "
         "| load avg |",

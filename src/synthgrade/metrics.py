@@ -45,9 +45,7 @@ def degenerate_test_warnings(labels: Sequence[str], name: str = "test") -> list[
         )
     present = sorted(set(labels))
     if len(present) == 1:
-        warnings.append(
-            f"every {name} row has the label '{present[0]}': macro-F1, kappa and AUC are not meaningful on one class"
-        )
+        warnings.append(f"every {name} row has the label '{present[0]}': macro-F1, kappa and AUC are not meaningful on one class")
     return warnings
 
 

@@ -300,4 +300,26 @@ def _manifest(
     return manifest
 
 
-__all__ = ["MixResult", "MixMode", "SyntheticShortfall", "allocate", "mix_training_set", "stratified_sample", "synthetic_sources"]
+def feasible_share(human: pd.DataFrame, synthetic: pd.DataFrame, share: float, labels: list[str]) -> float:
+    """The largest share up to ``share`` that the synthetic rows can supply with label shares following the human rows."""
+    counts = human[LABEL].astype(str).value_counts()
+    available = synthetic[LABEL].astype(str).value_counts()
+    ratio = share / (1.0 - share)
+    for label in labels:
+        need = ratio * counts.get(label, 0)
+        if need > available.get(label, 0):
+            ratio = min(ratio, available.get(label, 0) / max(1, counts.get(label, 0)))
+    ratio = max(0.0, ratio * 0.999)  # rounding in the mixer must not ask for one row more than exists
+    return ratio / (1.0 + ratio)
+
+
+__all__ = [
+    "MixResult",
+    "MixMode",
+    "SyntheticShortfall",
+    "allocate",
+    "feasible_share",
+    "mix_training_set",
+    "stratified_sample",
+    "synthetic_sources",
+]

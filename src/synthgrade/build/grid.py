@@ -13,18 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from synthgrade.build import selftrain
 from synthgrade.build.layout import BuildLayout
 from synthgrade.build.records import GridCell
-from synthgrade.build.selftrain import SELF_TRAINING
 from synthgrade.data import frame_hash, label_indices, load_responses
-from synthgrade.data.schema import ID, LABEL
+from synthgrade.data.schema import ID
 from synthgrade.experiment.trial import read_synthetic
 from synthgrade.io import atomic_directory, read_json, stable_hash
-from synthgrade.mix import mix_training_set
+from synthgrade.mix import feasible_share, mix_training_set
+from synthgrade.train import selftrain
+from synthgrade.train.selftrain import SELF_TRAINING, aligned_proba
 
 #: A fold's pseudo-labels, by (teacher spec, seed, threshold, cap, fold rows, pool): the cells of one set share them.
 _FOLD_PSEUDO: dict[str, pd.DataFrame] = {}
@@ -57,24 +56,6 @@ def read_split_part(out: Path, name: str, labels: list[str]) -> pd.DataFrame:
     frame = load_responses(BuildLayout(out).split(name), labels=labels)
     frame.attrs["labels"] = labels
     return frame
-
-
-def feasible_share(human: pd.DataFrame, synthetic: pd.DataFrame, share: float, labels: list[str]) -> float:
-    """The largest share up to ``share`` that the synthetic rows can supply with label shares following the human rows."""
-    counts = human[LABEL].astype(str).value_counts()
-    available = synthetic[LABEL].astype(str).value_counts()
-    ratio = share / (1.0 - share)
-    for label in labels:
-        need = ratio * counts.get(label, 0)
-        if need > available.get(label, 0):
-            ratio = min(ratio, available.get(label, 0) / max(1, counts.get(label, 0)))
-    ratio = max(0.0, ratio * 0.999)  # rounding in the mixer must not ask for one row more than exists
-    return ratio / (1.0 + ratio)
-
-
-def aligned_proba(scorer: Any, frame: pd.DataFrame, labels: list[str]) -> np.ndarray:
-    proba = np.asarray(scorer.predict_proba(frame), dtype=np.float64)
-    return proba[:, [scorer.labels.index(label) for label in labels]]
 
 
 def mixed_rows(out: Path, train: pd.DataFrame, set_name: str, share: float, labels: list[str], seed: int) -> Any:

@@ -9,7 +9,6 @@ import pandas as pd
 
 from synthgrade.build.config import BuildConfig
 from synthgrade.build.layout import BuildLayout
-from synthgrade.build.selftrain import Pool, prepare_pool
 from synthgrade.console import console
 from synthgrade.data import ColumnMap, check_human_test, load_responses
 from synthgrade.data.schema import LABEL, label_order
@@ -17,6 +16,7 @@ from synthgrade.data.split import split_responses, write_splits
 from synthgrade.errors import SynthgradeError
 from synthgrade.io import stable_hash
 from synthgrade.metrics import degenerate_test_warnings
+from synthgrade.train.selftrain import Pool, prepare_pool
 
 
 @dataclass

@@ -10,7 +10,7 @@ The stages run in the order of :data:`synthgrade.build.stages.PIPELINE`, each a 
 4. **filter**: keep the rows whose intended label the human-only scorer supports; every dropped row is counted.
 5. **self-train** (``--unlabeled POOL`` only): the uncoded responses the human-only scorer labels with a
    confidence above a threshold chosen on the validation rows become one more synthetic set
-   (:mod:`synthgrade.build.selftrain`).
+   (:mod:`synthgrade.train.selftrain`).
 6. **grid**: one scorer of the human-only winner's kind per (synthetic set, share, synthetic weight).
 7. **decide**: the best cell on the held-out human rows (validation rows, pooled with the out-of-fold
    predictions of the training rows where the kind cross-validates) ships only when the one-sided lower

@@ -32,9 +32,7 @@ def select(
     out: Annotated[Path, typer.Option("--out", help="Where to write the next rows to code (.csv, .tsv, .jsonl, .parquet).")],
     n: Annotated[int, typer.Option("--n", help="How many rows to propose.")],
     coded: Annotated[Path | None, typer.Option("--coded", help="The rows coded so far (never proposed again).")] = None,
-    strategy: Annotated[
-        str, typer.Option("--strategy", help=f"Query strategy: {', '.join(STRATEGIES)}.")
-    ] = DEFAULT_STRATEGY,
+    strategy: Annotated[str, typer.Option("--strategy", help=f"Query strategy: {', '.join(STRATEGIES)}.")] = DEFAULT_STRATEGY,
     exclude: Annotated[
         list[Path] | None,
         typer.Option("--exclude", help="Validation/test files: a pool sharing rows with them is refused (repeatable)."),

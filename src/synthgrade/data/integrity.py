@@ -164,4 +164,3 @@ def frame_hash(frame: pd.DataFrame) -> str:
     """Content hash of a response table's public columns (row order matters)."""
     columns = [c for c in (ID, TEXT, LABEL, ITEM_ID) if c in frame.columns]
     return stable_hash(frame[columns].astype(str).values.tolist())
-

@@ -270,6 +270,6 @@ STRATEGIES: dict[str, type[Strategy]] = {
         ItemStratified, ItemStratifiedMargin, ItemStratifiedRandom,
     )
 }  # fmt: skip
-#: Chosen on validation rows by benchmarks/active/bench_active.py (README "Choosing what to code"): no strategy measured so far
-#: beats a random draw on both validation parts (entropy gains on answered items, loses on new ones), so random ships.
-DEFAULT_STRATEGY = "random"
+#: Chosen on validation rows by benchmarks/active/bench_active.py (README "Choosing what to code"): with 3 seeds,
+#: entropy has the largest validation AUC gain over random (+0.027) and is within 0.01 of it on new questions.
+DEFAULT_STRATEGY = "entropy"

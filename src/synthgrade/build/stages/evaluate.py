@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from synthgrade.build.grid import aligned_proba
 from synthgrade.build.records import BuildState
 from synthgrade.build.stage import Stage
 from synthgrade.io import read_json, write_json
+from synthgrade.train.selftrain import aligned_proba
 
 
 class EvaluateStage(Stage):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from synthgrade.build.grid import aligned_proba
 from synthgrade.build.records import BuildState, HumanOnly
 from synthgrade.build.stage import Stage
 from synthgrade.console import console
 from synthgrade.io import atomic_directory, read_json, write_json
+from synthgrade.train.selftrain import aligned_proba
 
 
 def scorer_spec(scorer: Any, fallback: str) -> str:

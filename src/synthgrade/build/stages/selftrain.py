@@ -1,5 +1,5 @@
 """Stage 5, self-train (``--unlabeled POOL`` only): the uncoded responses the human-only scorer labels confidently
-become one more synthetic set of the grid (:mod:`synthgrade.build.selftrain` gives the rules)."""
+become one more synthetic set of the grid (:mod:`synthgrade.train.selftrain` gives the rules)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from synthgrade.build.grid import aligned_proba
 from synthgrade.build.records import BuildState, FilterOutcome, SyntheticSet
-from synthgrade.build.selftrain import SELF_TRAINING, choose_threshold, pseudo_label
 from synthgrade.build.stage import Stage
 from synthgrade.data import write_table
 from synthgrade.io import read_json, write_json
+from synthgrade.train.selftrain import SELF_TRAINING, aligned_proba, choose_threshold, pseudo_label
 
 
 class SelfTrainStage(Stage):

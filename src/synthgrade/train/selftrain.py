@@ -1,8 +1,10 @@
-"""Self-training: uncoded responses (``build --unlabeled POOL``) pseudo-labelled by the human-only scorer.
+"""Self-training: uncoded responses (``train --unlabeled POOL``, ``build --unlabeled POOL``) pseudo-labelled by
+the human-only scorer.
 
-The pseudo-labelled rows are one more synthetic set of the grid (set name :data:`SELF_TRAINING`), flagged
-``synthetic`` with provenance ``{"generator": "self-training", ...}``, so every integrity rule treats them as
-non-human and the ship rule judges them like generated rows. Three rules make them:
+The pseudo-labelled rows are flagged ``synthetic`` with provenance ``{"generator": "self-training", ...}``, so
+every integrity rule treats them as non-human. In ``build`` they are one more synthetic set of the grid (set
+name :data:`SELF_TRAINING`) that the ship rule judges like generated rows; in ``train``, :func:`self_train`
+trains the same model on them and keeps it only where validation clearly prefers it. Three rules make them:
 
 * **the pool**: rows already coded (same id or text as a training row) are left out, counted; a pool that
   repeats more validation or test texts than natural repeats explain is refused (``data.check_disjoint``),
@@ -15,14 +17,17 @@ non-human and the ship rule judges them like generated rows. Three rules make th
   most confident first; a pool row of an item with no coded row gets no pseudo-label.
 
 The pseudo-labels come from a scorer fitted on every training row, so the augmented model's own
-out-of-fold predictions would see each held-out row's label through them. A self-training cell therefore
-recomputes its out-of-fold predictions by cross-fitting (:func:`synthgrade.build.grid.cross_fitted_oof`): per fold, the teacher is
-refitted without the fold, pseudo-labels the pool again, and the student fitted on the rest predicts the fold.
-The decision then pools the same kind of evidence as for every other cell.
+out-of-fold predictions would see each held-out row's label through them. A self-training cell of ``build``
+therefore recomputes its out-of-fold predictions by cross-fitting (:func:`synthgrade.build.grid.cross_fitted_oof`):
+per fold, the teacher is refitted without the fold, pseudo-labels the pool again, and the student fitted on the
+rest predicts the fold. ``train`` has no grid: :func:`self_train` compares the two models on the validation rows
+alone (paired bootstrap) and ships the self-trained one only when the whole 95 % interval of its macro-F1 gain
+is above zero.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +46,8 @@ THRESHOLDS = (0.6, 0.7, 0.8, 0.9)
 MIN_CONFIDENT = 3
 #: Prefix of pool row ids (a pool's ids must not collide with the coded rows' ids).
 POOL_ID = "pool:"
+#: Pseudo-labelled rows per item at most, times the item's coded training rows (``build``'s ``pseudo_cap``).
+DEFAULT_CAP = 2.0
 
 
 @dataclass
@@ -124,3 +131,81 @@ def pseudo_label(
         threshold=threshold,
     )
     return frame.reset_index(drop=True)
+
+
+def aligned_proba(scorer: Any, frame: pd.DataFrame, labels: list[str]) -> np.ndarray:
+    """The scorer's probabilities for ``frame``, columns in the order of ``labels``."""
+    proba = np.asarray(scorer.predict_proba(frame), dtype=np.float64)
+    return proba[:, [scorer.labels.index(label) for label in labels]]
+
+
+def self_train(
+    fit: Callable[[str, pd.DataFrame], Any],
+    spec: str,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    unlabeled: pd.DataFrame,
+    labels: list[str],
+    seed: int = 0,
+    cap: float = DEFAULT_CAP,
+) -> Any:
+    """``train --unlabeled``: the human-only scorer, or the same model retrained with its confident pseudo-labels.
+
+    ``fit(spec, rows)`` trains a scorer on ``rows`` (selecting on ``val``). The human-only model is ``fit(spec,
+    train)``; when ``spec`` is ``auto``, the self-trained model repeats what auto chose. The record of the
+    pool, threshold, rows and decision is attached as ``info.training["self_training"]`` of the returned model.
+    """
+    from synthgrade.data import label_indices
+    from synthgrade.metrics import evaluate_predictions
+    from synthgrade.mix import feasible_share, mix_training_set
+
+    pool = prepare_pool(unlabeled, train, {"--val": val})
+    human = fit(spec, train)
+    y_val = label_indices(val, labels)
+    human_proba = aligned_proba(human, val, labels)
+    threshold, table = choose_threshold(human_proba, y_val)
+    pseudo = pseudo_label(human, pool.frame, train, labels, threshold, cap)
+    record: dict[str, Any] = {
+        "usable_pool": len(pool.frame), "pool_left_out": pool.left_out, "threshold": threshold, "thresholds": table,
+        "cap": cap, "rows": len(pseudo), "shipped": False,
+    }  # fmt: skip
+    if not len(pseudo):
+        record["reason"] = f"no uncoded response reached the threshold ({len(pool.frame)} usable)"
+        human.info.training["self_training"] = record
+        return human
+    chosen = (human.info.training.get("auto") or {}).get("chosen", spec) if spec == "auto" else spec
+    # every pseudo-labelled row the label shares of the coded rows allow (the mixer follows those shares)
+    share = feasible_share(train, pseudo, len(pseudo) / (len(train) + len(pseudo)), labels)
+    mixed = mix_training_set(train, pseudo, ratio=share, seed=seed)
+    student = fit(chosen, mixed.frame)
+    diff = evaluate_predictions(y_val, aligned_proba(student, val, labels), labels, seed=seed, compare_proba=human_proba)["diff"][
+        "macro_f1"
+    ]
+    low = diff["ci_low"]
+    record |= {
+        "model": chosen, "pseudo_rows_used": int(mixed.manifest.get("synthetic_rows", 0)),
+        "validation_gain": [round(float(v), 4) if v is not None else None for v in (diff["value"], low, diff["ci_high"])],
+        "shipped": low is not None and low > 0,
+    }  # fmt: skip
+    record["reason"] = (
+        "validation prefers the self-trained model (95 % interval of the macro-F1 gain above zero)"
+        if record["shipped"]
+        else "validation cannot tell the self-trained model apart from the human-only one, or prefers the latter"
+    )
+    winner = student if record["shipped"] else human
+    winner.info.training["self_training"] = record
+    return winner
+
+
+def describe(record: dict[str, Any]) -> str:
+    """One line for the console: what :func:`self_train` pseudo-labelled and which model it kept, and why."""
+    left_out = ", ".join(f"{count} {why}" for why, count in record["pool_left_out"].items())
+    gain = record.get("validation_gain")
+    line = (
+        f"self-training: {record['rows']:,} of {record['usable_pool']:,} usable uncoded responses pseudo-labelled "
+        f"(threshold {record['threshold']:g}, chosen on the validation rows{'; left out: ' + left_out if left_out else ''})"
+    )
+    if gain and gain[1] is not None:
+        line += f"; validation macro-F1 gain {gain[0]:+.4f} [95 % interval {gain[1]:+.4f}, {gain[2]:+.4f}]"
+    kept = "self-trained model kept" if record["shipped"] else "human-only model kept"
+    return f"{line}; {kept}: {record['reason']}"
