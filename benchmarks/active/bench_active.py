@@ -223,25 +223,32 @@ def run_timing(dataset: str, full: Any, tests: dict[str, Any], labels: list[str]
              "load_average": round(os.getloadavg()[0], 1)}], log)  # fmt: skip
 
 
+def selftrain_draw(full: Any, size: int, seed: int, labels: list[str]) -> tuple[Any, Any, Any]:
+    """(training rows, validation rows, the uncoded rest of the split without labels): ``size`` rows drawn stratified
+    by label are the coded file, 20 % of them (by answer) the validation rows."""
+    import numpy as np
+
+    from synthgrade.data.split import split_responses
+    from synthgrade.mix import stratified_sample
+
+    coded = stratified_sample(full, size, np.random.default_rng(700 + seed), labels)
+    uncoded = full.drop(index=coded.index).drop(columns=["label"]).reset_index(drop=True)
+    parts = split_responses(coded.reset_index(drop=True), seed=seed, by="answer", fractions=(0.8, 0.2, 0.0))
+    return parts["train"], parts["val"], uncoded
+
+
 def run_selftrain(dataset: str, seeds: list[int], sizes: list[int], full: Any, tests: dict[str, Any], labels: list[str],
                   model: str, log: Path, done: set) -> None:  # fmt: skip
     """Arms "build" and "build_unlabeled" on the same coded rows; the shipped model of each scored on every test."""
     import tempfile
 
-    import numpy as np
-
     from synthgrade.build import BuildConfig, BuildData, run_build
-    from synthgrade.data.split import split_responses
-    from synthgrade.mix import stratified_sample
     from synthgrade.modeling import load_scorer
     from synthgrade.train.selftrain import prepare_pool
 
     for size in sizes:
         for seed in seeds:
-            coded = stratified_sample(full, size, np.random.default_rng(700 + seed), labels)
-            uncoded = full.drop(index=coded.index).drop(columns=["label"]).reset_index(drop=True)
-            parts = split_responses(coded.reset_index(drop=True), seed=seed, by="answer", fractions=(0.8, 0.2, 0.0))
-            train, val = parts["train"], parts["val"]
+            train, val, uncoded = selftrain_draw(full, size, seed, labels)
             for frame in (train, val, *tests.values()):
                 frame.attrs["labels"] = labels
             for arm in ("build", "build_unlabeled"):
@@ -267,19 +274,13 @@ def run_selftrain(dataset: str, seeds: list[int], sizes: list[int], full: Any, t
 def run_train_selftrain(dataset: str, seeds: list[int], sizes: list[int], full: Any, tests: dict[str, Any],
                         labels: list[str], model: str, log: Path, done: set) -> None:  # fmt: skip
     """Arms "train" and "train_unlabeled" (``Trainer.train(..., unlabeled=pool)``) on the draws of ``run_selftrain``."""
-    import numpy as np
 
-    from synthgrade.data.split import split_responses
-    from synthgrade.mix import stratified_sample
     from synthgrade.train import Trainer, TrainingArguments
     from synthgrade.train.selftrain import prepare_pool
 
     for size in sizes:
         for seed in seeds:
-            coded = stratified_sample(full, size, np.random.default_rng(700 + seed), labels)
-            uncoded = full.drop(index=coded.index).drop(columns=["label"]).reset_index(drop=True)
-            parts = split_responses(coded.reset_index(drop=True), seed=seed, by="answer", fractions=(0.8, 0.2, 0.0))
-            train, val = parts["train"], parts["val"]
+            train, val, uncoded = selftrain_draw(full, size, seed, labels)
             for arm in ("train", "train_unlabeled"):
                 if (dataset, arm, size, seed, model) in done:
                     continue
