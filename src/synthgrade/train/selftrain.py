@@ -178,9 +178,8 @@ def self_train(
     share = feasible_share(train, pseudo, len(pseudo) / (len(train) + len(pseudo)), labels)
     mixed = mix_training_set(train, pseudo, ratio=share, seed=seed)
     student = fit(chosen, mixed.frame)
-    diff = evaluate_predictions(y_val, aligned_proba(student, val, labels), labels, seed=seed, compare_proba=human_proba)["diff"][
-        "macro_f1"
-    ]
+    student_proba = aligned_proba(student, val, labels)
+    diff = evaluate_predictions(y_val, student_proba, labels, seed=seed, compare_proba=human_proba)["diff"]["macro_f1"]
     low = diff["ci_low"]
     record |= {
         "model": chosen, "pseudo_rows_used": int(mixed.manifest.get("synthetic_rows", 0)),
