@@ -410,13 +410,19 @@ def summarise(rows: list[dict], out: Path) -> None:
     lines = ["# Choosing what to code: active-learning curves (macro-F1, mean over seeds [95% t-interval])", "",
              "Written by `benchmarks/active/bench_active.py`; one row per measurement in `active.json`.", ""]  # fmt: skip
     output: list[dict] = []
+    from synthgrade.select import DEFAULT_STRATEGY
+
+    if len(curves):
+        lines += [f"The strategy `select` ships as its default (`synthgrade.select.DEFAULT_STRATEGY`): **{DEFAULT_STRATEGY}**; "
+                  "its curve rows carry `default: true` in `active.json`.", ""]  # fmt: skip
     for dataset, data in curves.groupby("dataset") if len(curves) else []:
-        default, board = choose_default(data)
+        chosen, board = choose_default(data)
         seeds = [int(x) for x in sorted(data["seed"].unique())]
+        agrees = "the shipped default" if chosen == DEFAULT_STRATEGY else f"NOT the shipped default ({DEFAULT_STRATEGY})"
         lines += [f"## {dataset} 2-way: pool {int(data['pool_rows'].iloc[0])} rows, seeds {seeds}", "",
-                  f"Default chosen on validation rows: **{default}** (largest validation AUC gain over random, on the "
-                  f"same seeds, among the strategies whose AUC on neither validation part is more than {MAX_SHORTFALL} "
-                  "below random's).", "",
+                  f"Chosen on this data set's validation rows: **{chosen}**, {agrees} (largest validation AUC gain over "
+                  f"random, on the same seeds, among the strategies whose AUC on neither validation part is more than "
+                  f"{MAX_SHORTFALL} below random's).", "",
                   "| strategy | seeds | validation AUC | random's, same seeds | worst part: AUC gap to random | "
                   "worst step: gap to random |", "|---|---|---|---|---|---|"]  # fmt: skip
         lines += [
@@ -426,7 +432,7 @@ def summarise(rows: list[dict], out: Path) -> None:
         ]
         for row in data.to_dict("records"):
             output.append({k: row[k] for k in ("dataset", "labels", "strategy", "seed", "coded", "test", "split", "macro_f1")}
-                          | {"default": row["strategy"] == default})  # fmt: skip
+                          | {"default": row["strategy"] == DEFAULT_STRATEGY})  # fmt: skip
         steps = sorted(data["coded"].unique())
         for test, part in data.groupby("test"):
             lines += ["", f"### {test}", "", "| strategy | " + " | ".join(str(s) for s in steps)
@@ -434,7 +440,7 @@ def summarise(rows: list[dict], out: Path) -> None:
                       "|---|" + "---|" * (len(steps) + 3)]  # fmt: skip
             random_means = part[part["strategy"] == "random"].groupby("coded")["macro_f1"].mean()
             target = random_means.get(REFERENCE_STEP)
-            for strategy, group in sorted(part.groupby("strategy"), key=lambda kv: (kv[0] != default, kv[0])):
+            for strategy, group in sorted(part.groupby("strategy"), key=lambda kv: (kv[0] != DEFAULT_STRATEGY, kv[0])):
                 cells, mean_curve = [], []
                 for step in steps:
                     values = group[group["coded"] == step]["macro_f1"].tolist()
@@ -447,7 +453,7 @@ def summarise(rows: list[dict], out: Path) -> None:
                 xs, ys = [s for s, _ in mean_curve], [m for _, m in mean_curve]
                 reach = rows_to_reach(xs, ys, target) if target is not None else None
                 gaps = [random_means[s] - m for s, m in mean_curve if s in random_means.index]
-                name = f"**{strategy}** (default)" if strategy == default else strategy
+                name = f"**{strategy}** (default)" if strategy == DEFAULT_STRATEGY else strategy
                 reached = reach if reach else f"> {xs[-1]}"
                 lines.append(f"| {name} | " + " | ".join(cells) + f" | {area(xs, ys):.3f} | {reached} | {max(gaps):+.3f} |")
     if audits:
