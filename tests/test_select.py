@@ -91,6 +91,15 @@ def test_model_strategies_fall_back_to_cold_start_without_a_model():
     assert all(r.startswith("cold start") for r in ranking.reasons)
 
 
+def test_a_random_start_strategy_draws_what_random_draws_until_a_model_exists_then_ranks_by_entropy():
+    pool = pool_of(blobs(3, 5))
+    ranking = STRATEGIES["entropy-random-start"]().rank(pool, 4)
+    assert ranking.order.tolist() == STRATEGIES["random"]().rank(pool, 4).order.tolist()
+    assert all(r == "cold start (no model yet): random draw" for r in ranking.reasons)
+    proba = np.array([[0.9, 0.1], [0.52, 0.48], [0.7, 0.3], [0.45, 0.55]])
+    assert STRATEGIES["entropy-random-start"]().rank(pool_of(blobs(1, 4), proba=proba), 4).order.tolist() == [1, 3, 2, 0]
+
+
 def test_clue_spreads_uncertain_picks_over_groups():
     vectors = blobs(2, 10)
     certain, unsure = [0.99, 0.01], [0.5, 0.5]

@@ -124,16 +124,18 @@ def _fill(chosen: np.ndarray, size: int, n: int, seed: int) -> np.ndarray:
 
 
 class Strategy(ABC):
-    """Ranks candidate rows; ``uses_model``: it needs the scorer's probabilities (cold start without them)."""
+    """Ranks candidate rows; ``uses_model``: it needs the scorer's probabilities (cold start without them);
+    ``random_start``: its cold start is a random draw instead of TypiClust."""
 
     name: ClassVar[str]
     description: ClassVar[str]
     uses_model: ClassVar[bool] = True
+    random_start: ClassVar[bool] = False
 
     def rank(self, pool: SelectionPool, n: int) -> Ranking:
         n = min(n, len(pool))
         if self.uses_model and pool.proba is None:
-            cold = typical_uncovered(pool, n)
+            cold = RandomSampling().rank_with_model(pool, n) if self.random_start else typical_uncovered(pool, n)
             return Ranking(cold.order, [f"cold start (no model yet): {r}" for r in cold.reasons])
         return self.rank_with_model(pool, n)
 
@@ -176,6 +178,12 @@ class EntropySampling(UncertaintySampling):
     name = "entropy"
     description = "highest entropy of the model's label probabilities"
     method = "entropy"
+
+
+class EntropyRandomStart(EntropySampling):
+    name = "entropy-random-start"
+    description = "highest entropy once a model exists; before that a random draw (no TypiClust cold start)"
+    random_start = True
 
 
 class ClusterColdStart(Strategy):
@@ -266,7 +274,7 @@ class ItemStratifiedRandom(ItemStratified):
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
     for cls in (
-        RandomSampling, MarginSampling, EntropySampling, ClusterColdStart, WeightedClusters,
+        RandomSampling, MarginSampling, EntropySampling, EntropyRandomStart, ClusterColdStart, WeightedClusters,
         ItemStratified, ItemStratifiedMargin, ItemStratifiedRandom,
     )
 }  # fmt: skip
