@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -39,6 +40,9 @@ class LlamaCppBackend(Backend):
             raise SynthgradeError(f"the llamacpp backend needs a GGUF model; '{self.model}' is not one")
         self._llm = Llama(model_path=resolved.gguf_path, n_ctx=self.n_ctx, n_threads=os.cpu_count() or 2, seed=0, verbose=False)
         LOADED_MODELS[("llamacpp", self.model)] = self._llm
+        # The cache keeps the model to the end of the process; freed by its own __del__ after llama_cpp's module
+        # state is torn down, it prints a TypeError on exit. Closing it at exit frees it while that state exists.
+        atexit.register(self._llm.close)
         self.loaded = True
 
     def complete_batch(self, requests: list[ChatRequest]) -> list[dict]:
