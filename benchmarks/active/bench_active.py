@@ -387,10 +387,9 @@ def choose_default(data: Any) -> tuple[str, dict[str, Any]]:
     return chosen, board
 
 
-def choose_across(curves: Any) -> tuple[str, dict[str, float]]:
-    """The default over every data set: among strategies run and eligible (see :func:`choose_default`) on each, the
-    largest smallest-over-data-sets validation AUC gain over random (a default must hold on both domains)."""
-    boards = [choose_default(data)[1] for _, data in curves.groupby("dataset")]
+def choose_across(boards: list[dict[str, Any]]) -> tuple[str, dict[str, float]]:
+    """The default over every data set (one :func:`choose_default` board each): among strategies run and eligible on
+    each, the largest smallest-over-data-sets validation AUC gain over random (a default must hold on both domains)."""
     names = set.intersection(*(set(board) for board in boards))
     eligible = [s for s in names if all(s == "random" or b[s]["worst_part_auc_gap"] <= MAX_SHORTFALL for b in boards)]
     gains = {s: min(b[s]["validation_auc"] - b[s]["random_auc_same_seeds"] for b in boards) for s in eligible}
@@ -423,8 +422,9 @@ def summarise(rows: list[dict], out: Path) -> None:
     output: list[dict] = []
     from synthgrade.select import DEFAULT_STRATEGY
 
-    if len(curves):
-        overall, gains = choose_across(curves)
+    choices = {dataset: choose_default(data) for dataset, data in curves.groupby("dataset")} if len(curves) else {}
+    if choices:
+        overall, gains = choose_across([board for _, board in choices.values()])
         agrees = "the same" if overall == DEFAULT_STRATEGY else f"NOT the shipped default ({DEFAULT_STRATEGY})"
         table = "; ".join(f"{s} {g:+.3f}" for s, g in sorted(gains.items(), key=lambda kv: -kv[1]))
         lines += [f"The strategy `select` ships as its default (`synthgrade.select.DEFAULT_STRATEGY`): **{DEFAULT_STRATEGY}**; "
@@ -432,7 +432,7 @@ def summarise(rows: list[dict], out: Path) -> None:
                   f"**{overall}**, {agrees}: the largest smaller-of-the-data-sets validation AUC gain over random "
                   f"among the strategies eligible on every data set ({table}).", ""]  # fmt: skip
     for dataset, data in curves.groupby("dataset") if len(curves) else []:
-        chosen, board = choose_default(data)
+        chosen, board = choices[dataset]
         seeds = [int(x) for x in sorted(data["seed"].unique())]
         agrees = "the shipped default" if chosen == DEFAULT_STRATEGY else f"NOT the shipped default ({DEFAULT_STRATEGY})"
         lines += [f"## {dataset} 2-way: pool {int(data['pool_rows'].iloc[0])} rows, seeds {seeds}", "",

@@ -201,9 +201,9 @@ def _mean_pooled(states: Any, attention_mask: Any) -> Any:
 #: ``torch``; ``onnx`` (the fp32 graph in onnxruntime: the same vectors to ~1e-6, faster on a CPU); ``onnx-int8``
 #: (dynamic int8 weights: faster again, vectors move by ~1e-2); ``auto``: ``onnx`` for an encoder whose weights
 #: reach :data:`ONNX_MIN_WEIGHT_BYTES` (a real encoder: the one-off export pays back in its first scoring run),
-#: ``torch`` for a smaller one. The default stays ``torch`` for now: benchmarks/serving/bench_predict_speed.py
-#: measured fp32 onnx 1.07-1.29x faster in wall clock on a loaded machine, less than the one-off export costs
-#: (25 s MiniLM, 1 min mpnet) a short run or a test with its own cache folder; opt in with ``auto`` or ``onnx``.
+#: ``torch`` for a smaller one. The default stays ``torch``: benchmarks/serving/bench_predict_speed.py measured
+#: fp32 onnx 1.12-1.25x faster on a quiet machine (the MiniLM models score 150-164 responses/s in PyTorch already),
+#: less than the one-off export costs (25 s MiniLM, 1 min mpnet) a short run; opt in with ``auto`` or ``onnx``.
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "torch"
 BACKEND_VARIABLE = "SYNTHGRADE_ENCODER_BACKEND"
@@ -237,7 +237,8 @@ def set_encoder_backend(backend: str | None) -> None:
 
 
 def encoder_backend() -> str:
-    """The backend setting in force: :func:`set_encoder_backend`, else ``$SYNTHGRADE_ENCODER_BACKEND``, else ``auto``."""
+    """The backend setting in force: :func:`set_encoder_backend`, else ``$SYNTHGRADE_ENCODER_BACKEND``, else
+    :data:`DEFAULT_BACKEND`."""
     if _BACKEND is not None:
         return _BACKEND
     value = os.environ.get(BACKEND_VARIABLE, "").strip() or DEFAULT_BACKEND

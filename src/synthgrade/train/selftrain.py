@@ -104,13 +104,17 @@ def choose_threshold(val_proba: np.ndarray, y_val: np.ndarray) -> tuple[float, d
     return (best[0] if best else max(THRESHOLDS)), table
 
 
+def aligned_proba(scorer: Any, frame: pd.DataFrame, labels: list[str]) -> np.ndarray:
+    """The scorer's probabilities for ``frame``, columns in the order of ``labels``."""
+    proba = np.asarray(scorer.predict_proba(frame), dtype=np.float64)
+    return proba[:, [scorer.labels.index(label) for label in labels]]
+
+
 def pseudo_label(
     scorer: Any, pool: pd.DataFrame, train: pd.DataFrame, labels: list[str], threshold: float, cap: float
 ) -> pd.DataFrame:
     """The pool rows the scorer labels with top probability >= ``threshold``, at most ``cap`` x coded rows per item."""
-    proba = np.zeros((0, len(labels)))
-    if len(pool):  # columns in the order of ``labels``
-        proba = np.asarray(scorer.predict_proba(pool), dtype=np.float64)[:, [scorer.labels.index(x) for x in labels]]
+    proba = aligned_proba(scorer, pool, labels) if len(pool) else np.zeros((0, len(labels)))
     top = proba.max(axis=1) if len(pool) else np.zeros(0)
     frame = pool.assign(
         **{LABEL: [labels[i] for i in proba.argmax(axis=1)], "pseudo_confidence": np.round(top, 4), "_item": _items(pool)}
@@ -131,12 +135,6 @@ def pseudo_label(
         threshold=threshold,
     )
     return frame.reset_index(drop=True)
-
-
-def aligned_proba(scorer: Any, frame: pd.DataFrame, labels: list[str]) -> np.ndarray:
-    """The scorer's probabilities for ``frame``, columns in the order of ``labels``."""
-    proba = np.asarray(scorer.predict_proba(frame), dtype=np.float64)
-    return proba[:, [scorer.labels.index(label) for label in labels]]
 
 
 def self_train(
