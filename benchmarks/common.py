@@ -11,6 +11,7 @@ of the official training split outside the draw (``held_out_items``); the offici
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +53,7 @@ def save_cache(folder: Path) -> None:
     for (model, max_length), vectors in _VECTORS.items():
         texts = sorted(vectors)
         name = model.replace("/", "_").replace(":", "_")
-        tmp = folder / f".{name}-{max_length}.tmp.npz"
+        tmp = folder / f".{name}-{max_length}.{os.getpid()}.tmp.npz"  # two benchmarks at once never share a temp file
         np.savez(tmp, model=model, max_length=max_length, texts=np.array(texts), vectors=np.stack([vectors[t] for t in texts]))
         tmp.replace(folder / f"{name}-{max_length}.npz")
 

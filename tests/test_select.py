@@ -100,6 +100,31 @@ def test_a_random_start_strategy_draws_what_random_draws_until_a_model_exists_th
     assert STRATEGIES["entropy-random-start"]().rank(pool_of(blobs(1, 4), proba=proba), 4).order.tolist() == [1, 3, 2, 0]
 
 
+def test_entropy_density_prefers_a_typical_uncertain_response_to_an_odd_one():
+    typical = blobs(1, 6)  # six similar responses to item a
+    odd = -typical[:1]  # an equally uncertain response to item a unlike any other
+    vectors = np.concatenate([typical, odd])
+    proba = np.array([[0.5, 0.5]] + [[0.9, 0.1]] * 5 + [[0.5, 0.5]])
+    strategy = STRATEGIES["entropy-density"]()
+    ranking = strategy.rank(pool_of(vectors, ["a"] * 7, proba=proba), 3)
+    assert ranking.order[0] == 0 and 6 not in ranking.order[:2]
+    assert STRATEGIES["entropy"]().rank(pool_of(vectors, ["a"] * 7, proba=proba), 2).order.tolist() in ([0, 6], [6, 0])
+    assert ranking.reasons[0].endswith("typical of its item's responses")
+    # a response alone in its item is neither favoured nor punished: it gets the median density
+    lonely = pool_of(vectors[:3], ["a", "a", "b"], proba=np.array([[0.9, 0.1], [0.9, 0.1], [0.5, 0.5]]))
+    assert strategy.rank(lonely, 1).order.tolist() == [2]
+
+
+def test_entropy_spread_takes_one_pick_per_item_per_round_most_uncertain_item_first():
+    items = ["a", "a", "a", "b", "b", "c"]
+    proba = np.array([[0.5, 0.5], [0.51, 0.49], [0.52, 0.48], [0.6, 0.4], [0.9, 0.1], [0.8, 0.2]])
+    ranking = STRATEGIES["entropy-spread"]().rank(pool_of(blobs(1, 6), items, proba=proba), 6)
+    assert ranking.order.tolist() == [0, 3, 5, 1, 4, 2]  # round 1: a, b, c by top entropy; then a, b; then a
+    assert ranking.reasons[1].endswith("pick 1 for its item in this batch")
+    assert ranking.reasons[3].endswith("pick 2 for its item in this batch")
+    assert STRATEGIES["entropy"]().rank(pool_of(blobs(1, 6), items, proba=proba), 3).order.tolist() == [0, 1, 2]
+
+
 def test_clue_spreads_uncertain_picks_over_groups():
     vectors = blobs(2, 10)
     certain, unsure = [0.99, 0.01], [0.5, 0.5]

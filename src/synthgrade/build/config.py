@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from synthgrade.generate.config import check_temperatures
 from synthgrade.generate.strategies import STRATEGIES
 from synthgrade.models import DEFAULT_GENERATOR
+from synthgrade.train.selftrain import DEFAULT_CAP
 
 
 class BuildConfig(BaseModel):
@@ -41,7 +42,9 @@ class BuildConfig(BaseModel):
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     # self-training: uncoded responses the human-only scorer labels confidently join the grid as one more set
     unlabeled: str | None = Field(None, description="uncoded responses (any format validate reads; labels ignored)")
-    pseudo_cap: float = Field(2.0, gt=0, description="pseudo-labelled rows per item at most, times its coded training rows")
+    pseudo_cap: float = Field(
+        DEFAULT_CAP, gt=0, description="pseudo-labelled rows per item at most, times its coded training rows"
+    )
     # grid
     shares: list[float] = Field(default_factory=lambda: [0.5, 0.8], description="synthetic share of the training rows")
     weights: list[float] = Field(default_factory=lambda: [0.5, 1.0], description="sample weight of a synthetic row")
