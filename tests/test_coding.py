@@ -163,10 +163,14 @@ def test_the_learning_sentence_says_whether_coding_still_pays_and_the_curve_draw
         {"n": [10, 20, 40], "macro_f1": [0.5, 0.6, 0.75], "ci_low": [0.3, 0.4, 0.6], "ci_high": [0.7, 0.8, 0.9]}
     )
     flat = pd.DataFrame(
-        {"n": [10, 40, 80], "macro_f1": [0.5, 0.80, 0.801], "ci_low": [0.3, 0.7, 0.72], "ci_high": [0.7, 0.9, 0.88]}
+        {"n": [100, 280, 400], "macro_f1": [0.5, 0.80, 0.801], "ci_low": [0.4, 0.76, 0.76], "ci_high": [0.6, 0.84, 0.84]}
+    )
+    noisy = pd.DataFrame(  # a dip at 17 coded rows, interval +-0.20: noise, not a plateau
+        {"n": [8, 12, 17], "macro_f1": [0.62, 0.66, 0.58], "ci_low": [0.2, 0.4, 0.38], "ci_high": [0.8, 0.84, 0.78]}
     )
     assert "still raising" in learning_sentence(rising)
     assert "no longer clearly raising" in learning_sentence(flat) and "Finish" in learning_sentence(flat)
+    assert "within the noise; keep coding" in learning_sentence(noisy) and "Finish" not in learning_sentence(noisy)
     assert "needs a few more" in learning_sentence(rising.iloc[:1])
     svg = curve_svg(rising)
     assert svg.count("<circle") == 3 and "<polygon" in svg

@@ -58,6 +58,12 @@ def curve_svg(curve: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
+#: A flat curve is read as a plateau only when the latest estimate is this precise (bootstrap interval half-width):
+#: with a few dozen coded rows the interval is +-0.15 or wider and a dip is noise, not a sign to stop. Cross-validated
+#: macro-F1 on n rows has a half-width of roughly 0.9 / sqrt(n), so this is reached near 300 coded rows.
+PLATEAU_HALF_WIDTH = 0.05
+
+
 def learning_sentence(curve: pd.DataFrame) -> str:
     """A plain sentence on whether more coding is still raising the cross-validated macro-F1."""
     points = curve.dropna(subset=["macro_f1"])
@@ -76,4 +82,6 @@ def learning_sentence(curve: pd.DataFrame) -> str:
     if gain > 0.005:
         return f"Macro-F1 rose only a little, {span}: more coding is raising it slowly."
     width = f" (its interval is ±{half_width:.2f} wide)" if half_width == half_width else ""
+    if not half_width <= PLATEAU_HALF_WIDTH:  # also when the interval is unknown (nan)
+        return f"Macro-F1 went {span}{width}: with so few coded rows that is within the noise; keep coding."
     return f"Macro-F1 went {span}{width}: more coding is no longer clearly raising it; consider Finish."
