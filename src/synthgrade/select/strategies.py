@@ -93,6 +93,12 @@ def _margin_reason(proba: np.ndarray, labels: list[str]) -> str:
     return f"model unsure: {labels[top[0]]} {proba[top[0]]:.2f} vs {labels[top[1]]} {proba[top[1]]:.2f}"
 
 
+def _best_first(utility: np.ndarray, seed: int) -> np.ndarray:
+    """Positions by utility, highest first; ties broken by seed, not by file order."""
+    jitter = np.random.default_rng(seed).random(len(utility)) * 1e-9
+    return np.argsort(-(utility + jitter), kind="stable")
+
+
 def _kmeans_settings(seed: int) -> dict[str, Any]:
     # One k-means++ start and few iterations: a ranking of what to code, not a clustering to publish.
     return {"n_init": 1, "max_iter": 100, "random_state": seed}
@@ -162,9 +168,7 @@ class UncertaintySampling(Strategy):
         from skactiveml.pool import uncertainty_scores
 
         assert pool.proba is not None
-        utility = uncertainty_scores(pool.proba, method=self.method)
-        jitter = np.random.default_rng(pool.seed).random(len(pool)) * 1e-9  # ties broken by seed, not by file order
-        order = np.argsort(-(utility + jitter), kind="stable")[:n]
+        order = _best_first(uncertainty_scores(pool.proba, method=self.method), pool.seed)[:n]
         return Ranking(order, [_margin_reason(pool.proba[i], pool.labels) for i in order])
 
 
@@ -217,9 +221,7 @@ class EntropyDensity(Strategy):
         from skactiveml.pool import uncertainty_scores
 
         assert pool.proba is not None
-        utility = uncertainty_scores(pool.proba, method="entropy") * item_density(pool)
-        jitter = np.random.default_rng(pool.seed).random(len(pool)) * 1e-9
-        order = np.argsort(-(utility + jitter), kind="stable")[:n]
+        order = _best_first(uncertainty_scores(pool.proba, method="entropy") * item_density(pool), pool.seed)[:n]
         return Ranking(order, [f"{_margin_reason(pool.proba[i], pool.labels)}; typical of its item's responses"
                                for i in order])  # fmt: skip
 
@@ -236,9 +238,7 @@ class EntropySpread(Strategy):
         from skactiveml.pool import uncertainty_scores
 
         assert pool.proba is not None
-        utility = uncertainty_scores(pool.proba, method="entropy")
-        jitter = np.random.default_rng(pool.seed).random(len(pool)) * 1e-9
-        by_utility = np.argsort(-(utility + jitter), kind="stable")
+        by_utility = _best_first(uncertainty_scores(pool.proba, method="entropy"), pool.seed)
         seen: dict[str, int] = {}
         round_of = np.empty(len(pool), dtype=np.int64)
         for position in by_utility:  # an item's k-th most uncertain response belongs to round k
