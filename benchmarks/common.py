@@ -50,12 +50,18 @@ def save_cache(folder: Path) -> None:
     from synthgrade.embed import _VECTORS
 
     folder.mkdir(parents=True, exist_ok=True)
-    for (model, max_length), vectors in _VECTORS.items():
-        texts = sorted(vectors)
+    for (model, max_length), memo in _VECTORS.items():
         name = model.replace("/", "_").replace(":", "_")
+        vectors = dict(memo)
+        final = folder / f"{name}-{max_length}.npz"
+        if final.exists():  # keep what another benchmark saved since this one loaded the cache
+            with np.load(final, allow_pickle=False) as data:
+                for text, vector in zip(data["texts"], data["vectors"], strict=True):
+                    vectors.setdefault(str(text), vector)
+        texts = sorted(vectors)
         tmp = folder / f".{name}-{max_length}.{os.getpid()}.tmp.npz"  # two benchmarks at once never share a temp file
         np.savez(tmp, model=model, max_length=max_length, texts=np.array(texts), vectors=np.stack([vectors[t] for t in texts]))
-        tmp.replace(folder / f"{name}-{max_length}.npz")
+        tmp.replace(final)
 
 
 def macro_f1(scorer: Any, frame: Any) -> tuple[float, Any]:
