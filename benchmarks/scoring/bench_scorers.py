@@ -219,6 +219,12 @@ def summarise(rows: list[dict], out: Path) -> None:
     out.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def read_log(log: Path) -> list[dict]:
+    """Every row in the log, read afresh: another run of this script may have appended rows since this one began,
+    and the summary must not drop them."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+
+
 def record(new: list[dict], log: Path) -> list[dict]:
     """Print finished rows and append them to the jsonl log at once, so a killed run loses no finished cell."""
     for row in new:
@@ -335,7 +341,7 @@ def main() -> int:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     log = args.out.with_suffix(".jsonl")
-    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    rows = read_log(log)
     if args.summarise_only:
         summarise(rows, args.out)
         return 0
@@ -360,7 +366,7 @@ def main() -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if args.students:
         rows += run_students(args, rows, full, tests, labels, log)
-        summarise(rows, args.out)
+        summarise(read_log(log), args.out)
         return 0
     rules = list(VARIANTS)
     speeds: dict[str, float] = {}
@@ -429,8 +435,8 @@ def main() -> int:
                 with probe_log.open("a") as handle:
                     handle.write(json.dumps(probe(candidates, choices, held_out, cell, y_val, labels)) + "\n")
             save_cache(args.embedding_cache)
-            summarise(rows, args.out)
-    summarise(rows, args.out)
+            summarise(read_log(log), args.out)
+    summarise(read_log(log), args.out)
     return 0
 
 
